@@ -1,0 +1,75 @@
+"""Input validation shared by every public function.
+
+Each check raises ``ValueError`` naming the argument and the shapes involved, so a user who
+passes ``(B, T, D)`` where ``(B, H, T, D)`` was expected reads *which* argument was wrong.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None,
+                   min_ndim: int | None = None, check_finite: bool = False) -> np.ndarray:
+    """Return ``x`` as a floating ndarray (ints are promoted to float64), checking its rank.
+
+    ``ndim`` is an exact rank or a tuple of allowed ranks; ``min_ndim`` a lower bound.
+    """
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        if np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
+            arr = arr.astype(np.float64)
+        else:
+            raise ValueError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+    if min_ndim is not None and arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {arr.shape}")
+    if check_finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values (shape {arr.shape})")
+    return arr
+
+
+def check_same_dim(a: np.ndarray, a_name: str, a_axis: int,
+                   b: np.ndarray, b_name: str, b_axis: int) -> None:
+    """Raise unless ``a.shape[a_axis] == b.shape[b_axis]``."""
+    if a.shape[a_axis] != b.shape[b_axis]:
+        raise ValueError(
+            f"{a_name} dim {a_axis} ({a.shape[a_axis]}) must equal {b_name} dim {b_axis} "
+            f"({b.shape[b_axis]}); got {a_name}{a.shape} and {b_name}{b.shape}")
+
+
+def check_shape(x: np.ndarray, name: str, shape: tuple) -> None:
+    """Raise unless ``x.shape == shape`` (``None`` entries match anything)."""
+    ok = x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
+    if not ok:
+        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {x.shape}")
+
+
+def check_mask(mask, name: str, target_shape: tuple) -> np.ndarray | None:
+    """Validate a boolean attention mask (True = may attend) broadcastable to ``target_shape``.
+
+    Returns the mask broadcast to ``target_shape`` (a read-only view), or ``None``.
+    """
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise ValueError(
+            f"{name} must be a boolean array (True = may attend), got dtype {m.dtype} "
+            f"with shape {m.shape}")
+    try:
+        return np.broadcast_to(m, target_shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} with shape {m.shape} is not broadcastable to {target_shape}") from None
+
+
+def result_dtype(*arrays: np.ndarray) -> np.dtype:
+    """The floating dtype outputs should have: the widest float among the inputs."""
+    return np.result_type(*[a.dtype for a in arrays])

@@ -1,0 +1,74 @@
+"""Hard (stochastic) attention (article §3.2; Xu et al. 2015): look at ONE position.
+
+    α = softmax(e),   j* ~ Categorical(α),   c_i = h_{j*}
+
+Sampling is not differentiable, so the scores are trained with REINFORCE (the score-function
+estimator). For a reward r(j*) the objective is J = E_{j~α}[r(j)] and
+
+    ∇_e J = E_{j~α}[ r(j) ∇_e log α_j ],    ∇_e log α_j = onehot(j) − α.
+
+We *minimise* a loss, so the gradient returned is that of −r · log α_{j*}:
+    de = −r (onehot(j*) − α).
+The values still get an ordinary gradient along the sampled path: dh_{j*} += dc.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np._checks import as_float_array
+from attention_np.soft import soft_attention_forward
+
+
+def _sample_rows(weights2d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One index per row drawn from that row's distribution (−1 for an all-zero row)."""
+    cdf = np.cumsum(weights2d, axis=1)                                   # (N, Tk)
+    total = cdf[:, -1:]
+    u = rng.random((weights2d.shape[0], 1)) * total
+    index = np.minimum((cdf <= u).sum(axis=1), weights2d.shape[1] - 1)   # first cdf > u
+    # A zero-weight position can only be hit through rounding: step to the nearest positive one.
+    bad = weights2d[np.arange(len(index)), index] <= 0
+    for row in np.flatnonzero(bad & (total[:, 0] > 0)):
+        index[row] = np.flatnonzero(weights2d[row] > 0)[-1]
+    index[total[:, 0] <= 0] = -1
+    return index
+
+
+def hard_attention_forward(scores, values, rng, mask=None):
+    """Sample one key per query from α = softmax(e) and return its value.
+
+    scores (..., Tq, Tk), values (..., Tk, Dv), rng a ``numpy.random.Generator``,
+    mask broadcastable to scores (True = may attend)
+    → context (..., Tq, Dv), index (..., Tq) int (−1 for a fully masked query, whose context is 0),
+      weights α (..., Tq, Tk), cache.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    _, weights, soft_cache = soft_attention_forward(scores, values, mask)   # validates shapes
+    values = soft_cache["values"]
+    lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
+    flat = weights.reshape(-1, Tk).astype(np.float64)
+    index = _sample_rows(flat, rng).reshape(*lead, Tq)                       # (..., Tq)
+    onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
+    context = onehot @ values                                               # (..., Tq, Dv)
+    cache = {"weights": weights, "onehot": onehot, "values": values}
+    return context, index, weights, cache
+
+
+def hard_attention_backward(dcontext, cache, reward):
+    """REINFORCE for the scores, the sampled path for the values.
+
+    de = −r ⊙ (onehot(j*) − α)   (gradient of −r · log α_{j*}),   dh = onehotᵀ dc.
+    ``reward`` is a scalar or broadcastable to (..., Tq) — typically (reward − baseline).
+    Fully masked queries (index −1) get zero gradients.  Returns (dscores, dvalues).
+    """
+    weights, onehot, values = cache["weights"], cache["onehot"], cache["values"]
+    reward = as_float_array(reward, "reward")
+    try:
+        r = np.broadcast_to(reward, weights.shape[:-1])[..., None]         # (..., Tq, 1)
+    except ValueError:
+        raise ValueError(f"reward with shape {reward.shape} is not broadcastable to "
+                         f"{weights.shape[:-1]} (one reward per query)") from None
+    sampled = onehot.sum(axis=-1, keepdims=True)                            # 0 for masked rows
+    dscores = (-r * (onehot - weights * sampled)).astype(weights.dtype)
+    dvalues = np.swapaxes(onehot, -1, -2) @ dcontext                        # (..., Tk, Dv)
+    return dscores, dvalues

@@ -1,0 +1,190 @@
+"""Self-attention and multi-head attention (article §3.3, §3.4, §4.2, §4.3).
+
+Scaled dot-product attention is soft attention whose scores are scaled dot products:
+
+    e_ij = q_iᵀ k_j / √D,   α = softmax(e),   z_i = Σ_j α_ij v_j
+
+Self-attention is the case where q, k, v are projections of the same sequence x:
+q_i = x_i W_q, k_j = x_j W_k, v_j = x_j W_v (row vectors; the article writes W_q x_i).
+
+Multi-head attention runs H of these in parallel on d_model/H-dimensional slices:
+
+    MultiHead(Q, K, V) = Concat(head_1, …, head_H) W^O,   head_h = Attention(Q W_h^Q, K W_h^K, V W_h^V)
+
+``backend="numba"`` computes the same function with the fused flash-attention kernels of the
+``kernels`` package, which never materialise the (Tq, Tk) weights: the returned weights are
+then ``None``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.core import causal_mask, linear_backward, linear_forward
+from attention_np.soft import soft_attention_backward, soft_attention_forward
+
+BACKENDS = ("numpy", "numba")
+PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
+
+
+def _check_qkv(q, k, v):
+    q = as_float_array(q, "q", min_ndim=2)
+    k = as_float_array(k, "k", ndim=q.ndim)
+    v = as_float_array(v, "v", ndim=q.ndim)
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(f"q, k, v must share their leading (batch/head) dims, got "
+                         f"q{q.shape}, k{k.shape}, v{v.shape}")
+    check_same_dim(q, "q", -1, k, "k", -1)
+    check_same_dim(k, "k", -2, v, "v", -2)
+    return q, k, v
+
+
+def _combined_mask(mask, causal: bool, shape: tuple):
+    """mask ∧ causal, broadcast to ``shape`` = (..., Tq, Tk); None when neither is given."""
+    mask = check_mask(mask, "mask", shape)
+    if causal:
+        tri = causal_mask(shape[-2], shape[-1])
+        mask = tri if mask is None else mask & tri
+    return mask
+
+
+def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backend="numpy"):
+    """out = softmax(q kᵀ / √D, masked) v.
+
+    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); mask boolean broadcastable to
+    (..., Tq, Tk), True = may attend; ``causal``: query i sees keys j ≤ i (top-left aligned,
+    as torch's ``is_causal``) → out (..., Tq, Dv), weights (..., Tq, Tk) (None for "numba").
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    q, k, v = _check_qkv(q, k, v)
+    if backend == "numba":
+        return _sdpa_numba_forward(q, k, v, mask, causal)
+    scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
+    scores = (q @ np.swapaxes(k, -1, -2)) * scale                      # (..., Tq, Tk)
+    full_mask = _combined_mask(mask, causal, scores.shape)
+    out, weights, soft_cache = soft_attention_forward(scores, v, full_mask)
+    return out, weights, {"backend": "numpy", "q": q, "k": k, "scale": scale, "soft": soft_cache}
+
+
+def scaled_dot_product_attention_backward(dout, cache):
+    """Walks the forward back: (de, dv) from soft attention, then e = s·q kᵀ gives
+    dq = s·de k and dk = s·deᵀ q.  Returns (dq, dk, dv)."""
+    if cache["backend"] == "numba":
+        return _sdpa_numba_backward(dout, cache)
+    q, k, scale = cache["q"], cache["k"], cache["scale"]
+    dscores, dv = soft_attention_backward(dout, cache["soft"])
+    dscores = dscores * scale
+    return dscores @ k, np.swapaxes(dscores, -1, -2) @ q, dv
+
+
+def _as_bhtd(x: np.ndarray) -> np.ndarray:
+    """(..., T, D) → (B, H, T, D) for the kernels (leading dims folded into B)."""
+    if x.ndim == 4:
+        return x
+    return x.reshape((-1, 1) + x.shape[-2:])
+
+
+def _sdpa_numba_forward(q, k, v, mask, causal):
+    import kernels
+    full_shape = q.shape[:-1] + (k.shape[-2],)
+    mask4 = check_mask(mask, "mask", full_shape)
+    if mask4 is not None and q.ndim != 4:
+        mask4 = mask4.reshape((-1, 1) + full_shape[-2:])
+    out, lse = kernels.flash_attention_forward(_as_bhtd(q), _as_bhtd(k), _as_bhtd(v),
+                                               mask=mask4, causal=causal)
+    cache = {"backend": "numba", "q": q, "k": k, "v": v, "out": out, "lse": lse,
+             "mask": mask4, "causal": causal}
+    return out.reshape(q.shape[:-1] + (v.shape[-1],)), None, cache
+
+
+def _sdpa_numba_backward(dout, cache):
+    import kernels
+    q, k, v = cache["q"], cache["k"], cache["v"]
+    dout4 = _as_bhtd(np.asarray(dout, dtype=q.dtype))
+    dq, dk, dv = kernels.flash_attention_backward(
+        dout4, _as_bhtd(q), _as_bhtd(k), _as_bhtd(v), cache["out"], cache["lse"],
+        mask=cache["mask"], causal=cache["causal"])
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
+    """(B, T, H·Dh) → (B, H, T, Dh): head h owns features h·Dh … (h+1)·Dh − 1 (as torch)."""
+    B, T, d = x.shape
+    return x.reshape(B, T, num_heads, d // num_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x: np.ndarray) -> np.ndarray:
+    """(B, H, T, Dh) → (B, T, H·Dh), the inverse of :func:`split_heads` (the Concat)."""
+    B, H, T, Dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
+
+
+def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.float64) -> dict:
+    """Xavier-uniform projections (torch's ``in_proj`` init) and zero biases."""
+    limit = np.sqrt(6.0 / (d_model + d_model))
+    params = {f"W_{n}": rng.uniform(-limit, limit, (d_model, d_model)).astype(dtype)
+              for n in "qkvo"}
+    params.update({f"b_{n}": np.zeros(d_model, dtype=dtype) for n in "qkvo"})
+    return params
+
+
+def _check_mha(x_q, x_kv, params, num_heads):
+    x_q = as_float_array(x_q, "x_q", ndim=3)
+    x_kv = as_float_array(x_kv, "x_kv", ndim=3)
+    check_same_dim(x_q, "x_q", 0, x_kv, "x_kv", 0)
+    check_same_dim(x_q, "x_q", 2, x_kv, "x_kv", 2)
+    d = x_q.shape[2]
+    if not isinstance(num_heads, (int, np.integer)) or num_heads < 1 or d % num_heads:
+        raise ValueError(f"num_heads ({num_heads}) must be a positive divisor of d_model ({d}); "
+                         f"x_q has shape {x_q.shape}")
+    missing = [n for n in PARAM_NAMES if n not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}")
+    for n in PARAM_NAMES:
+        check_shape(as_float_array(params[n], f"params[{n!r}]"), f"params[{n!r}]",
+                    (d, d) if n.startswith("W") else (d,))
+    return x_q, x_kv
+
+
+def multi_head_attention_forward(x_q, x_kv, params, num_heads, mask=None, causal=False,
+                                 backend="numpy"):
+    """Concat(head_1 … head_H) W_o + b_o,  head_h = Attention(x_q W_q^h, x_kv W_k^h, x_kv W_v^h).
+
+    x_q (B, Tq, d), x_kv (B, Tk, d), params W_* (d, d), b_* (d,), mask broadcastable to
+    (B, H, Tq, Tk) with True = may attend → out (B, Tq, d), weights (B, H, Tq, Tk).
+    Equals ``torch.nn.MultiheadAttention(batch_first=True)`` with in_proj_weight =
+    [W_qᵀ; W_kᵀ; W_vᵀ], out_proj.weight = W_oᵀ (note: torch's boolean attn_mask means the
+    opposite, True = *not* allowed).
+    """
+    x_q, x_kv = _check_mha(x_q, x_kv, params, num_heads)
+    p = params
+    q, cache_q = linear_forward(x_q, p["W_q"], p["b_q"])                 # (B, Tq, d)
+    k, cache_k = linear_forward(x_kv, p["W_k"], p["b_k"])                # (B, Tk, d)
+    v, cache_v = linear_forward(x_kv, p["W_v"], p["b_v"])                # (B, Tk, d)
+    qh, kh, vh = (split_heads(t, num_heads) for t in (q, k, v))          # (B, H, T, Dh)
+    B, H, Tq, Tk = qh.shape[0], num_heads, qh.shape[2], kh.shape[2]
+    mask = check_mask(mask, "mask", (B, H, Tq, Tk))
+    heads, weights, cache_attn = scaled_dot_product_attention_forward(
+        qh, kh, vh, mask=mask, causal=causal, backend=backend)           # (B, H, Tq, Dh)
+    out, cache_o = linear_forward(merge_heads(heads), p["W_o"], p["b_o"])  # (B, Tq, d)
+    cache = {"q": cache_q, "k": cache_k, "v": cache_v, "attn": cache_attn, "o": cache_o,
+             "num_heads": num_heads}
+    return out, weights, cache
+
+
+def multi_head_attention_backward(dout, cache):
+    """Reverse of the forward: out-projection, merge heads, attention, split heads, in-projections.
+
+    Returns (dx_q, dx_kv, grads) with grads keyed like params. For self-attention
+    (x_q is x_kv) the input gradient is dx_q + dx_kv.
+    """
+    H = cache["num_heads"]
+    dmerged, dW_o, db_o = linear_backward(dout, cache["o"])             # (B, Tq, d)
+    dqh, dkh, dvh = scaled_dot_product_attention_backward(split_heads(dmerged, H), cache["attn"])
+    dx_q, dW_q, db_q = linear_backward(merge_heads(dqh), cache["q"])
+    dx_k, dW_k, db_k = linear_backward(merge_heads(dkh), cache["k"])
+    dx_v, dW_v, db_v = linear_backward(merge_heads(dvh), cache["v"])
+    grads = {"W_q": dW_q, "W_k": dW_k, "W_v": dW_v, "W_o": dW_o,
+             "b_q": db_q, "b_k": db_k, "b_v": db_v, "b_o": db_o}
+    return dx_q, dx_k + dx_v, grads

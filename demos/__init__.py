@@ -1,0 +1,19 @@
+"""Runnable demos. ``python -m demos`` runs every demo listed in :data:`DEMOS` and writes a gallery.
+
+Protocol for a demo module ``demos/<name>.py``:
+
+* ``run(out_dir: pathlib.Path, full: bool = False) -> list[Figure]`` writes its files under
+  ``out_dir / <name>/`` and returns the figures to show in the gallery;
+* ``main(argv=None)`` parses ``--out DIR`` (default ``out``) and ``--full`` with
+  :func:`demos._common.parse_args` and calls ``run``; ``if __name__ == "__main__": main()``.
+"""
+DEMOS = [
+    "formulas",
+    "translate_dates",
+    "caption_digits",
+    "classify_sentiment",
+    "bert_attention",
+    "efficient_attention",
+    "speech_digits",
+    "recommend",
+]

@@ -1,0 +1,52 @@
+"""What every demo shares: command-line arguments, output folders and gallery entries."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Figure:
+    """One gallery entry: a file (PNG, SVG, GIF or HTML) relative to the output root, and what to look at."""
+    path: str
+    caption: str
+    title: str = ""
+
+
+def parse_args(description: str, argv=None) -> argparse.Namespace:
+    """``--out DIR`` (default ``out``) and ``--full`` (the slower run whose numbers go in the README)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=Path("out"), help="output root folder")
+    parser.add_argument("--full", action="store_true", help="longer run for the README numbers")
+    return parser.parse_args(argv)
+
+
+def demo_dir(out_dir: Path, name: str) -> Path:
+    """``out_dir/name``, created."""
+    path = Path(out_dir) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_figure(fig, out_dir: Path, relpath: str, caption: str, title: str = "",
+                svg: bool = False) -> Figure:
+    """Save a matplotlib figure as PNG (and SVG when asked) under ``out_dir`` and close it."""
+    import matplotlib.pyplot as plt
+    path = Path(out_dir) / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    if svg:
+        fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
+    plt.close(fig)
+    return Figure(relpath, caption, title)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as indented JSON (NumPy scalars converted)."""
+    def default(o):
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        raise TypeError(f"not JSON serialisable: {type(o)}")
+    Path(path).write_text(json.dumps(obj, indent=2, default=default) + "\n")

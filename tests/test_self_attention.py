@@ -1,0 +1,182 @@
+"""Scaled dot-product and multi-head attention against torch (F.sdpa, nn.MultiheadAttention)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+import attention_np as an
+from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
+from tests.strategies import alive_rows, distinct_dims, dtypes, randn, random_mask, seeds
+
+
+def full_mask(mask, causal, shape):
+    """Our effective mask, broadcast to (..., Tq, Tk)."""
+    m = np.ones(shape, bool) if mask is None else np.broadcast_to(mask, shape).copy()
+    return m & an.causal_mask(*shape[-2:]) if causal else m
+
+
+def torch_safe(m):
+    """torch gives NaN on fully masked rows: let those rows attend everywhere (dout is 0 there)."""
+    return torch.from_numpy(m | ~m.any(-1, keepdims=True))
+
+
+def sdpa_pair(mask, causal, backend="numpy"):
+    def ours(q, k, v):
+        out, _, cache = an.scaled_dot_product_attention_forward(q, k, v, mask, causal, backend)
+        return out, lambda d: dict(zip("qkv", an.scaled_dot_product_attention_backward(d, cache)))
+    return ours
+
+
+@given(dims=distinct_dims(6), causal=st.booleans(), use_mask=st.booleans(), dtype=dtypes,
+       seed=seeds)
+def test_sdpa_matches_torch(dims, causal, use_mask, dtype, seed):
+    B, H, Tq, Tk, D, Dv = dims
+    rng = np.random.default_rng(seed)
+    mask = random_mask(rng, (B, 1, Tq, Tk)) if use_mask else None   # broadcast over heads
+    m = full_mask(mask, causal, (B, H, Tq, Tk))
+    inputs = {"q": randn(rng, (B, H, Tq, D), dtype), "k": randn(rng, (B, H, Tk, D), dtype),
+              "v": randn(rng, (B, H, Tk, Dv), dtype)}
+    assert_matches_torch(
+        "scaled_dot_product_attention", sdpa_pair(mask, causal),
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=torch_safe(m)),
+        inputs, ["q", "k", "v"], out_rows=alive_rows(m), seed=seed)
+
+
+def test_sdpa_causal_flag_equals_torch_is_causal_and_any_rank():
+    rng = np.random.default_rng(0)
+    q, k, v = randn(rng, (5, 3)), randn(rng, (7, 3)), randn(rng, (7, 2))      # 2-D, Tq < Tk
+    out, w, _ = an.scaled_dot_product_attention_forward(q, k, v, causal=True)
+    ref = F.scaled_dot_product_attention(*map(torch.from_numpy, (q, k, v)), is_causal=True)
+    np.testing.assert_allclose(out, ref.numpy(), atol=1e-12)
+    assert np.all(w[np.triu_indices(5, 1, 7)] == 0)
+
+
+def test_sdpa_finite_differences():
+    rng = np.random.default_rng(1)
+    mask = random_mask(rng, (2, 1, 3, 4))
+    inputs = {"q": randn(rng, (2, 2, 3, 5)), "k": randn(rng, (2, 2, 4, 5)), "v": randn(rng, (2, 2, 4, 3))}
+    check_finite_differences(sdpa_pair(mask, True), inputs, ["q", "k", "v"])
+
+
+def mha_pair(num_heads, mask, causal):
+    names = an.self_attention.PARAM_NAMES
+
+    def ours(x_q, x_kv, **params):
+        out, _, cache = an.multi_head_attention_forward(x_q, x_kv, params, num_heads, mask, causal)
+
+        def backward(d):
+            dx_q, dx_kv, grads = an.multi_head_attention_backward(d, cache)
+            return {"x_q": dx_q, "x_kv": dx_kv, **{n: grads[n] for n in names}}
+        return out, backward
+    return ours
+
+
+def torch_mha(num_heads, m):
+    """torch's functional MultiheadAttention with our weights; boolean attn_mask True = blocked."""
+    def theirs(x_q, x_kv, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o):
+        B, Tq, d = x_q.shape
+        blocked = ~torch_safe(m).reshape(B * num_heads, Tq, -1)
+        out, _ = F.multi_head_attention_forward(
+            x_q.transpose(0, 1), x_kv.transpose(0, 1), x_kv.transpose(0, 1), d, num_heads,
+            torch.cat([W_q.T, W_k.T, W_v.T]), torch.cat([b_q, b_k, b_v]), None, None, False,
+            0.0, W_o.T, b_o, training=False, attn_mask=blocked, need_weights=False)
+        return out.transpose(0, 1)
+    return theirs
+
+
+@st.composite
+def mha_dims(draw):
+    H = draw(st.integers(1, 4))
+    Dh = draw(st.integers(1, 4))
+    B, Tq, Tk = draw(distinct_dims(3, 1, 7))
+    return B, H, Tq, Tk, H * Dh
+
+
+@given(dims=mha_dims(), causal=st.booleans(), use_mask=st.booleans(), dtype=dtypes, seed=seeds)
+def test_multi_head_attention_matches_torch(dims, causal, use_mask, dtype, seed):
+    B, H, Tq, Tk, d = dims
+    rng = np.random.default_rng(seed)
+    mask = random_mask(rng, (B, H, Tq, Tk)) if use_mask else None
+    m = full_mask(mask, causal, (B, H, Tq, Tk))
+    params = {n: randn(rng, (d, d) if n[0] == "W" else (d,), dtype, 0.5)
+              for n in an.self_attention.PARAM_NAMES}
+    inputs = {"x_q": randn(rng, (B, Tq, d), dtype), "x_kv": randn(rng, (B, Tk, d), dtype), **params}
+    rows = alive_rows(m).all(axis=1)       # torch's output row is NaN if any head's row is dead
+    assert_matches_torch("multi_head_attention", mha_pair(H, mask, causal), torch_mha(H, m),
+                         inputs, list(inputs), out_rows=rows, seed=seed, dead_rows_zero=False)
+
+
+def test_multi_head_attention_equals_nn_multiheadattention_module_and_its_weights():
+    rng = np.random.default_rng(7)
+    B, Tq, Tk, d, H = 3, 4, 6, 10, 5
+    x_q, x_kv = randn(rng, (B, Tq, d)), randn(rng, (B, Tk, d))
+    params = an.init_multi_head_params(d, rng)
+    params.update({f"b_{n}": randn(rng, (d,)) for n in "qkvo"})
+    key_ok = an.padding_mask(np.array([6, 2, 4]), Tk)[:, None, None, :]     # (B, 1, 1, Tk)
+    out, weights, _ = an.multi_head_attention_forward(x_q, x_kv, params, H, mask=key_ok)
+    mha = torch.nn.MultiheadAttention(d, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.from_numpy(np.concatenate([params[f"W_{n}"].T for n in "qkv"])))
+        mha.in_proj_bias.copy_(torch.from_numpy(np.concatenate([params[f"b_{n}"] for n in "qkv"])))
+        mha.out_proj.weight.copy_(torch.from_numpy(params["W_o"].T))
+        mha.out_proj.bias.copy_(torch.from_numpy(params["b_o"]))
+    ref, ref_w = mha(torch.from_numpy(x_q), torch.from_numpy(x_kv), torch.from_numpy(x_kv),
+                     key_padding_mask=torch.from_numpy(~key_ok[:, 0, 0, :]),
+                     average_attn_weights=False)
+    assert_close("mha module out", out, ref.detach().numpy(), np.float64, op="multi_head_attention")
+    assert_close("mha module weights", weights, ref_w.detach().numpy(), np.float64,
+                 op="multi_head_attention weights")
+
+
+def test_multi_head_attention_fully_masked_rows_are_zero_not_nan():
+    rng = np.random.default_rng(2)
+    params = an.init_multi_head_params(6, rng)
+    x = randn(rng, (2, 4, 6))
+    mask = np.ones((2, 3, 4, 4), bool)
+    mask[0, :, 1] = False                               # query 1 of batch 0 sees nothing, any head
+    out, w, cache = an.multi_head_attention_forward(x, x, params, 3, mask=mask)
+    assert np.all(w[0, :, 1] == 0) and np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 1], params["b_o"])     # every head contributes 0
+    dx_q, dx_kv, grads = an.multi_head_attention_backward(np.ones_like(out), cache)
+    assert all(np.all(np.isfinite(g)) for g in [dx_q, dx_kv, *grads.values()])
+    assert np.all(dx_q[0, 1] == 0)
+
+
+def test_multi_head_attention_finite_differences():
+    rng = np.random.default_rng(4)
+    d, H = 6, 3
+    params = {n: randn(rng, (d, d) if n[0] == "W" else (d,), scale=0.5)
+              for n in an.self_attention.PARAM_NAMES}
+    mask = random_mask(rng, (2, H, 3, 5))
+    inputs = {"x_q": randn(rng, (2, 3, d)), "x_kv": randn(rng, (2, 5, d)), **params}
+    check_finite_differences(mha_pair(H, mask, False), inputs, list(inputs), n_entries=6)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: an.scaled_dot_product_attention_forward(np.ones((2, 3, 4)), np.ones((2, 5, 6)),
+                                                     np.ones((2, 5, 6))), ["q", "k", "(2, 3, 4)"]),
+    (lambda: an.scaled_dot_product_attention_forward(np.ones((2, 3, 4)), np.ones((2, 5, 4)),
+                                                     np.ones((2, 6, 4))), ["k", "v"]),
+    (lambda: an.scaled_dot_product_attention_forward(np.ones((2, 3, 4)), np.ones((2, 5, 4)),
+                                                     np.ones((2, 5, 4)), np.ones((3, 5))), ["mask", "boolean"]),
+    (lambda: an.scaled_dot_product_attention_forward(np.ones((2, 3, 4)), np.ones((2, 5, 4)),
+                                                     np.ones((2, 5, 4)), backend="cuda"), ["backend"]),
+    (lambda: an.multi_head_attention_forward(np.ones((2, 3, 6)), np.ones((2, 5, 6)),
+                                             an.init_multi_head_params(6, np.random.default_rng(0)), 4),
+     ["num_heads", "d_model", "(2, 3, 6)"]),
+    (lambda: an.multi_head_attention_forward(np.ones((2, 3, 6)), np.ones((2, 5, 6)), {}, 2),
+     ["params", "W_q"]),
+    (lambda: an.multi_head_attention_forward(np.ones((2, 3, 6)), np.ones((2, 5, 6)),
+                                             an.init_multi_head_params(6, np.random.default_rng(0)), 2,
+                                             mask=np.ones((2, 3, 3, 5), bool)), ["mask", "(2, 2, 3, 5)"]),
+    (lambda: an.multi_head_attention_forward(np.ones((3, 6)), np.ones((2, 5, 6)),
+                                             an.init_multi_head_params(6, np.random.default_rng(0)), 2),
+     ["x_q", "3-D"]),
+])
+def test_attention_bad_input(call, words):
+    with pytest.raises(ValueError) as info:
+        call()
+    for w in words:
+        assert w in str(info.value)
