@@ -1,0 +1,34 @@
+"""Parameter initialisers. Weights use the row-vector convention: W (d_in, d_out), y = x W + b."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def xavier_uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float64,
+                   gain: float = 1.0) -> np.ndarray:
+    """Glorot & Bengio (2010): W ~ U(−a, a),  a = gain · √(6 / (fan_in + fan_out)).
+
+    shape (d_in, d_out), or (..., d_in, d_out) for a stack of matrices (each one gets the
+    same bound, computed from its last two axes). Var W = 2 / (fan_in + fan_out) for gain 1.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2 or min(shape) < 1:
+        raise ValueError(f"shape must have at least 2 positive dimensions (.., d_in, d_out), "
+                         f"got {shape}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    fan_in, fan_out = shape[-2], shape[-1]
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, size=shape).astype(dtype)
+
+
+def zeros(shape: tuple[int, ...] | int, dtype=np.float64) -> np.ndarray:
+    """An all-zero parameter (biases, layer-norm β)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape: tuple[int, ...] | int, dtype=np.float64) -> np.ndarray:
+    """An all-one parameter (layer-norm γ)."""
+    return np.ones(shape, dtype=dtype)

@@ -1,0 +1,202 @@
+"""Embedding, layer norm, dropout, positional encoding and initialisers."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attention_np import init
+from attention_np.layers import (dropout_backward, dropout_forward, embedding_backward,
+                                 embedding_forward, layer_norm_backward, layer_norm_forward,
+                                 sinusoidal_positional_encoding)
+from tests.helpers import assert_matches_torch, check_finite_differences
+
+DTYPES = st.sampled_from([np.float64, np.float32])
+
+
+@st.composite
+def leading_shapes(draw):
+    """Leading axes (B, ...) with B > 1: e.g. (3,), (2, 5), (4, 1, 3)."""
+    return (draw(st.integers(2, 4)),) + tuple(draw(st.lists(st.integers(1, 5), max_size=2)))
+
+
+# --- embedding -------------------------------------------------------------------------------
+
+def _embedding(ids, W):
+    x, cache = embedding_forward(ids, W)
+    return x, lambda dx: {"W": embedding_backward(dx, cache)}
+
+
+@given(lead=leading_shapes(), V=st.integers(1, 9), d=st.integers(1, 7), dtype=DTYPES,
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_embedding_matches_torch(lead, V, d, dtype, seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, size=lead)               # repeated ids must accumulate in dW
+    W = rng.standard_normal((V, d)).astype(dtype)
+    assert_matches_torch("embedding", _embedding, lambda ids, W: F.embedding(ids, W),
+                         {"ids": ids, "W": W}, grad_wrt=["W"])
+    if dtype == np.float64:
+        check_finite_differences(_embedding, {"ids": ids, "W": W}, grad_wrt=["W"])
+
+
+def test_embedding_rejects_bad_ids():
+    W = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, V=4\).*\(4, 3\).*\[0, 4\]"):
+        embedding_forward(np.array([0, 4]), W)
+    with pytest.raises(ValueError, match="ids must lie"):
+        embedding_forward(np.array([[-1, 2]]), W)
+    with pytest.raises(ValueError, match="ids must be an integer array"):
+        embedding_forward(np.array([0.0, 1.0]), W)
+    with pytest.raises(ValueError, match="W must be 2-D"):
+        embedding_forward(np.array([0]), np.zeros(4))
+    _, cache = embedding_forward(np.array([0, 1]), W)
+    with pytest.raises(ValueError, match=r"dx must have .*\(2, 3\)"):
+        embedding_backward(np.zeros((2, 4)), cache)
+
+
+# --- layer norm ------------------------------------------------------------------------------
+
+def _layer_norm(x, gamma, beta):
+    y, cache = layer_norm_forward(x, gamma, beta)
+    return y, lambda dy: dict(zip(("x", "gamma", "beta"), layer_norm_backward(dy, cache)))
+
+
+def _layer_norm_inputs(rng, shape, dtype, spread=3.0):
+    x = rng.standard_normal(shape) * spread + rng.standard_normal()
+    gamma, beta = rng.standard_normal((2, shape[-1]))
+    return {"x": x.astype(dtype), "gamma": gamma.astype(dtype), "beta": beta.astype(dtype)}
+
+
+@given(lead=leading_shapes(), d=st.integers(2, 9), dtype=DTYPES, seed=st.integers(0, 2 ** 32 - 1))
+def test_layer_norm_matches_torch(lead, d, dtype, seed):
+    inputs = _layer_norm_inputs(np.random.default_rng(seed), lead + (d,), dtype)
+    assert_matches_torch("layer_norm", _layer_norm,
+                         lambda x, gamma, beta: F.layer_norm(x, (d,), gamma, beta, eps=1e-5),
+                         inputs, grad_wrt=["x", "gamma", "beta"])
+    if dtype == np.float64:
+        check_finite_differences(_layer_norm, inputs, grad_wrt=["x", "gamma", "beta"])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_layer_norm_extreme_inputs_are_finite(dtype):
+    x = np.array([[-1e4, 1e4, 0.0, 5.0], [3.0, 3.0, 3.0, 3.0]], dtype=dtype)   # 2nd row: σ = 0
+    y, cache = layer_norm_forward(x, np.ones(4, dtype), np.zeros(4, dtype))
+    grads = layer_norm_backward(np.ones_like(x), cache)
+    assert y.dtype == dtype and all(g.dtype == dtype for g in grads)
+    assert np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads)
+    want = F.layer_norm(torch.from_numpy(x.astype(np.float64)), (4,)).numpy()
+    np.testing.assert_allclose(y.astype(np.float64), want, rtol=2e-3, atol=2e-3)
+
+
+def test_layer_norm_rejects_bad_input():
+    x = np.zeros((2, 4))
+    with pytest.raises(ValueError, match=r"gamma dim 0 \(3\) must equal x dim -1 \(4\)"):
+        layer_norm_forward(x, np.ones(3), np.zeros(4))
+    with pytest.raises(ValueError, match=r"beta dim 0 \(5\)"):
+        layer_norm_forward(x, np.ones(4), np.zeros(5))
+    with pytest.raises(ValueError, match="eps must be positive"):
+        layer_norm_forward(x, np.ones(4), np.zeros(4), eps=0.0)
+    _, cache = layer_norm_forward(x, np.ones(4), np.zeros(4))
+    with pytest.raises(ValueError, match=r"dy must have .*\(2, 4\)"):
+        layer_norm_backward(np.zeros((4, 2)), cache)
+
+
+# --- dropout ---------------------------------------------------------------------------------
+
+@given(lead=leading_shapes(), p=st.sampled_from([0.1, 0.5, 0.9]), dtype=DTYPES,
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_dropout_matches_torch_given_the_mask(lead, p, dtype, seed):
+    x = np.random.default_rng(seed).standard_normal(lead + (3,)).astype(dtype)
+
+    def ours(x):                                      # a fresh rng per call: the same mask
+        y, cache = dropout_forward(x, p, np.random.default_rng(seed))
+        return y, lambda dy: {"x": dropout_backward(dy, cache)}
+
+    y, _ = ours(x)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], (x[kept] / (1 - p)).astype(dtype), rtol=1e-6)
+    scale = torch.from_numpy((kept / (1 - p)).astype(dtype))
+    assert_matches_torch("dropout", ours, lambda x: x * scale, {"x": x}, grad_wrt=["x"])
+    if dtype == np.float64:
+        check_finite_differences(ours, {"x": x}, grad_wrt=["x"])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_keeps_the_right_fraction_and_preserves_the_mean(p):
+    x = np.ones((400, 500))
+    y, _ = dropout_forward(x, p, np.random.default_rng(0))
+    n = x.size                                        # 5 binomial standard deviations
+    assert abs(np.mean(y != 0) - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n)
+    assert abs(y.mean() - 1.0) < 5 * math.sqrt(p / (1 - p) / n)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dropout_identity_and_edge_cases(dtype):
+    x = np.array([[-1e4, 2.0, 1e4]], dtype=dtype)
+    for y, cache in (dropout_forward(x, 0.0, None), dropout_forward(x, 0.7, None, training=False)):
+        assert y.dtype == dtype and np.array_equal(y, x)
+        assert np.array_equal(dropout_backward(x, cache), x)
+    y, cache = dropout_forward(x, 1.0, np.random.default_rng(0))
+    assert np.array_equal(y, np.zeros_like(x)) and y.dtype == dtype
+    assert np.array_equal(dropout_backward(np.ones_like(x), cache), np.zeros_like(x))
+    y, _ = dropout_forward(x, 0.5, np.random.default_rng(1))
+    assert y.dtype == dtype and np.all(np.isfinite(y))
+
+
+def test_dropout_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got 1.5"):
+        dropout_forward(np.zeros(3), 1.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        dropout_forward(np.zeros(3), 0.5, None)
+    _, cache = dropout_forward(np.zeros((2, 3)), 0.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"dy must have .*\(2, 3\)"):
+        dropout_backward(np.zeros(3), cache)
+
+
+# --- positional encoding ---------------------------------------------------------------------
+
+@given(T=st.integers(1, 20), d=st.integers(1, 17))
+def test_positional_encoding_matches_the_formula(T, d):
+    pe = sinusoidal_positional_encoding(T, d)
+    assert pe.shape == (T, d) and pe.dtype == np.float64
+    for pos in range(T):
+        for j in range(d):
+            angle = pos / 10000 ** ((j - j % 2) / d)
+            want = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+            assert pe[pos, j] == pytest.approx(want, abs=1e-12)
+
+
+def test_positional_encoding_properties():
+    pe = sinusoidal_positional_encoding(50, 7, dtype=np.float32)
+    assert pe.dtype == np.float32 and pe.shape == (50, 7)
+    np.testing.assert_array_equal(pe[0], [0, 1, 0, 1, 0, 1, 0])       # odd d ends with a sine
+    assert np.all(np.abs(pe) <= 1)
+    with pytest.raises(ValueError, match="T and d must be positive integers"):
+        sinusoidal_positional_encoding(0, 4)
+    with pytest.raises(ValueError, match="T=3, d=2.5"):
+        sinusoidal_positional_encoding(3, 2.5)
+
+
+# --- init ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_xavier_uniform(dtype):
+    W = init.xavier_uniform((300, 200), np.random.default_rng(0), dtype=dtype)
+    a = math.sqrt(6 / 500)
+    assert W.dtype == dtype and W.shape == (300, 200)
+    assert np.all(np.abs(W) <= a) and np.max(np.abs(W)) > 0.99 * a
+    assert W.var() == pytest.approx(2 / 500, rel=0.02)
+    assert init.zeros(3, dtype).dtype == dtype and not init.zeros(3).any()
+    assert np.all(init.ones((2, 3), dtype) == 1)
+    with pytest.raises(ValueError, match=r"shape must have at least 2 .*\(5,\)"):
+        init.xavier_uniform((5,), np.random.default_rng(0))
+
+
+def test_embedding_float16_gradient_accumulates_in_float32():
+    ids = np.zeros(3000, dtype=np.int64)               # 3000 > 2048, where float16 sums stall
+    x, cache = embedding_forward(ids, np.ones((2, 3), np.float16))
+    dW = embedding_backward(np.ones_like(x), cache)
+    assert dW.dtype == np.float16 and np.all(dW[0] == 3000) and not dW[1].any()
