@@ -75,7 +75,10 @@ def test_layer_norm_matches_torch(lead, d, dtype, seed):
     inputs = _layer_norm_inputs(np.random.default_rng(seed), lead + (d,), dtype)
     assert_matches_torch("layer_norm", _layer_norm,
                          lambda x, gamma, beta: F.layer_norm(x, (d,), gamma, beta, eps=1e-5),
-                         inputs, grad_wrt=["x", "gamma", "beta"])
+                         inputs, grad_wrt=["x", "gamma", "beta"],
+                         # dx carries a 1/σ factor: with d = 2 a row's σ can be tiny, and
+                         # float32 rounding of the row's mean is amplified by it.
+                         atol_scale=10.0 if dtype == np.float32 else 1.0)
     if dtype == np.float64:
         check_finite_differences(_layer_norm, inputs, grad_wrt=["x", "gamma", "beta"])
 
