@@ -3,7 +3,7 @@
 Every op is a pair ``<name>_forward(...) -> (out, cache)`` / ``<name>_backward(dout, cache)``;
 attention ops return ``(out, weights, cache)``. Masks are boolean, True = may attend.
 """
-from attention_np import init, optim
+from attention_np import init, optim, viz
 from attention_np.activations import (gelu_backward, gelu_forward, relu_backward, relu_forward,
                                       sigmoid_backward, sigmoid_forward, tanh_backward,
                                       tanh_forward)
