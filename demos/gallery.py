@@ -7,17 +7,21 @@ from pathlib import Path
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 section { margin-bottom: 3em; } figure { margin: 1.5em 0; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
+figure img, figure iframe { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #444; margin-top: .4em; } .meta { color: #777; font-size: .9em; }
 """
 
 
-def _figure_html(fig) -> str:
+def _figure_html(fig, out_dir: Path) -> str:
     src = html.escape(fig.path)
     if fig.path.endswith(".html"):
-        body = f'<a href="{src}">open the interactive view: {src}</a>'
+        body = (f'<iframe src="{src}" loading="lazy" width="100%" height="620"></iframe>'
+                f'<br><a href="{src}">open full page</a>')
     else:
         body = f'<a href="{src}"><img src="{src}" alt="{html.escape(fig.title or fig.path)}"></a>'
+        svg = Path(fig.path).with_suffix(".svg")
+        if fig.path.endswith(".png") and (out_dir / svg).exists():
+            body += f' <a href="{html.escape(str(svg))}">SVG</a>'
     title = f"<b>{html.escape(fig.title)}</b> " if fig.title else ""
     return f"<figure>{body}<figcaption>{title}{html.escape(fig.caption)}</figcaption></figure>"
 
@@ -32,7 +36,7 @@ def write_gallery(out_dir: Path, sections) -> Path:
     for name, doc, figures, seconds in sections:
         parts.append(f'<section id="{name}"><h2>{name}</h2><p>{html.escape(doc)}</p>'
                      f'<p class="meta">{len(figures)} figures, ran in {seconds:.0f} s</p>')
-        parts.extend(_figure_html(f) for f in figures)
+        parts.extend(_figure_html(f, out_dir) for f in figures)
         parts.append("</section>")
     parts.append("</body></html>")
     index = out_dir / "index.html"
