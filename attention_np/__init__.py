@@ -2,6 +2,9 @@
 
 Every op is a pair ``<name>_forward(...) -> (out, cache)`` / ``<name>_backward(dout, cache)``;
 attention ops return ``(out, weights, cache)``. Masks are boolean, True = may attend.
+
+Sub-packages: ``attention_np.viz`` (figures, HTML views, analysis), ``attention_np.models``
+(pretrained all-MiniLM-L6-v2 in NumPy: ``from attention_np.models.minilm import MiniLM``).
 """
 from attention_np import init, optim, viz
 from attention_np.activations import (gelu_backward, gelu_forward, relu_backward, relu_forward,

