@@ -33,21 +33,37 @@ def _sample_rows(weights2d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return index
 
 
-def hard_attention_forward(scores, values, rng, mask=None):
+def _check_index(index, weights: np.ndarray) -> np.ndarray:
+    """A given sample path: ints of shape (..., Tq), each −1 (no key) or a key with α > 0."""
+    index = np.asarray(index)
+    if index.shape != weights.shape[:-1] or not np.issubdtype(index.dtype, np.integer):
+        raise ValueError(f"index must be an integer array of shape {weights.shape[:-1]}, got "
+                         f"shape {index.shape} dtype {index.dtype}")
+    if np.any(index < -1) or np.any(index >= weights.shape[-1]):
+        raise ValueError(f"index entries must lie in [-1, Tk={weights.shape[-1]}), got "
+                         f"{index.min()}..{index.max()}")
+    return index
+
+
+def hard_attention_forward(scores, values, rng, mask=None, index=None):
     """Sample one key per query from α = softmax(e) and return its value.
 
     scores (..., Tq, Tk), values (..., Tk, Dv), rng a ``numpy.random.Generator``,
-    mask broadcastable to scores (True = may attend)
+    mask broadcastable to scores (True = may attend); ``index`` (..., Tq), optional: replay
+    this path instead of sampling (e.g. to recompute a step, or to take the argmax at test time)
     → context (..., Tq, Dv), index (..., Tq) int (−1 for a fully masked query, whose context is 0),
       weights α (..., Tq, Tk), cache.
     """
-    if not isinstance(rng, np.random.Generator):
+    if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     _, weights, soft_cache = soft_attention_forward(scores, values, mask)   # validates shapes
     values = soft_cache["values"]
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
-    flat = weights.reshape(-1, Tk).astype(np.float64)
-    index = _sample_rows(flat, rng).reshape(*lead, Tq)                       # (..., Tq)
+    if index is None:
+        flat = weights.reshape(-1, Tk).astype(np.float64)
+        index = _sample_rows(flat, rng).reshape(*lead, Tq)                   # (..., Tq)
+    else:
+        index = _check_index(index, weights)
     onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
     context = onehot @ values                                               # (..., Tq, Dv)
     cache = {"weights": weights, "onehot": onehot, "values": values}

@@ -124,7 +124,23 @@ def test_hard_attention_value_gradient_follows_the_sampled_path():
     np.testing.assert_allclose(dvalues, expected)
 
 
+def test_hard_attention_replays_a_given_index_path():
+    rng = np.random.default_rng(5)
+    scores, values = randn(rng, (2, 3, 4)), randn(rng, (2, 4, 5))
+    context, index, _, cache = an.hard_attention_forward(scores, values, rng)
+    again, same, _, cache2 = an.hard_attention_forward(scores, values, None, index=index)
+    np.testing.assert_array_equal(same, index)
+    np.testing.assert_array_equal(again, context)
+    dc = randn(rng, context.shape)
+    for a, b in zip(an.hard_attention_backward(dc, cache, 0.7), an.hard_attention_backward(dc, cache2, 0.7)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("call, words", [
+    (lambda: an.hard_attention_forward(np.ones((2, 3, 4)), np.ones((2, 4, 6)), None,
+                                       index=np.zeros((2, 4), int)), ["index", "(2, 3)"]),
+    (lambda: an.hard_attention_forward(np.ones((2, 3, 4)), np.ones((2, 4, 6)), None,
+                                       index=np.full((2, 3), 4)), ["index", "Tk=4"]),
     (lambda: an.soft_attention_forward(np.ones((2, 3, 4)), np.ones((2, 5, 6))),
      ["scores", "values", "(2, 3, 4)", "(2, 5, 6)"]),
     (lambda: an.soft_attention_forward(np.ones((2, 3, 4)), np.ones((5, 4, 6))), ["scores", "values"]),
