@@ -1,0 +1,103 @@
+"""The article's printed captioning decoder, kept as a labelled baseline.
+
+Its RNNDecoder does, in PyTorch terms:
+
+    hiddens = lstm(cat(features, embeddings))                  # features: ONE vector per image
+    attn_weights = softmax(Linear(hidden→1)(hiddens), dim=1)   # over the decoder's time steps
+    context = sum(attn_weights * hiddens, dim=1)
+    output = Linear(context)
+
+The attention runs over the decoder's *own LSTM states*, not over image regions: the image
+enters only as the pooled vector f = mean_i a_i, so no weight is ever attached to a location
+and the model cannot say where a word came from. Read literally, the sum over dim 1 also mixes
+all T steps into one vector, future words included; to get one prediction per step without
+reading the answer we apply the same score causally:
+
+    e_s = h_s w + b,   α_ts = softmax_{s ≤ t}(e_s),   c_t = Σ_{s ≤ t} α_ts h_s,
+    p(y_t) = softmax(c_t W_o + b_o),   h_1 … h_T = LSTM([f, E y_{t−1}]).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax
+
+from attention_np.captioning.beam import beam_search
+from attention_np.captioning.encoder import (encoder_backward, encoder_forward,
+                                             init_encoder_params)
+from attention_np.core import causal_mask, linear_backward, linear_forward
+from attention_np.init import xavier_uniform
+from attention_np.layers import embedding_backward, embedding_forward
+from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.recurrent import init_recurrent_params, lstm_backward, lstm_forward
+from attention_np.soft import soft_attention_backward, soft_attention_forward
+
+
+def init_baseline_params(cfg, rng, dtype=np.float64) -> dict:
+    """Same encoder as Show-Attend-Tell; ``cfg`` a CaptionConfig (vocab, embed, hidden)."""
+    D, m, H, V = cfg.channels[-1], cfg.embed, cfg.hidden, cfg.vocab
+    p = init_encoder_params(cfg.image_shape, cfg.channels, rng, dtype)
+    p.update({"E": (0.1 * rng.standard_normal((V, m))).astype(dtype),
+              "att_w": xavier_uniform((H, 1), rng, dtype), "att_b": np.zeros(1, dtype),
+              "W_out": xavier_uniform((H, V), rng, dtype), "b_out": np.zeros(V, dtype)})
+    lstm = init_recurrent_params("lstm", D + m, H, rng, dtype)
+    p.update({f"lstm_{k}": v for k, v in lstm.items()})
+    return p
+
+
+def baseline_decoder_forward(a, tokens, p):
+    """a (B, L, D), tokens (B, T) → logits (B, T, V), weights over own states (B, T, T), cache."""
+    B, T = tokens.shape
+    f = a.mean(axis=1)                                              # (B, D) pooled feature
+    emb, ec = embedding_forward(tokens, p["E"])                     # (B, T, m)
+    x = np.concatenate([np.repeat(f[:, None], T, axis=1), emb], axis=2)   # (B, T, D + m)
+    lstm = {"W_x": p["lstm_W_x"], "W_h": p["lstm_W_h"], "b": p["lstm_b"]}
+    hs, _, lc = lstm_forward(x, None, None, lstm)                   # (B, T, H)
+    e, sc = linear_forward(hs, p["att_w"], p["att_b"])              # (B, T, 1)
+    scores = np.broadcast_to(e[:, None, :, 0], (B, T, T))           # row t: e_1 … e_T
+    ctx, weights, ac = soft_attention_forward(scores, hs, mask=causal_mask(T))   # (B, T, H)
+    logits, oc = linear_forward(ctx, p["W_out"], p["b_out"])        # (B, T, V)
+    cache = {"ec": ec, "lc": lc, "sc": sc, "ac": ac, "oc": oc, "L": a.shape[1],
+             "D": a.shape[2]}
+    return logits, weights, cache
+
+
+def baseline_decoder_backward(dlogits, cache):
+    """dlogits (B, T, V) → (da (B, L, D), grads)."""
+    dctx, dW_out, db_out = linear_backward(dlogits, cache["oc"])
+    dscores, dhs = soft_attention_backward(dctx, cache["ac"])
+    de = dscores.sum(axis=1)[..., None]                             # e_s feeds every row t ≥ s
+    dhs_att, datt_w, datt_b = linear_backward(de, cache["sc"])
+    dx, _, _, lstm_grads = lstm_backward(dhs + dhs_att, cache["lc"])
+    D, L = cache["D"], cache["L"]
+    grads = {"W_out": dW_out, "b_out": db_out, "att_w": datt_w, "att_b": datt_b,
+             "E": embedding_backward(dx[..., D:], cache["ec"])}
+    grads.update({f"lstm_{k}": g for k, g in lstm_grads.items()})
+    df = dx[..., :D].sum(axis=1)                                    # (B, D)
+    return np.repeat(df[:, None] / L, L, axis=1), grads
+
+
+def baseline_loss_and_grads(params, cfg, images, captions):
+    """Cross-entropy of the teacher-forced captions → (stats, grads)."""
+    a, enc_cache = encoder_forward(images, params)
+    inputs, targets = captions[:, :-1], captions[:, 1:]
+    logits, _, cache = baseline_decoder_forward(a, inputs, params)
+    ce, ce_cache = cross_entropy_forward(logits, np.where(targets != cfg.pad, targets, -100))
+    da, grads = baseline_decoder_backward(cross_entropy_backward(ce_cache), cache)
+    grads.update(encoder_backward(da, enc_cache))
+    return {"loss": float(ce), "ce": float(ce)}, grads
+
+
+def baseline_generate(params, cfg, images, beam_size: int = 3, max_len: int = 7):
+    """Beam search; the state is the prefix so far (the model re-reads it at every step)."""
+    a, _ = encoder_forward(images, params)
+
+    def step(tokens, state, context):
+        prefix = np.concatenate([state[0], tokens[:, None]], axis=1)   # (N, t + 1)
+        logits, _, _ = baseline_decoder_forward(context[0], prefix, params)
+        no_image_attention = np.zeros((len(tokens), 1))
+        return log_softmax(logits[:, -1], axis=-1), (prefix,), no_image_attention
+
+    start = (np.zeros((len(images), 0), dtype=np.int64),)
+    tokens, _, score = beam_search(step, start, (a,), cfg.start, cfg.end, beam_size, max_len,
+                                   cfg.pad)
+    return tokens, score

@@ -1,0 +1,83 @@
+"""The convolutional encoder: an image → a grid of L annotation vectors a_1 … a_L (Xu et al. §3.1.1).
+
+Each block is conv 3×3 (padding 1) → ReLU → 2×2 max-pool, so a (H, W) image becomes a
+(H / 2ᵏ, W / 2ᵏ) grid after k blocks; with (16, 64) images and 3 blocks that is 2 × 8 = 16
+locations, each summarising an 8 × 8 pixel cell (and, through its receptive field, the cells
+around it).
+
+    a_i = CNN(x)_i + p_i,     i = 1 … L   (row-major over the grid),   a (B, L, D)
+
+p_i is a learned location embedding. Xu et al. did not need one: a VGG's receptive field spans
+the whole image, so its features already know where they are. Ours span 22 px of a 64 px strip;
+without p the decoder would see *what* is at each cell but not *where*, and could not read the
+digits in left-to-right order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np._checks import as_float_array
+from attention_np.activations import relu_backward, relu_forward
+from attention_np.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
+                               max_pool2d_forward)
+
+
+POS_STD = 1.0        # init scale of p_i: clearly distinct locations from the first step
+
+
+def grid_shape(image_shape: tuple[int, int], n_blocks: int) -> tuple[int, int]:
+    """(gh, gw) after ``n_blocks`` 2×2 pools; raises unless both sides divide by 2^n_blocks."""
+    f = 2 ** n_blocks
+    if image_shape[0] % f or image_shape[1] % f:
+        raise ValueError(f"image shape {tuple(image_shape)} must be divisible by 2^{n_blocks} = {f}")
+    return image_shape[0] // f, image_shape[1] // f
+
+
+def init_encoder_params(image_shape, channels, rng, dtype=np.float64) -> dict:
+    """He-initialised conv filters ``conv{k}_W`` (F, C, 3, 3), biases ``conv{k}_b`` and the
+    location embedding ``pos`` (L, D), D = channels[-1]."""
+    params, c_in = {}, 1
+    for k, c_out in enumerate(channels):
+        std = np.sqrt(2.0 / (9 * c_in))
+        params[f"conv{k}_W"] = (std * rng.standard_normal((c_out, c_in, 3, 3))).astype(dtype)
+        params[f"conv{k}_b"] = np.zeros(c_out, dtype)
+        c_in = c_out
+    gh, gw = grid_shape(image_shape, len(channels))
+    params["pos"] = (POS_STD * rng.standard_normal((gh * gw, c_in))).astype(dtype)
+    return params
+
+
+def _n_blocks(params: dict) -> int:
+    return sum(1 for name in params if name.startswith("conv") and name.endswith("_W"))
+
+
+def encoder_forward(images, params):
+    """images (B, H, W) → annotations a (B, L, D) and a cache."""
+    x = as_float_array(images, "images", ndim=3)[:, None]          # (B, 1, H, W)
+    caches = []
+    for k in range(_n_blocks(params)):
+        x, conv_cache = conv2d_forward(x, params[f"conv{k}_W"], params[f"conv{k}_b"], padding=1)
+        x, relu_cache = relu_forward(x)
+        x, pool_cache = max_pool2d_forward(x, 2)                   # (B, C_k, H / 2^{k+1}, …)
+        caches.append((conv_cache, relu_cache, pool_cache))
+    B, D, gh, gw = x.shape
+    pos = params["pos"]
+    if pos.shape != (gh * gw, D):
+        raise ValueError(f"params['pos'] must have shape ({gh * gw}, {D}) for a {gh}×{gw} grid "
+                         f"of {D} channels, got {pos.shape}")
+    a = x.reshape(B, D, gh * gw).transpose(0, 2, 1) + pos          # (B, L, D)
+    return a, {"blocks": caches, "grid": (gh, gw)}
+
+
+def encoder_backward(da, cache) -> dict:
+    """da (B, L, D) → grads for every encoder parameter (keyed like the params)."""
+    gh, gw = cache["grid"]
+    B, L, D = da.shape
+    grads = {"pos": da.sum(axis=0)}                                # a = CNN + p
+    dx = da.transpose(0, 2, 1).reshape(B, D, gh, gw)
+    for k in reversed(range(len(cache["blocks"]))):
+        conv_cache, relu_cache, pool_cache = cache["blocks"][k]
+        dx = max_pool2d_backward(dx, pool_cache)
+        dx = relu_backward(dx, relu_cache)
+        dx, grads[f"conv{k}_W"], grads[f"conv{k}_b"] = conv2d_backward(dx, conv_cache)
+    return grads
