@@ -1,0 +1,105 @@
+"""Timing helpers and the machine's reference speeds (OpenBLAS GEMM, 2-thread copy) for the bench."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit, prange
+
+from kernels._config import PARALLEL
+
+
+def best_times(fns: dict, repeats: int) -> dict:
+    """Best wall time (ms) of each callable; the callables are interleaved, round after round,
+    so a burst of load from other processes hits all of them alike. One warm-up call each."""
+    for fn in fns.values():
+        if fn is not None:
+            fn()
+    best = {name: np.inf for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if fn is None:
+                continue
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) * 1e3)
+    return {name: (None if fns[name] is None else t) for name, t in best.items()}
+
+
+@njit(**PARALLEL)
+def _copy_rows(x, y):
+    for i in prange(x.shape[0]):
+        y[i] = x[i]
+
+
+def copy_with_new_output(x: np.ndarray) -> np.ndarray:
+    """The bandwidth bound of softmax: allocate like softmax does, then copy with all threads."""
+    y = np.empty_like(x)
+    _copy_rows(x, y)
+    return y
+
+
+@dataclass
+class Row:
+    """One line of a benchmark table (times in ms; None = not run)."""
+    kernel: str
+    shape: str
+    ours: float
+    numpy: float | None
+    torch: float | None
+    work: float                    # FLOP or bytes moved by one call
+    unit: str                      # "GFLOPS" or "GB/s"
+    peak: float                    # the machine's rate in the same unit
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.work / (self.ours * 1e-3) / 1e9
+
+    @property
+    def vs_torch(self) -> float | None:
+        """torch time / our time: > 1 means we are faster."""
+        return None if self.torch is None else self.torch / self.ours
+
+    def as_dict(self) -> dict:
+        return dict(kernel=self.kernel, shape=self.shape, ours_ms=self.ours, numpy_ms=self.numpy,
+                    torch_ms=self.torch, rate=self.rate, unit=self.unit,
+                    speedup_vs_torch=self.vs_torch, percent_of_peak=100 * self.rate / self.peak,
+                    **self.notes)
+
+
+def format_table(rows: list[Row]) -> str:
+    """A Markdown table of the rows."""
+    fmt = (lambda t: "—" if t is None else f"{t:.1f}")
+    lines = ["| kernel | shape | ours ms | NumPy ms | torch ms | rate | torch/ours | % of peak |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = "—" if r.vs_torch is None else f"{r.vs_torch:.2f}×"
+        lines.append(f"| {r.kernel} | {r.shape} | {fmt(r.ours)} | {fmt(r.numpy)} | "
+                     f"{fmt(r.torch)} | {r.rate:.1f} {r.unit} | {ratio} | "
+                     f"{100 * r.rate / r.peak:.0f}% |")
+    return "\n".join(lines)
+
+
+def machine_peaks(repeats: int) -> dict:
+    """OpenBLAS sgemm GFLOPS (1024³, np.matmul) and 2-thread copy bandwidth (GB/s, 128 MiB)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024), np.float32)
+    t_gemm = best_times({"gemm": lambda: a @ a}, repeats)["gemm"]
+    x = rng.standard_normal((8192, 4096), np.float32)
+    t_copy = best_times({"copy": lambda: copy_with_new_output(x)}, repeats)["copy"]
+    return {"gemm_gflops": 2 * 1024**3 / (t_gemm * 1e-3) / 1e9,
+            "copy_gbs": 2 * x.nbytes / (t_copy * 1e-3) / 1e9, "copy_ms": t_copy}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown"

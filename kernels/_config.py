@@ -1,0 +1,66 @@
+"""Every Numba compile flag of the package, in one place.
+
+Three process-wide switches are set here, before anything in ``kernels`` is compiled:
+
+* ``SLP_VECTORIZE``: Numba leaves LLVM's SLP vectoriser off; without it the register-tiled GEMM
+  micro-kernel stays scalar (~10x slower).
+* ``CPU_FEATURES``: the host's features plus ``-prefer-256-bit`` so that LLVM emits 512-bit
+  vectors on AVX-512 machines (it prefers 256-bit by default). The features string is part of
+  Numba's on-disk cache key, so cached code never runs on a machine without those features.
+* ``threadpool_limits``: BLAS calls made *inside* ``prange`` loops (the flash kernels) must run
+  single-threaded, or each of Numba's threads starts its own OpenBLAS team and the cores are
+  oversubscribed (3-4x slower, silently).
+
+Set ``ATTENTION_NP_NATIVE_FEATURES=0`` to keep Numba's default CPU features.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from numba.core import config as _numba_config
+
+_NATIVE = os.environ.get("ATTENTION_NP_NATIVE_FEATURES", "1") != "0"
+
+
+def _set_codegen_flags() -> None:
+    _numba_config.SLP_VECTORIZE = 1
+    if _NATIVE and _numba_config.CPU_FEATURES is None:
+        import llvmlite.binding as llvm
+        features = llvm.get_host_cpu_features().flatten()
+        if "+avx512f" in features:
+            features += ",-prefer-256-bit"
+        _numba_config.CPU_FEATURES = features
+
+
+_set_codegen_flags()
+
+# Element-wise kernels (softmax, exp, flash): reassociation lets LLVM vectorise reductions.
+# No 'nnan'/'ninf': masked scores use a finite fill, but user inputs may hold ±inf.
+FASTMATH = {"reassoc", "contract", "arcp", "nsz", "afn"}
+ELEMENTWISE = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
+PARALLEL = dict(ELEMENTWISE, parallel=True)
+# GEMM micro-kernel: strict math; the FMA is explicit (kernels._intrinsics.fma). With fastmath
+# LLVM rewrites the k-loop into a gather reduction and loses half the speed.
+STRICT = dict(cache=True, fastmath=False, error_model="numpy")
+STRICT_PARALLEL = dict(STRICT, parallel=True)
+
+# Block sizes (rows) of the flash kernels: a 256 x 256 fp32 score tile is 256 KiB (fits in L2).
+FLASH_BLOCK_Q = 256
+FLASH_BLOCK_K = 256
+FLASH_BWD_BLOCK_Q = 128
+FLASH_BWD_BLOCK_K = 128
+
+
+_CONTROLLER = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Limit OpenBLAS (NumPy's and SciPy's) to one thread inside the block."""
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=1, user_api="blas"):
+        yield

@@ -1,0 +1,128 @@
+"""Flash attention forward: one task per (head, block of queries), online softmax over key blocks.
+
+For a query block Q_b (nq, D) and key/value blocks K_j, V_j (nk, D), (nk, Dv):
+
+    S   = scale · Q_b K_jᵀ                         (nq, nk), masked entries set to −1e30
+    m'  = max(m, rowmax S)                          running row max
+    P   = exp(S − m')                               (nq, nk)
+    l   = l · exp(m − m') + rowsum P                running row sum
+    acc = acc · exp(m − m') + P V_j                 (nq, Dv)
+    out = acc / l,   lse = m + log l                after the last key block
+
+Only one (nq, nk) tile per task is ever stored, never the (Tq, Tk) matrix. A finite fill
+(−1e30, not −inf) keeps exp(−inf − (−inf)) = NaN out of fully masked rows; those rows are
+detected at the end (m still −1e30) and get out = 0, lse = −inf.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels._config import ELEMENTWISE, FLASH_BLOCK_K, FLASH_BLOCK_Q, PARALLEL
+from kernels._intrinsics import fast_exp, maxnum
+
+MASKED = -1e30          # score of a masked (query, key) pair
+FULLY_MASKED = -1e29    # a running max below this means no key was visible yet
+
+
+@njit(**ELEMENTWISE)
+def tile(buf, rows, cols):
+    """A C-contiguous (rows, cols) view of the first rows·cols entries of the 1-D ``buf``."""
+    return buf[:rows * cols].reshape((rows, cols))
+
+
+@njit(**ELEMENTWISE)
+def task_rows(task, n_blocks, block, T):
+    """(head, first row, end row) of parallel task number ``task`` = head · n_blocks + block."""
+    bh, blk = task // n_blocks, task % n_blocks
+    return bh, blk * block, min((blk + 1) * block, T)
+
+
+@njit(**ELEMENTWISE)
+def mask_tile(s, mask, has_mask, causal, b, h, q0, k0):
+    """Set s[i, j] = −1e30 where key k0+j is hidden from query q0+i (mask False, or causal j > i)."""
+    nq, nk = s.shape
+    fill = s.dtype.type(MASKED)
+    if causal and k0 + nk - 1 > q0:                  # the tile crosses the diagonal
+        for i in range(nq):
+            for j in range(max(q0 + i - k0 + 1, 0), nk):
+                s[i, j] = fill
+    if has_mask:                                     # size-1 mask dims broadcast
+        mb, mh = min(b, mask.shape[0] - 1), min(h, mask.shape[1] - 1)
+        last_q, last_k = mask.shape[2] - 1, mask.shape[3] - 1
+        for i in range(nq):
+            row = mask[mb, mh, min(q0 + i, last_q)]
+            for j in range(nk):
+                if not row[min(k0 + j, last_k)]:
+                    s[i, j] = fill
+
+
+@njit(**ELEMENTWISE)
+def _online_softmax_rows(s, m, l, acc):
+    """s ← exp(s − m'), l ← l·α + rowsum, acc ← acc·α with α = exp(m − m'), m ← m'."""
+    for i in range(s.shape[0]):
+        row = s[i]
+        m_new = m[i]
+        for j in range(row.shape[0]):
+            m_new = maxnum(m_new, row[j])
+        total = row[0] - row[0]
+        for j in range(row.shape[0]):
+            p = fast_exp(row[j] - m_new)
+            row[j] = p
+            total += p
+        alpha = fast_exp(m[i] - m_new)
+        l[i] = l[i] * alpha + total
+        m[i] = m_new
+        for d in range(acc.shape[1]):
+            acc[i, d] *= alpha
+
+
+@njit(**ELEMENTWISE)
+def _finish_rows(acc, m, l, out, lse):
+    """out = acc / l and lse = m + log l; rows that saw no visible key get 0 and −inf."""
+    for i in range(acc.shape[0]):
+        if m[i] <= FULLY_MASKED:
+            out[i, :] = 0
+            lse[i] = -np.inf
+        else:
+            inv = 1 / l[i]
+            for d in range(acc.shape[1]):
+                out[i, d] = acc[i, d] * inv
+            lse[i] = m[i] + np.log(l[i])
+
+
+@njit(**ELEMENTWISE)
+def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, out, lse):
+    """out[q0:q0+nq], lse[q0:q0+nq] of one head: q (nq, D) block, k (Tk, D), v (Tk, Dv)."""
+    nq, Dv = q.shape[0], v.shape[1]
+    qs = q * scale                                   # fold the scale into Q once
+    s_buf = np.empty(FLASH_BLOCK_Q * FLASH_BLOCK_K, q.dtype)
+    pv_buf = np.empty(FLASH_BLOCK_Q * Dv, q.dtype)
+    acc = np.zeros((nq, Dv), q.dtype)
+    m = np.full(nq, MASKED, q.dtype)
+    l = np.zeros(nq, q.dtype)
+    k_end = min(k.shape[0], q0 + nq) if causal else k.shape[0]
+    for k0 in range(0, k_end, FLASH_BLOCK_K):
+        nk = min(FLASH_BLOCK_K, k_end - k0)
+        s = tile(s_buf, nq, nk)
+        np.dot(qs, k[k0:k0 + nk].T, s)              # (nq, nk)
+        mask_tile(s, mask, has_mask, causal, b, h, q0, k0)
+        _online_softmax_rows(s, m, l, acc)
+        pv = tile(pv_buf, nq, Dv)
+        np.dot(s, v[k0:k0 + nk], pv)                # (nq, Dv)
+        acc += pv
+    _finish_rows(acc, m, l, out, lse)
+
+
+@njit(**PARALLEL)
+def flash_forward_kernel(q, k, v, mask, has_mask, causal, scale, n_heads, out, lse):
+    """q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv) → out (BH, Tq, Dv), lse (BH, Tq).
+
+    mask: C-contiguous bool (B|1, H|1, Tq|1, Tk|1), read only when has_mask.
+    """
+    BH, Tq = q.shape[0], q.shape[1]
+    n_blocks = (Tq + FLASH_BLOCK_Q - 1) // FLASH_BLOCK_Q
+    for task in prange(BH * n_blocks):
+        bh, q0, q1 = task_rows(task, n_blocks, FLASH_BLOCK_Q, Tq)
+        _forward_block(q[bh][q0:q1], k[bh], v[bh], mask, has_mask, causal, scale,
+                       bh // n_heads, bh % n_heads, q0, out[bh][q0:q1], lse[bh][q0:q1])

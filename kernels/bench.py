@@ -1,0 +1,141 @@
+"""Benchmark: our kernels vs the NumPy references and torch, in one process, same threads.
+
+    python -m kernels.bench [--quick] [--out DIR]
+
+Prints one Markdown table (ms, GFLOPS or GB/s, torch time / our time, % of the machine's
+measured peak: OpenBLAS sgemm GFLOPS for matmul/attention, 2-thread copy bandwidth for
+softmax), writes DIR/bench.json and DIR/bench_attention_scaling.png (time and working memory of
+attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash kernel).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numba
+import numpy as np
+
+import kernels
+from attention_np.core import softmax_backward as np_softmax_backward
+from attention_np.core import softmax_forward as np_softmax_forward
+from attention_np.self_attention import (scaled_dot_product_attention_backward,
+                                         scaled_dot_product_attention_forward)
+from kernels._bench_scaling import plot_scaling, scaling
+from kernels._bench_utils import Row, best_times, cpu_model, format_table, machine_peaks
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(numba.get_num_threads())
+    return torch
+
+
+def softmax_rows(peaks, repeats, torch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8192, 4096), np.float32)
+    dy = rng.standard_normal(x.shape, np.float32)
+    y, cache = np_softmax_forward(x)
+    tx, ty, tdy = (None,) * 3 if torch is None else map(torch.from_numpy, (x, y, dy))
+    fwd = best_times({"ours": lambda: kernels.softmax(x), "numpy": lambda: np_softmax_forward(x),
+                      "torch": torch and (lambda: torch.softmax(tx, -1))}, repeats)
+    bwd = best_times({"ours": lambda: kernels.softmax_backward(y, dy),
+                      "numpy": lambda: np_softmax_backward(dy, cache),
+                      "torch": torch and (lambda: torch._softmax_backward_data(
+                          tdy, ty, -1, torch.float32))}, repeats)
+    shape, n = "8192×4096", x.nbytes
+    return [Row("softmax fwd", shape, fwd["ours"], fwd["numpy"], fwd["torch"], 2 * n, "GB/s",
+                peaks["copy_gbs"]),
+            Row("softmax bwd", shape, bwd["ours"], bwd["numpy"], bwd["torch"], 3 * n, "GB/s",
+                peaks["copy_gbs"])]
+
+
+def matmul_rows(peaks, repeats, torch, sizes):
+    rows = []
+    for n in sizes:
+        a, b = (np.random.default_rng(n).standard_normal((n, n), np.float32) for _ in range(2))
+        ta, tb = (None, None) if torch is None else (torch.from_numpy(a), torch.from_numpy(b))
+        t = best_times({"ours": lambda: kernels.matmul(a, b), "numpy": lambda: a @ b,
+                        "torch": torch and (lambda: torch.matmul(ta, tb))}, repeats)
+        rows.append(Row("matmul", f"{n}³", t["ours"], t["numpy"], t["torch"], 2 * n**3,
+                        "GFLOPS", peaks["gemm_gflops"]))
+    return rows
+
+
+def _torch_sdpa(torch, q, k, v, dout, causal):
+    tq, tk, tv = (torch.from_numpy(x).requires_grad_() for x in (q, k, v))
+    fwd = (lambda: torch.nn.functional.scaled_dot_product_attention(tq, tk, tv,
+                                                                    is_causal=causal))
+    out, tdout = fwd(), torch.from_numpy(dout)
+    return (lambda: torch.no_grad()(fwd)()), (lambda: out.backward(tdout, retain_graph=True))
+
+
+def attention_rows(peaks, repeats, torch, T, H=8, D=64):
+    rng = np.random.default_rng(1)
+    q, k, v, dout = (rng.standard_normal((1, H, T, D), np.float32) for _ in range(4))
+    rows = []
+    for causal in (False, True):
+        out, lse = kernels.flash_attention_forward(q, k, v, causal=causal)
+        _, _, cache = scaled_dot_product_attention_forward(q, k, v, causal=causal)
+        t_fwd, t_bwd = (None, None) if torch is None else _torch_sdpa(torch, q, k, v, dout,
+                                                                     causal)
+        fwd = best_times({
+            "ours": lambda: kernels.flash_attention_forward(q, k, v, causal=causal),
+            "numpy": lambda: scaled_dot_product_attention_forward(q, k, v, causal=causal),
+            "torch": t_fwd}, repeats)
+        bwd = best_times({
+            "ours": lambda: kernels.flash_attention_backward(dout, q, k, v, out, lse,
+                                                             causal=causal),
+            "numpy": lambda: scaled_dot_product_attention_backward(dout, cache),
+            "torch": t_bwd}, repeats)
+        flops = 4 * H * T * T * D / (2 if causal else 1)    # QKᵀ and PV (causal: half)
+        name = "flash causal" if causal else "flash"
+        shape = f"B=1 H={H} T={T} D={D}"
+        rows += [Row(f"{name} fwd", shape, fwd["ours"], fwd["numpy"], fwd["torch"], flops,
+                     "GFLOPS", peaks["gemm_gflops"]),
+                 Row(f"{name} bwd", shape, bwd["ours"], bwd["numpy"], bwd["torch"], 2.5 * flops,
+                     "GFLOPS", peaks["gemm_gflops"])]
+    return rows
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats, T ≤ 4096 in the plot")
+    p.add_argument("--out", default=".", help="directory for bench.json and the plot")
+    p.add_argument("--max-numpy-T", type=int, default=None,
+                   help="largest T for naive NumPy in the plot (its memory is O(T²))")
+    p.add_argument("--no-scaling", action="store_true", help="skip the time/memory vs T plot")
+    args = p.parse_args(argv)
+    repeats = 3 if args.quick else 7
+    torch = _torch()
+    print(f"CPU: {cpu_model()}, {numba.get_num_threads()} threads, "
+          f"torch {'not installed' if torch is None else torch.__version__}")
+    peaks = machine_peaks(repeats)
+    print(f"machine: OpenBLAS sgemm 1024³ {peaks['gemm_gflops']:.0f} GFLOPS, "
+          f"2-thread copy {peaks['copy_gbs']:.1f} GB/s ({peaks['copy_ms']:.1f} ms for 128 MiB)")
+    rows = softmax_rows(peaks, repeats, torch)
+    rows += matmul_rows(peaks, repeats, torch, (1024,) if args.quick else (1024, 2048))
+    rows += attention_rows(peaks, repeats, torch, T=1024 if args.quick else 2048)
+    print(format_table(rows))
+    result = {"cpu": cpu_model(), "threads": numba.get_num_threads(), "peaks": peaks,
+              "rows": [r.as_dict() for r in rows]}
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.no_scaling:
+        top = 4096 if args.quick else 16384
+        Ts = [2**i for i in range(9, top.bit_length())]
+        print("attention fwd+bwd vs T (B=1, H=1, D=64, float32), one subprocess per point:")
+        result["scaling"] = scaling(Ts, args.max_numpy_T or top)
+        plot_scaling(result["scaling"], out_dir / "bench_attention_scaling.png")
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=1))
+    print(f"wrote {out_dir / 'bench.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    main()

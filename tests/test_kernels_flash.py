@@ -1,0 +1,181 @@
+"""Flash attention kernels against torch SDPA (autograd), the NumPy reference, and themselves
+without the JIT (NUMBA_DISABLE_JIT=1, in a subprocess, so coverage sees the kernel source)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attention_np.core import causal_mask
+from attention_np.self_attention import (scaled_dot_product_attention_backward,
+                                         scaled_dot_product_attention_forward)
+from kernels import flash_attention_backward, flash_attention_forward
+from kernels._config import FLASH_BLOCK_K, FLASH_BWD_BLOCK_Q
+from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
+from tests.strategies import dtypes, randn, random_mask, seeds
+
+MASK_SHAPES = {"none": None, "full": "BHQK", "keys": "B11K", "2d": "QK", "heads": "1HQK"}
+
+
+def _mask_shape(kind, B, H, Tq, Tk):
+    sizes = {"B": B, "H": H, "Q": Tq, "K": Tk, "1": 1}
+    if MASK_SHAPES[kind] is None:
+        return None
+    return tuple(sizes[c] for c in MASK_SHAPES[kind])
+
+
+def _visible(mask, causal, shape):
+    """Full (B, H, Tq, Tk) boolean of visible pairs (mask ∧ causal)."""
+    vis = np.ones(shape, bool) if mask is None else np.broadcast_to(mask, shape)
+    return vis & causal_mask(shape[2], shape[3]) if causal else vis
+
+
+@st.composite
+def attention_cases(draw):
+    """Shapes with B, H, Tq, Tk, D all different; blocks cut through odd T; masks with dead rows."""
+    B, H, D = draw(st.lists(st.integers(1, 5), min_size=3, max_size=3, unique=True))
+    Tq = draw(st.sampled_from([7, 33, FLASH_BWD_BLOCK_Q + 3, FLASH_BLOCK_K + 9]))
+    Tk = draw(st.sampled_from([6, 31, FLASH_BLOCK_K + 11]).filter(lambda t: t != Tq))
+    Dv = draw(st.sampled_from([D, D + 3]))
+    kind = draw(st.sampled_from(sorted(MASK_SHAPES)))
+    return (B, H, Tq, Tk, D + 2, Dv + 1), kind, draw(st.booleans())
+
+
+def _ours(mask, causal):
+    def ours(q, k, v):
+        out, lse = flash_attention_forward(q, k, v, mask=mask, causal=causal)
+        return out, lambda dout: dict(zip("qkv", flash_attention_backward(
+            dout, q, k, v, out, lse, mask=mask, causal=causal)))
+    return ours
+
+
+def _torch_sdpa(visible):
+    """torch SDPA with an additive finite mask (dead rows are excluded from the comparison)."""
+    import torch
+    bias = torch.from_numpy(np.where(visible, 0.0, -1e9))
+
+    def theirs(q, k, v):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v,
+                                                                attn_mask=bias.to(q.dtype))
+    return theirs
+
+
+@settings(max_examples=25, deadline=None)
+@given(attention_cases(), dtypes, seeds)
+def test_flash_matches_torch_sdpa(case, dtype, seed):
+    (B, H, Tq, Tk, D, Dv), kind, causal = case
+    rng = np.random.default_rng(seed)
+    q, k = randn(rng, (B, H, Tq, D), dtype), randn(rng, (B, H, Tk, D), dtype)
+    v = randn(rng, (B, H, Tk, Dv), dtype)
+    shape = _mask_shape(kind, B, H, Tq, Tk)
+    mask = None if shape is None else random_mask(rng, shape)
+    visible = _visible(mask, causal, (B, H, Tq, Tk))
+    alive = visible.any(-1, keepdims=True)
+    assert_matches_torch("kernels.flash_attention", _ours(mask, causal), _torch_sdpa(visible),
+                         {"q": q, "k": k, "v": v}, grad_wrt=["q", "k", "v"], out_rows=alive,
+                         seed=seed)
+    _check_lse(q, k, v, mask, causal, visible, dtype)
+
+
+def _check_lse(q, k, v, mask, causal, visible, dtype):
+    _, lse = flash_attention_forward(q, k, v, mask=mask, causal=causal)
+    scores = np.einsum("bhqd,bhkd->bhqk", q.astype(float), k.astype(float)) / np.sqrt(q.shape[3])
+    scores = np.where(visible, scores, -np.inf)
+    top = np.max(scores, -1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = np.log(np.sum(np.exp(scores - np.where(np.isfinite(top), top, 0)), -1)) + top[..., 0]
+    assert lse.dtype == dtype and lse.shape == visible.shape[:3]
+    assert np.all(lse[~visible.any(-1)] == -np.inf)
+    assert_close("lse", lse, ref, dtype, where=visible.any(-1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(attention_cases(), seeds)
+def test_flash_matches_numpy_reference_float64(case, seed):
+    (B, H, Tq, Tk, D, Dv), kind, causal = case
+    rng = np.random.default_rng(seed)
+    q, k = randn(rng, (B, H, Tq, D)), randn(rng, (B, H, Tk, D))
+    v, dout = randn(rng, (B, H, Tk, Dv)), randn(rng, (B, H, Tq, Dv))
+    shape = _mask_shape(kind, B, H, Tq, Tk)
+    mask = None if shape is None else random_mask(rng, shape)
+    out_ref, _, cache = scaled_dot_product_attention_forward(q, k, v, mask=mask, causal=causal)
+    grads_ref = scaled_dot_product_attention_backward(dout, cache)
+    out, lse = flash_attention_forward(q, k, v, mask=mask, causal=causal)
+    assert_close("flash out vs numpy", out, out_ref, np.float64)
+    grads = flash_attention_backward(dout, q, k, v, out, lse, mask=mask, causal=causal)
+    for name, g, g_ref in zip("qkv", grads, grads_ref):
+        assert_close(f"flash d{name} vs numpy", g, g_ref, np.float64)
+
+
+def test_flash_finite_differences():
+    rng = np.random.default_rng(4)
+    inputs = {"q": rng.standard_normal((2, 1, 5, 3)), "k": rng.standard_normal((2, 1, 4, 3)),
+              "v": rng.standard_normal((2, 1, 4, 2))}
+    mask = rng.random((2, 1, 5, 4)) < 0.6
+    check_finite_differences(_ours(mask, True), inputs, ["q", "k", "v"])
+
+
+def test_flash_non_contiguous_inputs_custom_scale_and_dtype():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 40, 2, 8)).astype(np.float32)     # (B, T, H, D) layout
+    q = k = v = x.transpose(0, 2, 1, 3)                            # (B, H, T, D) view
+    out, lse = flash_attention_forward(q, k, v, scale=0.3)
+    qc = np.ascontiguousarray(q, np.float64)
+    w = np.exp(0.3 * qc @ qc.transpose(0, 1, 3, 2))
+    ref = (w / w.sum(-1, keepdims=True)) @ qc
+    assert out.dtype == np.float32 and lse.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+    grads = flash_attention_backward(np.ones_like(out), q, k, v, out, lse, scale=0.3)
+    assert all(g.dtype == np.float32 and g.shape == q.shape for g in grads)
+
+
+def test_flash_errors_name_the_arguments():
+    q = np.zeros((1, 2, 3, 4))
+    with pytest.raises(ValueError, match="k's head dim"):
+        flash_attention_forward(q, np.zeros((1, 2, 3, 5)), np.zeros((1, 2, 3, 4)))
+    with pytest.raises(ValueError, match="mask"):
+        flash_attention_forward(q, q, q, mask=np.ones((3, 3, 3), bool))
+    with pytest.raises(ValueError, match="q must be 4-D"):
+        flash_attention_forward(q[0], q, q)
+    with pytest.raises(ValueError, match="lse must have shape"):
+        flash_attention_backward(q, q, q, q, q, np.zeros((1, 2, 4)))
+
+
+NO_JIT_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import kernels
+    from attention_np.core import softmax_forward
+    from attention_np.self_attention import (scaled_dot_product_attention_backward as sdpa_bwd,
+                                             scaled_dot_product_attention_forward as sdpa)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 2))
+    for axis in (1, -1):
+        assert np.allclose(kernels.softmax(x, axis), softmax_forward(x, axis)[0])
+        y, dy = softmax_forward(x, axis)[0], rng.standard_normal(x.shape)
+        assert np.allclose(kernels.softmax_backward(y, dy, axis), y * (dy - (dy * y).sum(axis, keepdims=True)))
+    a, b = rng.standard_normal((9, 10)), rng.standard_normal((10, 33))
+    assert np.allclose(kernels.matmul(a, b), a @ b)
+    q, k = rng.standard_normal((1, 2, 5, 3)), rng.standard_normal((1, 2, 4, 3))
+    v, do = rng.standard_normal((1, 2, 4, 2)), rng.standard_normal((1, 2, 5, 2))
+    mask = rng.random((5, 4)) < 0.5
+    mask[1] = False
+    out, lse = kernels.flash_attention_forward(q, k, v, mask=mask, causal=True)
+    ref, _, cache = sdpa(q, k, v, mask=mask, causal=True)
+    assert np.allclose(out, ref)
+    got = kernels.flash_attention_backward(do, q, k, v, out, lse, mask=mask, causal=True)
+    assert all(np.allclose(g, r) for g, r in zip(got, sdpa_bwd(do, cache)))
+    print("no-jit ok")
+""")
+
+
+def test_kernels_without_jit_in_subprocess():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", NO_JIT_SCRIPT], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "no-jit ok" in res.stdout
