@@ -1,0 +1,129 @@
+"""Deep Interest Network attention (Zhou et al., 2018): pool a user's behaviour history with
+weights that depend on the candidate item, and the masked mean pooling it replaces.
+
+Activation unit, for behaviour embeddings e_j (B, T, D) and candidate e_a (B, D):
+
+    z_j = [e_j ; e_a ; e_j ⊙ e_a ; e_j − e_a]                         (B, T, 4D)
+    u_j = σ(z_j W₁ + b₁)                                             (B, T, H)
+    s_j = u_j w₂ + b₂                                                (B, T)
+
+Pooling ("none", the paper's choice, keeps the intensity of interest — weights need not sum
+to 1; "softmax" normalises them over the history):
+
+    a_j = s_j ⊙ m_j   or   a = softmax(s, mask),        v_U = Σ_j a_j e_j   (B, D)
+
+The baseline is the masked mean v_U = Σ_j m_j e_j / Σ_j m_j (m = mask, True = real behaviour).
+A row with no behaviour gives v_U = 0 and zero gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.core import softmax_backward, softmax_forward
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _check_inputs(behaviours, candidate, mask):
+    h = as_float_array(behaviours, "behaviours", ndim=3)
+    a = as_float_array(candidate, "candidate", ndim=2)
+    check_same_dim(h, "behaviours", 0, a, "candidate", 0)
+    check_same_dim(h, "behaviours", 2, a, "candidate", 1)
+    mask = check_mask(mask, "mask", h.shape[:2])
+    mask = np.ones(h.shape[:2], bool) if mask is None else mask
+    return h, a.astype(h.dtype, copy=False), mask
+
+
+def init_din_params(D: int, H: int, rng, dtype=np.float64) -> dict:
+    """W₁ (4D, H) ~ U(±√(6/(4D+H))), b₁ = 0, w₂ (H,) ~ U(±√(6/(H+1))), b₂ = 0 (shape (1,))."""
+    a1, a2 = np.sqrt(6.0 / (4 * D + H)), np.sqrt(6.0 / (H + 1))
+    return {"W1": rng.uniform(-a1, a1, (4 * D, H)).astype(dtype), "b1": np.zeros(H, dtype),
+            "w2": rng.uniform(-a2, a2, H).astype(dtype), "b2": np.zeros(1, dtype)}
+
+
+def din_activation_forward(behaviours, candidate, params):
+    """Activation unit scores s_j = σ([e_j; e_a; e_j⊙e_a; e_j−e_a] W₁ + b₁) w₂ + b₂.
+
+    behaviours (B, T, D), candidate (B, D), params W1 (4D, H), b1 (H,), w2 (H,), b2 (1,)
+    → scores (B, T). Returns ``(scores, cache)``.
+    """
+    h, a, _ = _check_inputs(behaviours, candidate, None)
+    D = h.shape[2]
+    W1 = as_float_array(params["W1"], "params['W1']", ndim=2)
+    check_shape(W1, "params['W1']", (4 * D, None))
+    check_shape(np.asarray(params["w2"]), "params['w2']", (W1.shape[1],))
+    ab = np.broadcast_to(a[:, None, :], h.shape)                       # (B, T, D)
+    z = np.concatenate([h, ab, h * ab, h - ab], axis=-1)               # (B, T, 4D)
+    u = _sigmoid(z @ W1 + params["b1"]).astype(h.dtype, copy=False)   # (B, T, H)
+    scores = u @ params["w2"] + params["b2"][0]                        # (B, T)
+    return scores, {"h": h, "a": a, "z": z, "u": u, "W1": W1, "w2": params["w2"]}
+
+
+def din_activation_backward(dscores, cache):
+    """Undo :func:`din_activation_forward`. Returns ``(dbehaviours, dcandidate, grads)``."""
+    h, a, z, u, W1, w2 = (cache[k] for k in ("h", "a", "z", "u", "W1", "w2"))
+    D = h.shape[2]
+    grads = {"w2": np.einsum("bth,bt->h", u, dscores),                # s = u w₂ + b₂
+             "b2": np.atleast_1d(dscores.sum()).astype(h.dtype)}
+    du = dscores[..., None] * w2 * u * (1 - u)                         # u = σ(z W₁ + b₁)
+    grads["W1"] = z.reshape(-1, 4 * D).T @ du.reshape(-1, du.shape[-1])
+    grads["b1"] = du.sum(axis=(0, 1))
+    dz = du @ W1.T                                                     # (B, T, 4D)
+    dz_h, dz_a, dz_prod, dz_diff = np.split(dz, 4, axis=-1)            # z = [h; a; h⊙a; h−a]
+    dh = dz_h + dz_prod * a[:, None, :] + dz_diff
+    da = (dz_a + dz_prod * h - dz_diff).sum(axis=1)
+    return dh, da, grads
+
+
+def din_attention_forward(behaviours, candidate, params, mask=None, normalize: str = "none"):
+    """DIN attention pooling v_U = Σ_j a_j e_j with a_j from the activation unit.
+
+    behaviours (B, T, D), candidate (B, D), mask (B, T) bool (True = real behaviour) or None,
+    normalize "none" (a_j = s_j, masked to 0) or "softmax" (a = softmax over the real steps)
+    → pooled (B, D), weights a (B, T). Returns ``(pooled, weights, cache)``.
+    """
+    if normalize not in ("none", "softmax"):
+        raise ValueError(f"normalize must be 'none' or 'softmax', got {normalize!r}")
+    h, a, mask = _check_inputs(behaviours, candidate, mask)
+    scores, act = din_activation_forward(h, a, params)
+    if normalize == "softmax":
+        weights, sm = softmax_forward(scores, axis=-1, mask=mask)
+    else:
+        weights, sm = np.where(mask, scores, 0).astype(h.dtype, copy=False), None
+    pooled = np.einsum("bt,btd->bd", weights, h)                       # (B, D)
+    return pooled, weights, {"act": act, "sm": sm, "mask": mask, "weights": weights, "h": h}
+
+
+def din_attention_backward(dpooled, cache, dweights=None):
+    """Returns ``(dbehaviours (B, T, D), dcandidate (B, D), grads)`` keyed like the params."""
+    h, weights, mask = cache["h"], cache["weights"], cache["mask"]
+    dpooled = np.asarray(dpooled, h.dtype)
+    check_shape(dpooled, "dpooled", (h.shape[0], h.shape[2]))
+    dw = np.einsum("bd,btd->bt", dpooled, h)                           # v = Σ_j a_j e_j
+    if dweights is not None:
+        dw = dw + dweights
+    dh_direct = weights[..., None] * dpooled[:, None, :]
+    if cache["sm"] is not None:
+        dscores = softmax_backward(dw, cache["sm"])
+    else:
+        dscores = np.where(mask, dw, 0)
+    dh, da, grads = din_activation_backward(dscores, cache["act"])
+    return dh + dh_direct, da, grads
+
+
+def mean_pooling_forward(behaviours, mask=None):
+    """Masked mean v_U = Σ_j m_j e_j / max(Σ_j m_j, 1).   behaviours (B, T, D) → (B, D)."""
+    h = as_float_array(behaviours, "behaviours", ndim=3)
+    mask = check_mask(mask, "mask", h.shape[:2])
+    m = np.ones(h.shape[:2], h.dtype) if mask is None else mask.astype(h.dtype)
+    w = m / np.maximum(m.sum(axis=1, keepdims=True), 1)                # (B, T)
+    return np.einsum("bt,btd->bd", w, h), {"w": w}
+
+
+def mean_pooling_backward(dpooled, cache):
+    """dbehaviours_j = w_j dpooled (w_j = m_j / Σ m)."""
+    return cache["w"][..., None] * np.asarray(dpooled)[:, None, :]

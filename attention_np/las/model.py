@@ -1,0 +1,56 @@
+"""Listen, Attend and Spell (Chan et al., 2016), small: pyramidal BiLSTM listener + LSTM speller
+with location-aware attention. One config, one parameter dict, a loss with its gradient."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attention_np.las.listener import init_listener, listener_backward, listener_forward
+from attention_np.las.speller import init_speller, speller_backward, speller_forward
+from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+
+
+@dataclass
+class LASConfig:
+    n_mels: int = 40
+    vocab: int = 13              # <pad> <sos> <eos> and the ten digits
+    listener_hidden: int = 64    # per direction; the listener's output has 2 × this
+    listener_layers: int = 2     # each halves the frame rate: ×4 fewer frames with 2
+    emb: int = 16
+    speller_hidden: int = 96
+    attn_dim: int = 64
+    conv_filters: int = 8        # K location filters …
+    conv_width: int = 15         # … of width r (odd)
+    pad: int = 0
+    sos: int = 1
+    eos: int = 2
+    max_len: int = 8
+    dtype: str = "float32"
+
+
+def init_las(cfg: LASConfig, rng) -> dict:
+    dt = np.dtype(cfg.dtype)
+    p = init_listener(cfg.n_mels, cfg.listener_hidden, rng, dt, cfg.listener_layers)
+    p.update(init_speller(cfg.vocab, cfg.emb, 2 * cfg.listener_hidden, cfg.speller_hidden,
+                          cfg.attn_dim, cfg.conv_filters, cfg.conv_width, rng, dt))
+    return p
+
+
+def las_loss(cfg: LASConfig, params, x, mask, y_in, y_out):
+    """Mean cross-entropy of the next token under teacher forcing.
+
+    x (B, T, n_mels), mask (B, T), y_in = <sos> y₁ … and y_out = y₁ … <eos> (B, L), padded
+    with cfg.pad → (loss, alignments (B, L, T'), cache).
+    """
+    h, hmask, lcache = listener_forward(params, x.astype(cfg.dtype), mask)
+    logits, alphas, scache = speller_forward(params, h, hmask, y_in)
+    loss, ccache = cross_entropy_forward(logits, y_out, ignore_index=cfg.pad)
+    return float(loss), alphas, (lcache, scache, ccache)
+
+
+def las_backward(cache) -> dict:
+    lcache, scache, ccache = cache
+    dh, grads = speller_backward(cross_entropy_backward(ccache), scache)
+    grads.update(listener_backward(dh, lcache))
+    return grads

@@ -1,0 +1,113 @@
+"""Location-aware attention (Chorowski et al., 2015, "Attention-based models for speech
+recognition"): the score of frame j also looks at where the previous step attended.
+
+One decoder step i, for decoder state s_i (B, Ds), keys k_j = h_j V (B, T, A) computed once per
+utterance, values h (B, T, Dh) and the previous weights α_{i−1} (B, T):
+
+    f_i = F ∗ α_{i−1}            f_ij ∈ ℝ^K: K filters of odd width r, zero-padded ("same")
+    e_ij = wᵀ tanh(s_i W + k_j + f_ij U + b)                        (B, T)
+    α_i = softmax_j(e_ij)  (over the frames with mask True),   c_i = Σ_j α_ij h_j  (B, Dh)
+
+Parameters: W (Ds, A), U (K, A), F (K, r), b (A,), w (A,). The keys' projection V is a plain
+linear layer, applied once outside the decoder loop; the backward returns dkeys for it.
+``conv1d_same_forward`` is torch.nn.functional.conv1d(α[:, None], F[:, None], padding=r // 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.core import softmax_backward, softmax_forward
+
+
+def init_location_params(Ds: int, Dh: int, A: int, K: int, r: int, rng,
+                         dtype=np.float64) -> dict:
+    """W (Ds, A), V (Dh, A), U (K, A), F (K, r), b (A,), w (A,), uniform ±1/√fan_in."""
+    if r % 2 != 1:
+        raise ValueError(f"filter width r must be odd (same-length convolution), got {r}")
+
+    def u(fan_in, *shape):
+        return rng.uniform(-1, 1, shape).astype(dtype) / np.sqrt(fan_in)
+    return {"W": u(Ds, Ds, A), "V": u(Dh, Dh, A), "U": u(K, K, A), "F": u(r, K, r),
+            "b": np.zeros(A, dtype), "w": u(A, A)}
+
+
+def conv1d_same_forward(alpha, F):
+    """f[b, j, k] = Σ_τ F[k, τ] α[b, j + τ − r//2]  (α zero outside 0 … T−1).
+
+    alpha (B, T), F (K, r) with r odd → f (B, T, K).
+    """
+    K, r = F.shape
+    B, T = alpha.shape
+    padded = np.pad(alpha, ((0, 0), (r // 2, r // 2)))                     # (B, T + r − 1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, r, axis=1)  # (B, T, r)
+    return windows @ F.T, {"windows": windows, "F": F}                     # (B, T, K)
+
+
+def conv1d_same_backward(df, cache):
+    """dF[k, τ] = Σ_{b,j} df[b,j,k] α_pad[b, j+τ];  dα_pad[b, j+τ] += Σ_k df[b,j,k] F[k,τ]."""
+    windows, F = cache["windows"], cache["F"]
+    B, T, r = windows.shape
+    dF = np.einsum("btk,btr->kr", df, windows)
+    dwin = df @ F                                                          # (B, T, r)
+    dpad = np.zeros((B, T + r - 1), df.dtype)
+    for tau in range(r):                                                   # r is small (≤ 31)
+        dpad[:, tau:tau + T] += dwin[:, :, tau]
+    return dpad[:, r // 2:r // 2 + T], dF
+
+
+def _check_step(s, keys, values, alpha_prev, params, mask):
+    s = as_float_array(s, "s", ndim=2)
+    keys = as_float_array(keys, "keys", ndim=3)
+    values = as_float_array(values, "values", ndim=3)
+    alpha_prev = as_float_array(alpha_prev, "alpha_prev", ndim=2)
+    check_same_dim(s, "s", 0, keys, "keys", 0)
+    check_shape(values, "values", keys.shape[:2] + (None,))
+    check_shape(alpha_prev, "alpha_prev", keys.shape[:2])
+    A = keys.shape[2]
+    check_shape(np.asarray(params["W"]), "params['W']", (s.shape[1], A))
+    check_shape(np.asarray(params["U"]), "params['U']", (None, A))
+    check_shape(np.asarray(params["F"]), "params['F']", (params["U"].shape[0], None))
+    if params["F"].shape[1] % 2 != 1:
+        raise ValueError(f"params['F'] must have an odd width, got shape {params['F'].shape}")
+    return s, keys, values, alpha_prev, check_mask(mask, "mask", keys.shape[:2])
+
+
+def location_attention_forward(s, keys, values, alpha_prev, params, mask=None):
+    """One step of location-aware attention (see the module docstring for the formula).
+
+    s (B, Ds), keys (B, T, A), values (B, T, Dh), alpha_prev (B, T), mask (B, T) bool or None
+    → context c (B, Dh), weights α (B, T). Returns ``(context, weights, cache)``.
+    """
+    s, keys, values, alpha_prev, mask = _check_step(s, keys, values, alpha_prev, params, mask)
+    f, conv = conv1d_same_forward(alpha_prev, params["F"])                # (B, T, K)
+    a = (s @ params["W"])[:, None, :] + keys + f @ params["U"] + params["b"]   # (B, T, A)
+    t = np.tanh(a)
+    e = t @ params["w"]                                                   # (B, T)
+    alpha, sm = softmax_forward(e, axis=-1, mask=mask)
+    context = np.einsum("bt,btd->bd", alpha, values)                      # (B, Dh)
+    cache = {"s": s, "values": values, "f": f, "t": t, "alpha": alpha, "sm": sm, "conv": conv,
+             "W": params["W"], "U": params["U"], "w": params["w"]}
+    return context, alpha, cache
+
+
+def location_attention_backward(dcontext, cache, dalpha=None):
+    """Returns ``(ds, dkeys, dvalues, dalpha_prev, grads)``, grads keyed W, U, F, b, w.
+
+    ``dalpha`` is the gradient reaching α_i from later steps (through their convolution).
+    """
+    s, values, f, t, alpha = (cache[k] for k in ("s", "values", "f", "t", "alpha"))
+    dcontext = np.asarray(dcontext, values.dtype)
+    check_shape(dcontext, "dcontext", (values.shape[0], values.shape[2]))
+    dvalues = alpha[..., None] * dcontext[:, None, :]                     # c = Σ_j α_j h_j
+    dal = np.einsum("bd,btd->bt", dcontext, values)
+    if dalpha is not None:
+        dal = dal + dalpha
+    de = softmax_backward(dal, cache["sm"])                               # α = softmax(e)
+    grads = {"w": np.einsum("bta,bt->a", t, de)}                          # e = t w
+    da = de[..., None] * cache["w"] * (1 - t * t)                         # t = tanh(a)
+    ds_a = da.sum(axis=1)                                                 # (B, A)
+    grads["W"], grads["b"] = s.T @ ds_a, ds_a.sum(axis=0)
+    grads["U"] = f.reshape(-1, f.shape[-1]).T @ da.reshape(-1, da.shape[-1])
+    dalpha_prev, grads["F"] = conv1d_same_backward(da @ cache["U"].T, cache["conv"])
+    return ds_a @ cache["W"].T, da, dvalues, dalpha_prev, grads

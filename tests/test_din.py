@@ -1,0 +1,115 @@
+"""DIN activation unit, attention pooling and masked mean pooling against torch autograd."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from attention_np.din import (din_activation_backward, din_activation_forward,
+                              din_attention_backward, din_attention_forward, init_din_params,
+                              mean_pooling_backward, mean_pooling_forward)
+from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.strategies import distinct_dims, dtypes, randn, seeds
+
+PARAM_NAMES = ["W1", "b1", "w2", "b2"]
+
+
+def _inputs(B, T, D, H, dtype, seed):
+    rng = np.random.default_rng(seed)
+    p = init_din_params(D, H, rng, dtype)
+    p["b1"] = randn(rng, H, dtype, 0.5)
+    p["b2"] = randn(rng, 1, dtype)
+    mask = rng.random((B, T)) < 0.7
+    mask[0] = False                                   # a user with no behaviour at all
+    return {"h": randn(rng, (B, T, D), dtype), "a": randn(rng, (B, D), dtype), **p}, mask
+
+
+def _torch_din(mask, normalize):
+    m = torch.from_numpy(mask)
+
+    def theirs(h, a, W1, b1, w2, b2):
+        ab = a[:, None, :].expand_as(h)
+        z = torch.cat([h, ab, h * ab, h - ab], dim=-1)
+        s = torch.sigmoid(z @ W1 + b1) @ w2 + b2
+        if normalize == "softmax":
+            w = torch.softmax(s.masked_fill(~m, -torch.inf), dim=-1).nan_to_num(0.0)
+        else:
+            w = s.masked_fill(~m, 0.0)
+        return torch.cat([torch.einsum("bt,btd->bd", w, h), w], dim=1)
+    return theirs
+
+
+def _ours_din(mask, normalize):
+    def ours(h, a, W1, b1, w2, b2):
+        params = {"W1": W1, "b1": b1, "w2": w2, "b2": b2}
+        pooled, weights, cache = din_attention_forward(h, a, params, mask, normalize)
+        D = h.shape[2]
+
+        def backward(dout):
+            dh, da, g = din_attention_backward(dout[:, :D], cache, dweights=dout[:, D:])
+            return {"h": dh, "a": da, **g}
+        return np.concatenate([pooled, weights], axis=1), backward
+    return ours
+
+
+@settings(max_examples=80)   # each example runs torch autograd; keep CI short
+@given(dims=distinct_dims(4, 1, 7), dtype=dtypes, seed=seeds,
+       normalize=st.sampled_from(["none", "softmax"]))
+def test_din_attention_matches_torch(dims, dtype, seed, normalize):
+    B, T, D, H = dims
+    B += 1                                            # row 0 is fully masked; keep others
+    inputs, mask = _inputs(B, T, D, H, dtype, seed)
+    assert_matches_torch(f"din_attention[{normalize}]", _ours_din(mask, normalize),
+                         _torch_din(mask, normalize), inputs, ["h", "a"] + PARAM_NAMES)
+
+
+@pytest.mark.parametrize("normalize", ["none", "softmax"])
+def test_din_attention_finite_differences(normalize):
+    inputs, mask = _inputs(3, 5, 4, 6, np.float64, 7)
+    check_finite_differences(_ours_din(mask, normalize), inputs, ["h", "a"] + PARAM_NAMES)
+
+
+def test_fully_masked_user_gets_zero_pooling_and_gradients():
+    inputs, mask = _inputs(3, 5, 4, 6, np.float64, 1)
+    out, backward = _ours_din(mask, "softmax")(**inputs)
+    assert np.all(out[0] == 0)
+    grads = backward(np.ones_like(out))
+    assert np.all(grads["h"][0] == 0) and np.all(np.isfinite(grads["a"]))
+
+
+def test_activation_unit_matches_torch():
+    inputs, _ = _inputs(2, 3, 5, 4, np.float64, 3)
+
+    def ours(h, a, W1, b1, w2, b2):
+        s, cache = din_activation_forward(h, a, {"W1": W1, "b1": b1, "w2": w2, "b2": b2})
+        return s, lambda ds: dict(zip(("h", "a"), din_activation_backward(ds, cache)[:2]))
+
+    def theirs(h, a, W1, b1, w2, b2):
+        return _torch_din(np.ones(h.shape[:2], bool), "none")(h, a, W1, b1, w2, b2)[:, h.shape[2]:]
+    assert_matches_torch("din_activation", ours, theirs, inputs, ["h", "a"])
+
+
+@given(dims=distinct_dims(3, 1, 7), dtype=dtypes, seed=seeds)
+def test_mean_pooling_matches_torch(dims, dtype, seed):
+    B, T, D = dims
+    rng = np.random.default_rng(seed)
+    mask = rng.random((B, T)) < 0.6
+    m = torch.from_numpy(mask)
+
+    def ours(h):
+        out, cache = mean_pooling_forward(h, mask)
+        return out, lambda d: {"h": mean_pooling_backward(d, cache)}
+
+    def theirs(h):
+        w = m.to(h.dtype) / m.sum(1, keepdim=True).clamp(min=1)
+        return torch.einsum("bt,btd->bd", w, h)
+    assert_matches_torch("mean_pooling", ours, theirs, {"h": randn(rng, (B, T, D), dtype)}, ["h"])
+
+
+def test_bad_shapes_raise():
+    p = init_din_params(4, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="candidate"):
+        din_attention_forward(np.zeros((2, 5, 4)), np.zeros((2, 3)), p)
+    with pytest.raises(ValueError, match="normalize"):
+        din_attention_forward(np.zeros((2, 5, 4)), np.zeros((2, 4)), p, normalize="max")
+    with pytest.raises(ValueError, match="W1"):
+        din_attention_forward(np.zeros((2, 5, 3)), np.zeros((2, 3)), p)
