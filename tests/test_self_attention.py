@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attention_np as an
@@ -180,3 +180,39 @@ def test_attention_bad_input(call, words):
         call()
     for w in words:
         assert w in str(info.value)
+
+
+@settings(max_examples=15, deadline=None)
+@given(dims=mha_dims(), causal=st.booleans(), use_mask=st.booleans(), dtype=dtypes, seed=seeds)
+def test_numba_backend_equals_numpy_backend(dims, causal, use_mask, dtype, seed):
+    """backend="numba" (flash kernels) computes the same outputs and gradients, weights None."""
+    B, H, Tq, Tk, d = dims
+    rng = np.random.default_rng(seed)
+    mask = random_mask(rng, (B, 1, Tq, Tk)) if use_mask else None
+    params = {n: randn(rng, (d, d) if n[0] == "W" else (d,), dtype, 0.5)
+              for n in an.self_attention.PARAM_NAMES}
+    x_q, x_kv = randn(rng, (B, Tq, d), dtype), randn(rng, (B, Tk, d), dtype)
+    dout = randn(rng, (B, Tq, d), dtype)
+    results = {}
+    for backend in ("numpy", "numba"):
+        out, w, cache = an.multi_head_attention_forward(x_q, x_kv, params, H, mask, causal, backend)
+        results[backend] = (out, *an.multi_head_attention_backward(dout, cache))
+        assert (w is None) == (backend == "numba") and out.dtype == dtype
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    (o1, dq1, dkv1, g1), (o2, dq2, dkv2, g2) = results["numpy"], results["numba"]
+    for a, b in [(o1, o2), (dq1, dq2), (dkv1, dkv2)] + [(g1[n], g2[n]) for n in g1]:
+        np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+
+
+def test_numba_backend_sdpa_any_rank():
+    rng = np.random.default_rng(0)
+    q, k, v = randn(rng, (3, 5, 4)), randn(rng, (3, 6, 4)), randn(rng, (3, 6, 2))
+    mask = random_mask(rng, (3, 5, 6))
+    ref, _, c1 = an.scaled_dot_product_attention_forward(q, k, v, mask)
+    out, w, c2 = an.scaled_dot_product_attention_forward(q, k, v, mask, backend="numba")
+    assert w is None
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    dout = randn(rng, ref.shape)
+    for a, b in zip(an.scaled_dot_product_attention_backward(dout, c1),
+                    an.scaled_dot_product_attention_backward(dout, c2)):
+        np.testing.assert_allclose(b, a, atol=1e-12)

@@ -1,0 +1,43 @@
+"""Character embedding + bidirectional LSTM encoder (Bahdanau et al., 2015, §3.2).
+
+    e_j = E[x_j],   h→_j = LSTM→(e_j, h→_{j−1}),   h←_j = LSTM←(e_j, h←_{j+1}),   h_j = [h→_j ; h←_j]
+
+The decoder starts from the concatenated final states: s_0 = [h→_L ; h←_1], c_0 likewise.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np.layers import embedding_backward, embedding_forward
+from attention_np.recurrent import (bidirectional_backward, bidirectional_forward,
+                                    init_recurrent_params)
+from attention_np.seq2seq.params import prefixed, sub
+
+
+def init_encoder(cfg, rng) -> dict:
+    dt = cfg.np_dtype
+    p = {"src_emb.W": (rng.standard_normal((cfg.src_vocab, cfg.emb)) * 0.3).astype(dt)}
+    for name in ("enc_f", "enc_b"):
+        p.update(prefixed(name, init_recurrent_params("lstm", cfg.emb, cfg.hidden, rng, dt)))
+    return p
+
+
+def encoder_forward(params, src, src_mask):
+    """src (B, Tk) int, src_mask (B, Tk) bool → keys h (B, Tk, 2H), state0 (h, c) each (B, 2H)."""
+    e, emb_cache = embedding_forward(src, params["src_emb.W"])          # (B, Tk, E)
+    hs, (sf, sb), rnn_cache = bidirectional_forward(
+        "lstm", e, sub(params, "enc_f"), sub(params, "enc_b"), src_mask)
+    state0 = (np.concatenate([sf[0], sb[0]], -1), np.concatenate([sf[1], sb[1]], -1))
+    return hs, state0, {"emb": emb_cache, "rnn": rnn_cache}
+
+
+def encoder_backward(dhs, dstate0, cache) -> dict:
+    """dhs (B, Tk, 2H), dstate0 = (dh0, dc0) of the decoder's start → parameter gradients."""
+    H = dhs.shape[-1] // 2
+    dh, dc = dstate0
+    dfinals = ((dh[:, :H], dc[:, :H]), (dh[:, H:], dc[:, H:]))
+    de, gf, gb = bidirectional_backward(dhs, cache["rnn"], dfinals)
+    grads = {"src_emb.W": embedding_backward(de, cache["emb"])}
+    grads.update(prefixed("enc_f", gf))
+    grads.update(prefixed("enc_b", gb))
+    return grads

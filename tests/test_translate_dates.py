@@ -1,0 +1,178 @@
+"""Date-translation demo: the data generator, every model's gradients, decoding, a training step."""
+import datetime as dt
+
+import numpy as np
+import pytest
+import torch
+
+from attention_np.seq2seq.attention import attention_backward, attention_forward, init_attention
+from attention_np.seq2seq.config import MODELS, Seq2SeqConfig
+from attention_np.seq2seq.model import decode_step, encode, init_model, loss_and_grads
+from attention_np.seq2seq.search import beam_search, greedy_decode, log_softmax
+from attention_np.seq2seq.train import TrainConfig, train
+from demos import _dates_data as data
+from tests.helpers import assert_matches_torch, check_finite_differences
+
+
+# ------------------------------------------------------------------ data
+def test_words():
+    assert [data.ordinal_words(n) for n in (1, 2, 3, 12, 20, 21, 30, 31)] == [
+        "first", "second", "third", "twelfth", "twentieth", "twenty-first", "thirtieth",
+        "thirty-first"]
+    assert [data.ordinal_suffix(n) for n in (1, 2, 3, 4, 11, 12, 13, 22, 31)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "22nd", "31st"]
+    rng = np.random.default_rng(0)
+    assert data.year_words(1987, rng) == "nineteen eighty-seven"
+    assert data.year_words(1950, rng) == "nineteen fifty"
+    assert data.year_words(2000, rng) == "two thousand"
+    assert data.year_words(2005, rng) in ("two thousand five", "two thousand and five")
+
+
+@pytest.mark.parametrize("template,expected", [
+    ("dd/mm/yy", "09/03/21"), ("yyyy.m.d", "2021.3.9"), ("dd.mm.yyyy", "09.03.2021"),
+    ("yyyy/mm/dd", "2021/03/09")])
+def test_numeric_formats_are_day_first_or_year_first(template, expected):
+    text = data.render(dt.date(2021, 3, 9), template, "none", "{}", np.random.default_rng(0))
+    assert text == expected
+
+
+def test_weekday_is_the_real_one():
+    rng = np.random.default_rng(0)
+    text = data.render(dt.date(2021, 3, 9), "dd-mm-yyyy", "full", "{}", rng)
+    assert text.lower() == "tuesday 09-03-2021"
+
+
+def test_samples_are_valid_and_the_splits_disjoint():
+    train, test = data.sample(3000, "train", 0), data.sample(600, "test", 1)
+    for ds in (train, test):
+        assert ds.src.shape == (len(ds.sources), data.MAX_LEN)
+        assert ds.src_len.min() >= 6 and ds.src_len.max() <= data.MAX_LEN
+        assert all(data.decode_target(t) == s for t, s in zip(ds.tgt, ds.targets))
+        assert all(dt.date.fromisoformat(t) for t in ds.targets)
+    assert not set(train.targets) & set(test.targets)             # unseen dates
+    assert train.src_len.max() - train.src_len.min() >= 40         # lengths vary a lot
+    ids = train.src[0, :train.src_len[0]]
+    assert "".join(data.SRC_VOCAB[i] for i in ids) == train.sources[0]
+    assert np.all(train.src[0, train.src_len[0]:] == data.PAD)
+    with pytest.raises(ValueError, match="split"):
+        data.sample(1, "val", 0)
+
+
+# ----------------------------------------------------------------- models
+def _tiny(model, dtype="float64"):
+    cfg = Seq2SeqConfig(11, 8, model=model, emb=5, hidden=4, attn_dim=3, heads=2, layers=1,
+                        ffn=6, local_window=2, dtype=dtype, max_tgt_len=4)
+    rng = np.random.default_rng(0)
+    src = rng.integers(1, 11, (3, 7))
+    mask = np.arange(7)[None] < np.array([7, 3, 5])[:, None]
+    src[~mask] = 0
+    return cfg, src, mask, rng.integers(3, 8, (3, 4))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_gradients_match_finite_differences(model):
+    cfg, src, mask, tgt = _tiny(model)
+    params = init_model(cfg, seed=1)
+
+    def ours(**p):
+        loss, grads, _ = loss_and_grads(cfg, p, src, mask, tgt)
+        return np.array([loss]), lambda dout: {k: g * dout[0] for k, g in grads.items()}
+    assert set(ours(**params)[1](np.ones(1))) == set(params)
+    check_finite_differences(ours, params, list(params), n_entries=3, rtol=1e-4, atol=1e-8)
+
+
+def _torch_attention(kind, q, k, mask, D, W=None, W_q=None, W_k=None, v=None, W_p=None, v_p=None):
+    if kind == "dot":
+        scores = q @ k.transpose(1, 2)
+    elif kind == "concat":
+        scores = torch.tanh((q @ W_q)[:, :, None] + (k @ W_k)[:, None]) @ v
+    else:
+        scores = q @ W @ k.transpose(1, 2)
+    key_mask = torch.as_tensor(mask)[:, None, :]
+    if kind != "local":
+        return torch.softmax(scores.masked_fill(~key_mask, -torch.inf), -1) @ k
+    S = torch.as_tensor(mask.sum(1) - 1, dtype=q.dtype)[:, None]
+    p = S * torch.sigmoid(torch.tanh(q @ W_p) @ v_p)                     # (B, Tq)
+    dist = torch.arange(k.shape[1], dtype=q.dtype) - p[..., None]
+    window = (dist.abs() <= D) & key_mask
+    align = torch.softmax(scores.masked_fill(~window, -torch.inf), -1)
+    return (align * torch.exp(-dist ** 2 / (2 * (D / 2) ** 2))) @ k
+
+
+@pytest.mark.parametrize("kind", ["dot", "general", "concat", "local"])
+def test_decoder_attention_matches_torch(kind):
+    rng = np.random.default_rng(3)
+    B, Tq, Tk, H = 3, 5, 8, 6
+    mask = np.arange(Tk)[None] < np.array([8, 2, 5])[:, None]
+    inputs = {"q": rng.standard_normal((B, Tq, H)), "k": rng.standard_normal((B, Tk, H)),
+              **init_attention(kind, H, H, 4, rng, np.float64)}
+    inputs = {n: v * 2 for n, v in inputs.items()}
+
+    def ours(q, k, **p):
+        c, _, cache = attention_forward(kind, p, q, k, mask, local_window=3)
+
+        def backward(dc):
+            dq, dk, g = attention_backward(dc, cache)
+            return {"q": dq, "k": dk, **g}
+        return c, backward
+    assert_matches_torch(f"seq2seq_{kind}_attention", ours,
+                         lambda q, k, **p: _torch_attention(kind, q, k, mask, 3, **p),
+                         inputs, grad_wrt=list(inputs))
+
+
+@pytest.mark.parametrize("model", ["bahdanau", "luong_local", "transformer"])
+def test_teacher_forcing_equals_step_by_step_decoding(model):
+    from attention_np.seq2seq.model import forward, shift_right
+    cfg, src, mask, tgt = _tiny(model)
+    params = init_model(cfg, seed=2)
+    logits, weights, _ = forward(cfg, params, src, mask, shift_right(cfg, tgt))
+    memory, state = encode(cfg, params, src, mask), None
+    state = memory.state0
+    y = np.full(3, cfg.bos)
+    for t in range(tgt.shape[1]):
+        step_logits, state, w = decode_step(cfg, params, memory, y, state)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-10)
+        np.testing.assert_allclose(w, weights[:, t], atol=1e-10)
+        y = tgt[:, t]
+
+
+@pytest.mark.parametrize("model", ["luong_general", "transformer"])
+def test_beam_search(model):
+    cfg, src, mask, _ = _tiny(model)
+    params = init_model(cfg, seed=3)
+    greedy, _ = greedy_decode(cfg, params, src, mask)
+    one, _, _ = beam_search(cfg, params, src, mask, beam=1)
+    assert np.array_equal(one, greedy)
+    best, weights, score = beam_search(cfg, params, src, mask, beam=4)
+    assert weights.shape == (3, cfg.max_tgt_len, src.shape[1])
+
+    def total_logp(tokens):
+        memory, y, state, s = encode(cfg, params, src, mask), np.full(3, cfg.bos), None, 0
+        state = memory.state0
+        for t in range(tokens.shape[1]):
+            logits, state, _ = decode_step(cfg, params, memory, y, state)
+            lp = log_softmax(logits)[np.arange(3), tokens[:, t]]
+            s = s + np.where(np.any(tokens[:, :t] == cfg.eos, axis=1), 0, lp)
+            y = tokens[:, t]
+        return s
+    np.testing.assert_allclose(score, total_logp(best), atol=1e-9)
+    assert np.all(score >= total_logp(greedy) - 1e-9)
+
+
+@pytest.mark.parametrize("model", ["bahdanau", "luong_dot", "transformer"])
+def test_a_short_training_run_lowers_the_loss(model):
+    cfg = Seq2SeqConfig(len(data.SRC_VOCAB), len(data.TGT_VOCAB), model=model, emb=16,
+                        hidden=16, attn_dim=16, heads=2, layers=1, ffn=32)
+    ds = data.sample(400, "train", 0)
+    params = init_model(cfg, 0)
+    rows = np.arange(64)
+    L = int(ds.src_len[rows].max())
+    mask = np.arange(L)[None] < ds.src_len[rows][:, None]
+    before = loss_and_grads(cfg, params, ds.src[rows, :L], mask, ds.tgt[rows])[0]
+    hist = train(cfg, params, ds, data.sample(20, "train", 1),
+                 TrainConfig(batch=32, lr=1e-2, max_steps=30, max_seconds=30, eval_every=30),
+                 log=lambda *a: None)
+    after = loss_and_grads(cfg, params, ds.src[rows, :L], mask, ds.tgt[rows])[0]
+    assert hist.steps == [30]
+    assert after < 0.8 * before, (before, after)
+    assert all(v.dtype == np.float32 for v in params.values())
