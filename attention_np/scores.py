@@ -31,6 +31,11 @@ def _swap(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+def _sum_outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ_{b,t} a_bt ⊗ b_bt for a (B, T, I), b (B, T, J) → (I, J), as one BLAS matmul."""
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
 def dot_score_forward(q, k):
     """e_ij = q_iᵀ k_j.   q (B, Tq, D), k (B, Tk, D) → e (B, Tq, Tk)."""
     q, k = _check_qk(q, k, same_dim=True)
@@ -71,7 +76,7 @@ def general_score_backward(dscores, cache):
     dqW = dscores @ k                                            # (B, Tq, Dk)
     dk = _swap(dscores) @ qW                                     # (B, Tk, Dk)
     dq = dqW @ W.T                                               # (B, Tq, Dq)
-    dW = np.einsum("bti,btj->ij", q, dqW)                        # (Dq, Dk)
+    dW = _sum_outer(q, dqW)                                      # (Dq, Dk)
     return dq, dk, dW
 
 
@@ -107,6 +112,6 @@ def additive_score_backward(dscores, cache):
     da = dscores[..., None] * v * (1 - h * h)                    # (B, Tq, Tk, A)
     dqa = da.sum(axis=2)                                         # (B, Tq, A)
     dka = da.sum(axis=1)                                         # (B, Tk, A)
-    dq, dW_q = dqa @ W_q.T, np.einsum("bti,bta->ia", q, dqa)
-    dk, dW_k = dka @ W_k.T, np.einsum("bti,bta->ia", k, dka)
+    dq, dW_q = dqa @ W_q.T, _sum_outer(q, dqa)                   # (B, Tq, Dq), (Dq, A)
+    dk, dW_k = dka @ W_k.T, _sum_outer(k, dka)                   # (B, Tk, Dk), (Dk, A)
     return dq, dk, dW_q, dW_k, dv
