@@ -2,6 +2,7 @@
 import os
 
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 from tests import helpers
 
@@ -12,6 +13,10 @@ settings.register_profile(
     "dev", max_examples=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The tests multiply small matrices: OpenBLAS threads only add overhead there (measured 10-40x
+# slower on a busy 2-core machine). Kept for the whole session.
+_BLAS_LIMIT = threadpool_limits(1, user_api="blas")
 
 
 def pytest_terminal_summary(terminalreporter):
