@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import erf
 
 from attention_np._checks import as_float_array
-from attention_np.core import _compute_dtype
+from attention_np.core import compute_dtype
 
 _SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -32,7 +32,7 @@ def as_dout(dout, shape: tuple, dtype, name: str = "dy") -> np.ndarray:
 def _prepare(x) -> tuple[np.ndarray, np.ndarray]:
     """(x as given, x in its compute dtype: float16 → float32)."""
     x = as_float_array(x, "x")
-    return x, x.astype(_compute_dtype(x.dtype), copy=False)
+    return x, x.astype(compute_dtype(x.dtype), copy=False)
 
 
 def _finish(dx, cache) -> np.ndarray:

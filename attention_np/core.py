@@ -11,7 +11,7 @@ import numpy as np
 from attention_np._checks import as_float_array, check_mask, check_same_dim
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
+def compute_dtype(dtype: np.dtype) -> np.dtype:
     """float16 is computed in float32 (its exp/sum lose too much) and cast back."""
     return np.dtype(np.float32) if dtype == np.float16 else dtype
 
@@ -28,7 +28,7 @@ def softmax_forward(x, axis: int = -1, mask=None):
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for x with shape {x.shape}")
     mask = check_mask(mask, "mask", x.shape)
-    xc = x.astype(_compute_dtype(x.dtype), copy=False)
+    xc = x.astype(compute_dtype(x.dtype), copy=False)
     if mask is not None:
         xc = np.where(mask, xc, -np.inf)
     m = np.max(xc, axis=axis, keepdims=True)

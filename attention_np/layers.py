@@ -10,7 +10,7 @@ import numpy as np
 
 from attention_np._checks import as_float_array, check_same_dim
 from attention_np.activations import as_dout
-from attention_np.core import _compute_dtype
+from attention_np.core import compute_dtype
 
 
 # --- embedding -------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ def embedding_backward(dx, cache):
     """
     ids, (V, d) = cache["ids"], cache["W_shape"]
     dx = as_dout(dx, ids.shape + (d,), cache["dtype"], name="dx")
-    dW = np.zeros((V, d), dtype=_compute_dtype(cache["dtype"]))   # float16 sums in float32
+    dW = np.zeros((V, d), dtype=compute_dtype(cache["dtype"]))   # float16 sums in float32
     np.add.at(dW, ids.reshape(-1), dx.reshape(-1, d))       # (N,) ids, (N, d) rows
     return dW.astype(cache["dtype"], copy=False)
 
@@ -60,7 +60,7 @@ def layer_norm_forward(x, gamma, beta, eps: float = 1e-5):
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     dtype = np.result_type(x, gamma, beta)
-    ct = _compute_dtype(dtype)
+    ct = compute_dtype(dtype)
     xc, g, b = (a.astype(ct, copy=False) for a in (x, gamma, beta))
     mu = xc.mean(axis=-1, keepdims=True)                          # (..., 1)
     xm = xc - mu                                                   # (..., d)

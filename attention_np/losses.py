@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np._checks import as_float_array
-from attention_np.core import _compute_dtype
+from attention_np.core import compute_dtype
 
 
 def _log_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +52,7 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
     C = logits.shape[-1]
-    z = logits.reshape(-1, C).astype(_compute_dtype(logits.dtype), copy=False)   # (N, C)
+    z = logits.reshape(-1, C).astype(compute_dtype(logits.dtype), copy=False)   # (N, C)
     t = targets.reshape(-1)                                        # (N,)
     valid = t != ignore_index                                      # (N,)
     n_valid = int(valid.sum())

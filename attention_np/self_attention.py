@@ -27,7 +27,8 @@ BACKENDS = ("numpy", "numba")
 PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
 
 
-def _check_qkv(q, k, v):
+def check_qkv(q, k, v):
+    """Validate q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); return them as float arrays."""
     q = as_float_array(q, "q", min_ndim=2)
     k = as_float_array(k, "k", ndim=q.ndim)
     v = as_float_array(v, "v", ndim=q.ndim)
@@ -57,7 +58,7 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backe
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    q, k, v = _check_qkv(q, k, v)
+    q, k, v = check_qkv(q, k, v)
     if backend == "numba":
         return _sdpa_numba_forward(q, k, v, mask, causal)
     scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
