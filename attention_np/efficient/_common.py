@@ -1,0 +1,40 @@
+"""Argument checks shared by the efficient variants."""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np.self_attention import check_qkv as check_attention_inputs
+
+
+def check_qkv(q, k, v, same_length: bool = False):
+    """q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) as float arrays; ``same_length``: Tq = Tk."""
+    q, k, v = check_attention_inputs(q, k, v)
+    if same_length and q.shape[-2] != k.shape[-2]:
+        raise ValueError(f"this variant needs Tq = Tk (self-attention over one sequence), got "
+                         f"q{q.shape} and k{k.shape}")
+    return q, k, v
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum``, or ValueError naming it."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_indices(indices, name: str, size: int) -> np.ndarray:
+    """Sorted unique int positions in [0, size) (an empty array for None)."""
+    if indices is None:
+        return np.zeros(0, dtype=np.intp)
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-D sequence of integer positions, got {indices!r}")
+    idx = idx.astype(np.intp)
+    if idx.size and (idx.min() < 0 or idx.max() >= size or np.unique(idx).size != idx.size):
+        raise ValueError(f"{name} must hold distinct positions in [0, {size}), got {indices!r}")
+    return np.sort(idx)
+
+
+def scale_for(q: np.ndarray):
+    """1/√D in q's dtype."""
+    return q.dtype.type(1.0 / np.sqrt(q.shape[-1]))

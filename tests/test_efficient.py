@@ -1,0 +1,282 @@
+"""Efficient attention variants against torch autograd (attention_np.efficient)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attention_np import efficient as ef
+from attention_np.self_attention import scaled_dot_product_attention_forward
+from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.strategies import distinct_dims, dtypes, randn, seeds
+
+
+def qkv(rng, B, H, Tq, Tk, D, Dv, dtype=np.float64):
+    return {"q": randn(rng, (B, H, Tq, D), dtype), "k": randn(rng, (B, H, Tk, D), dtype),
+            "v": randn(rng, (B, H, Tk, Dv), dtype)}
+
+
+def pair(forward, backward, **kwargs):
+    """Adapt a variant's (forward, backward) to the helpers' ``ours`` contract."""
+    def ours(q, k, v, **params):
+        out, _, cache = forward(q, k, v, **({"params": params} if params else {}), **kwargs)
+
+        def grads(d):
+            dq, dk, dv, *dparams = backward(d, cache)
+            return {"q": dq, "k": dk, "v": dv, **(dparams[0] if dparams else {})}
+        return out, grads
+    return ours
+
+
+def torch_masked_sdpa(mask):
+    """torch's SDPA under our mask; rows with no key attend everywhere (their dout is 0)."""
+    m = torch.from_numpy(mask | ~mask.any(-1, keepdims=True))
+    return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+# --- sliding window ---------------------------------------------------------------------------
+
+@st.composite
+def window_case(draw):
+    B, H, T, D, Dv = draw(distinct_dims(5, hi=11))
+    window = draw(st.integers(0, T))
+    g = draw(st.lists(st.integers(0, T - 1), max_size=3, unique=True))
+    return B, H, T, D, Dv, window, g
+
+
+@given(case=window_case(), causal=st.booleans(), dtype=dtypes, seed=seeds)
+def test_sliding_window_matches_torch(case, causal, dtype, seed):
+    B, H, T, D, Dv, window, g = case
+    inputs = qkv(np.random.default_rng(seed), B, H, T, T, D, Dv, dtype)
+    mask = ef.sliding_window_mask(T, window, causal, g)
+    assert_matches_torch(
+        "sliding_window_attention",
+        pair(ef.sliding_window_attention_forward, ef.sliding_window_attention_backward,
+             window=window, causal=causal, global_tokens=g),
+        torch_masked_sdpa(mask), inputs, ["q", "k", "v"], seed=seed)
+
+
+def test_sliding_window_mask_pattern():
+    m = ef.sliding_window_mask(6, 1, global_tokens=[4])
+    assert m[0].tolist() == [True, True, False, False, True, False]
+    assert m[4].all() and m[:, 4].all()
+    c = ef.sliding_window_mask(6, 2, causal=True, global_tokens=[0])
+    assert c[5].tolist() == [True, False, False, True, True, True]
+    assert not np.any(np.triu(c, 1))
+
+
+def test_sliding_window_wide_window_is_exact_attention():
+    rng = np.random.default_rng(3)
+    x = qkv(rng, 2, 1, 7, 7, 4, 3)
+    out, w, _ = ef.sliding_window_attention_forward(x["q"], x["k"], x["v"], window=7)
+    ref, _, _ = scaled_dot_product_attention_forward(x["q"], x["k"], x["v"])
+    assert w is None
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_sliding_window_finite_differences():
+    rng = np.random.default_rng(4)
+    check_finite_differences(
+        pair(ef.sliding_window_attention_forward, ef.sliding_window_attention_backward,
+             window=2, causal=True, global_tokens=[1, 6]), qkv(rng, 2, 2, 9, 9, 3, 4),
+        ["q", "k", "v"])
+
+
+# --- block sparse -----------------------------------------------------------------------------
+
+@given(dims=distinct_dims(5, hi=8), Tq=st.integers(1, 13), Tk=st.integers(1, 13),
+       block=st.integers(1, 5), causal=st.booleans(), dtype=dtypes, seed=seeds)
+def test_block_sparse_matches_torch(dims, Tq, Tk, block, causal, dtype, seed):
+    B, H, D, Dv, _ = dims
+    rng = np.random.default_rng(seed)
+    layout = rng.random((-(-Tq // block), -(-Tk // block))) < 0.5
+    inputs = qkv(rng, B, H, Tq, Tk, D, Dv, dtype)
+    mask = ef.block_layout_mask(layout, block, Tq, Tk)
+    if causal:
+        mask = mask & np.tril(np.ones((Tq, Tk), bool))
+    assert_matches_torch(
+        "block_sparse_attention",
+        pair(ef.block_sparse_attention_forward, ef.block_sparse_attention_backward,
+             layout=layout, block_size=block, causal=causal),
+        torch_masked_sdpa(mask), inputs, ["q", "k", "v"], out_rows=mask.any(-1)[:, None],
+        seed=seed)
+
+
+def test_bigbird_layout_has_band_global_and_random_blocks():
+    lay = ef.block_layout(8, 8, window=1, global_blocks=[0], random_blocks=2,
+                          rng=np.random.default_rng(0))
+    assert lay[0].all() and lay[:, 0].all()
+    assert all(lay[a, max(a - 1, 0):a + 2].all() for a in range(8))
+    assert (lay.sum(1) >= 3).all() and lay.sum() < 64
+
+
+def test_block_sparse_finite_differences():
+    rng = np.random.default_rng(5)
+    layout = ef.block_layout(3, 3, window=0, global_blocks=[2])
+    check_finite_differences(
+        pair(ef.block_sparse_attention_forward, ef.block_sparse_attention_backward,
+             layout=layout, block_size=3, causal=True), qkv(rng, 2, 2, 8, 8, 3, 2),
+        ["q", "k", "v"])
+
+
+# --- linear and Performer ---------------------------------------------------------------------
+
+def torch_kernelized(phi, causal, eps):
+    def attend(q, k, v):
+        a = phi(q) @ phi(k).transpose(-1, -2)                         # (..., Tq, Tk)
+        if causal:
+            a = torch.tril(a)
+        return (a @ v) / (a.sum(-1, keepdim=True) + eps)
+    return attend
+
+
+@given(dims=distinct_dims(6, hi=10), causal=st.booleans(), dtype=dtypes, seed=seeds)
+def test_linear_attention_matches_torch(dims, causal, dtype, seed):
+    B, H, Tq, Tk, D, Dv = dims
+    Tk = Tq if causal else Tk
+    inputs = qkv(np.random.default_rng(seed), B, H, Tq, Tk, D, Dv, dtype)
+    assert_matches_torch(
+        "linear_attention",
+        pair(ef.linear_attention_forward, ef.linear_attention_backward, causal=causal),
+        torch_kernelized(lambda x: F.elu(x) + 1, causal, 1e-6), inputs, ["q", "k", "v"],
+        seed=seed)
+
+
+def test_linear_attention_causal_chunks_cross_boundaries():
+    """T = 150 spans three chunks of 64: the carried state must match the quadratic form."""
+    rng = np.random.default_rng(6)
+    x = qkv(rng, 1, 2, 150, 150, 5, 3)
+    assert_matches_torch(
+        "linear_attention",
+        pair(ef.linear_attention_forward, ef.linear_attention_backward, causal=True),
+        torch_kernelized(lambda t: F.elu(t) + 1, True, 1e-6), x, ["q", "k", "v"])
+
+
+def favor_torch(W):
+    Wt = torch.from_numpy(W)
+
+    def phi(x, per_row):
+        xs = x * x.shape[-1] ** -0.25
+        logits = xs @ Wt.to(x.dtype).T - 0.5 * (xs * xs).sum(-1, keepdim=True)
+        c = logits.amax(dim=(-1,) if per_row else (-2, -1), keepdim=True).detach()
+        return torch.exp(logits - c) / W.shape[0] ** 0.5
+    return phi
+
+
+@given(dims=distinct_dims(6, hi=10), m=st.integers(1, 20), causal=st.booleans(), dtype=dtypes,
+       seed=seeds)
+def test_performer_matches_torch(dims, m, causal, dtype, seed):
+    B, H, Tq, Tk, D, Dv = dims
+    Tk = Tq if causal else Tk
+    rng = np.random.default_rng(seed)
+    W = ef.orthogonal_random_features(m, D, rng)
+    inputs = qkv(rng, B, H, Tq, Tk, D, Dv, dtype)
+    phi = favor_torch(W)
+
+    def theirs(q, k, v):
+        a = phi(q, True) @ phi(k, False).transpose(-1, -2)
+        a = torch.tril(a) if causal else a
+        return (a @ v) / (a.sum(-1, keepdim=True) + 1e-12)
+    assert_matches_torch(
+        "performer_attention",
+        pair(ef.performer_attention_forward, ef.performer_attention_backward, W=W,
+             causal=causal), theirs, inputs, ["q", "k", "v"], seed=seed)
+
+
+def test_performer_converges_to_softmax_attention():
+    rng = np.random.default_rng(7)
+    x = qkv(rng, 1, 2, 32, 32, 8, 4)
+    x["q"], x["k"] = 0.5 * x["q"], 0.5 * x["k"]
+    exact, _, _ = scaled_dot_product_attention_forward(x["q"], x["k"], x["v"])
+    errs = [np.abs(ef.performer_attention_forward(
+        x["q"], x["k"], x["v"], ef.orthogonal_random_features(m, 8, rng))[0] - exact).mean()
+        for m in (8, 512)]
+    assert errs[1] < 0.25 * errs[0] and errs[1] < 0.03
+
+
+def test_orthogonal_features_are_orthogonal_within_a_block():
+    W = ef.orthogonal_random_features(10, 4, np.random.default_rng(0))
+    G = W[:4] @ W[:4].T
+    np.testing.assert_allclose(G - np.diag(np.diag(G)), 0, atol=1e-12)
+    assert W.shape == (10, 4)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_linear_and_performer_finite_differences(causal):
+    rng = np.random.default_rng(8)
+    x = qkv(rng, 2, 2, 70, 70, 3, 2)                                 # 70 > one chunk
+    check_finite_differences(pair(ef.linear_attention_forward, ef.linear_attention_backward,
+                                  causal=causal), x, ["q", "k", "v"])
+    W = ef.orthogonal_random_features(5, 3, rng)
+    check_finite_differences(pair(ef.performer_attention_forward, ef.performer_attention_backward,
+                                  W=W, causal=causal), x, ["q", "k", "v"])
+
+
+# --- Linformer ------------------------------------------------------------------------------
+
+@given(dims=distinct_dims(7, hi=10), dtype=dtypes, seed=seeds)
+def test_linformer_matches_torch(dims, dtype, seed):
+    B, H, Tq, Tk, D, Dv, r = dims
+    rng = np.random.default_rng(seed)
+    inputs = {**qkv(rng, B, H, Tq, Tk, D, Dv, dtype),
+              **ef.init_linformer_projections(r, Tk, rng, dtype)}
+
+    def theirs(q, k, v, E, F):
+        return torch.nn.functional.scaled_dot_product_attention(q, E @ k, F @ v)
+    assert_matches_torch("linformer_attention",
+                         pair(ef.linformer_attention_forward, ef.linformer_attention_backward),
+                         theirs, inputs, ["q", "k", "v", "E", "F"], seed=seed)
+
+
+def test_linformer_finite_differences():
+    rng = np.random.default_rng(9)
+    inputs = {**qkv(rng, 2, 2, 5, 6, 3, 4), **ef.init_linformer_projections(3, 6, rng)}
+    check_finite_differences(pair(ef.linformer_attention_forward,
+                                  ef.linformer_attention_backward),
+                             inputs, ["q", "k", "v", "E", "F"])
+
+
+# --- argument checks --------------------------------------------------------------------------
+
+def test_bad_arguments_raise_value_errors_naming_them():
+    rng = np.random.default_rng(0)
+    x = qkv(rng, 1, 1, 4, 5, 3, 2)
+    with pytest.raises(ValueError, match="Tq = Tk"):
+        ef.sliding_window_attention_forward(x["q"], x["k"], x["v"], window=1)
+    y = qkv(rng, 1, 1, 4, 4, 3, 2)
+    with pytest.raises(ValueError, match="window"):
+        ef.sliding_window_attention_forward(y["q"], y["k"], y["v"], window=-1)
+    with pytest.raises(ValueError, match="global_tokens"):
+        ef.sliding_window_mask(4, 1, global_tokens=[4])
+    with pytest.raises(ValueError, match="layout"):
+        ef.block_sparse_attention_forward(x["q"], x["k"], x["v"], np.ones((2, 2), bool), 2)
+    with pytest.raises(ValueError, match="W must be"):
+        ef.performer_attention_forward(x["q"], x["k"], x["v"], np.ones((4, 2)))
+    with pytest.raises(ValueError, match="params"):
+        ef.linformer_attention_forward(x["q"], x["k"], x["v"], {"E": np.ones((2, 4)),
+                                                                "F": np.ones((2, 4))})
+
+
+def test_linformer_with_identity_projection_is_exact_attention():
+    rng = np.random.default_rng(10)
+    x = qkv(rng, 2, 2, 5, 6, 3, 4)
+    P = ef.mean_pool_projections(6, 6)
+    np.testing.assert_allclose(P["E"], np.eye(6))
+    out, w, _ = ef.linformer_attention_forward(x["q"], x["k"], x["v"], P)
+    ref, ref_w, _ = scaled_dot_product_attention_forward(x["q"], x["k"], x["v"])
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    assert ef.mean_pool_projections(2, 5)["F"].sum(1).tolist() == [1.0, 1.0]
+
+
+def test_recall_task_smoke_loss_decreases():
+    """The demo's associative-recall model trains (tiny: T = 16, 80 Adam steps)."""
+    from demos import _recall_task as recall
+    from demos.efficient_attention import recall_variants
+    cfg = recall.RecallConfig(T=16, n_pairs=2, steps=80, batch=32, lr=1e-2)
+    attend, extra = recall_variants(cfg, window=2)["window w=2 + global question"]
+    _, losses = recall.train(cfg, attend, extra)
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    x, y, d = recall.make_batch(cfg, np.random.default_rng(0), 5)
+    assert x.shape == (5, 16, cfg.n_features) and np.all((d >= 1) & (d < 16))
+    assert np.all(x[np.arange(5), 15 - d, 3 + cfg.n_keys + y] == 1)   # the queried value is there
