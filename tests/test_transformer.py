@@ -1,0 +1,173 @@
+"""The encoder block against torch.nn.TransformerEncoderLayer; finite differences with dropout."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch.func import functional_call
+
+from attention_np.core import causal_mask, padding_mask
+from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_block_backward,
+                                      encoder_block_forward, encoder_forward, init_encoder,
+                                      init_encoder_block)
+from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
+
+
+def block_pair(mask, num_heads, seed=None, **kwargs):
+    """ours(x, **params) for the helpers; a fresh rng per call so dropout masks repeat."""
+    def ours(x, **params):
+        rng = None if seed is None else np.random.default_rng(seed)
+        y, _, cache = encoder_block_forward(x, params, num_heads, mask=mask, rng=rng, **kwargs)
+
+        def backward(dy):
+            dx, grads = encoder_block_backward(dy, cache)
+            return {"x": dx, **grads}
+        return y, backward
+    return ours
+
+
+def torch_block(d, H, d_ff, activation, norm_first, dtype):
+    layer = torch.nn.TransformerEncoderLayer(d, H, d_ff, dropout=0.0, activation=activation,
+                                             batch_first=True, norm_first=norm_first,
+                                             dtype=torch.from_numpy(np.zeros(0, dtype)).dtype)
+    return layer.train()     # train mode (dropout 0) keeps torch off its fused fast path
+
+
+def torch_params(p):
+    """Our row-vector parameters as torch's (out, in) weights, keeping the autograd graph."""
+    return {"self_attn.in_proj_weight": torch.cat([p["W_q"].T, p["W_k"].T, p["W_v"].T]),
+            "self_attn.in_proj_bias": torch.cat([p["b_q"], p["b_k"], p["b_v"]]),
+            "self_attn.out_proj.weight": p["W_o"].T, "self_attn.out_proj.bias": p["b_o"],
+            "linear1.weight": p["W_1"].T, "linear1.bias": p["b_1"],
+            "linear2.weight": p["W_2"].T, "linear2.bias": p["b_2"],
+            "norm1.weight": p["ln1_gamma"], "norm1.bias": p["ln1_beta"],
+            "norm2.weight": p["ln2_gamma"], "norm2.bias": p["ln2_beta"]}
+
+
+def random_params(rng, d, d_ff, dtype):
+    """init_encoder_block, with non-trivial biases and norms so every gradient is tested."""
+    params = init_encoder_block(d, d_ff, rng, dtype)
+    for name, value in params.items():
+        if name.startswith(("b_", "ln")):
+            params[name] = (value + 0.3 * rng.standard_normal(value.shape)).astype(dtype)
+    return params
+
+
+@given(dims=distinct_dims(5, lo=1, hi=7), norm_first=st.booleans(),
+       activation=st.sampled_from(["relu", "gelu"]), causal=st.booleans(), dtype=dtypes,
+       seed=seeds)
+def test_block_matches_torch_encoder_layer(dims, norm_first, activation, causal, dtype, seed):
+    B, T, H, Dh, d_ff = dims
+    d = H * Dh
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, T + 1, size=B)
+    pad = padding_mask(lengths, T)                                        # (B, T) True = real
+    mask = pad[:, None, None, :] & (causal_mask(T) if causal else True)   # (B, 1, T, T)
+    params = random_params(rng, d, d_ff, dtype)
+    layer = torch_block(d, H, d_ff, activation, norm_first, dtype)
+
+    def theirs(x, **p):
+        kwargs = {"src_key_padding_mask": torch.from_numpy(~pad)}
+        if causal:
+            kwargs.update(src_mask=torch.from_numpy(~causal_mask(T)), is_causal=True)
+        return functional_call(layer, torch_params(p), (x,), kwargs)
+
+    pair = block_pair(mask, H, activation=activation, norm_first=norm_first)
+    assert_matches_torch("encoder_block", pair, theirs,
+                         {"x": randn(rng, (B, T, d), dtype), **params},
+                         ["x", *params], seed=seed, atol_scale=1.0 if dtype == np.float64 else 20)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_attention_dropout_path_matches_torch_when_nothing_is_dropped(norm_first):
+    """The block's own dropout-capable attention (taken when training with attn_dropout_p > 0)
+    with p so small that no weight is dropped equals torch's layer."""
+    rng = np.random.default_rng(3)
+    B, T, H, d, d_ff = 3, 5, 2, 6, 7
+    pad = padding_mask([5, 2, 4], T)
+    params = random_params(rng, d, d_ff, np.float64)
+    layer = torch_block(d, H, d_ff, "gelu", norm_first, np.float64)
+    pair = block_pair(pad[:, None, None, :], H, seed=0, training=True, attn_dropout_p=1e-15,
+                      activation="gelu", norm_first=norm_first)
+    assert_matches_torch(
+        "encoder_block attn-dropout path", pair,
+        lambda x, **p: functional_call(layer, torch_params(p), (x,),
+                                       {"src_key_padding_mask": torch.from_numpy(~pad)}),
+        {"x": randn(rng, (B, T, d)), **params}, ["x", *params])
+
+
+@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])
+def test_block_finite_differences_with_dropout_and_dead_rows(norm_first, activation):
+    rng = np.random.default_rng(4)
+    B, T, H, d, d_ff = 2, 4, 2, 6, 5
+    mask = random_mask(rng, (B, 1, T, T), p_dead_row=0.3)
+    mask[0, 0, 1] = False                                                 # at least one dead row
+    params = random_params(rng, d, d_ff, np.float64)
+    pair = block_pair(mask, H, seed=7, training=True, dropout_p=0.2, attn_dropout_p=0.3,
+                      activation=activation, norm_first=norm_first)
+    inputs = {"x": randn(rng, (B, T, d)), **params}
+    y, _ = pair(**inputs)
+    assert np.all(np.isfinite(y))
+    check_finite_differences(pair, inputs, ["x", *params], n_entries=6)
+
+
+def test_dropout_is_off_at_evaluation_and_seeded_in_training():
+    rng = np.random.default_rng(5)
+    x, params = randn(rng, (2, 3, 4)), init_encoder_block(4, 8, rng)
+    kw = {"dropout_p": 0.5, "attn_dropout_p": 0.5}
+    y_eval, _, _ = encoder_block_forward(x, params, 2, **kw)
+    y_ref, _, _ = encoder_block_forward(x, params, 2)
+    np.testing.assert_array_equal(y_eval, y_ref)
+    runs = [encoder_block_forward(x, params, 2, rng=np.random.default_rng(s), training=True,
+                                  **kw)[0] for s in (1, 1, 2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def test_encoder_stack_equals_blocks_in_turn_and_its_gradient():
+    rng = np.random.default_rng(6)
+    config = EncoderConfig(d_model=6, num_heads=3, d_ff=5, num_layers=2, activation="gelu")
+    layers = init_encoder(config, rng)
+    x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 3], 4)[:, None, None, :]
+    y, weights, caches = encoder_forward(x, layers, config, mask=mask)
+    h = x
+    for params in layers:
+        h = encoder_block_forward(h, params, 3, mask=mask, activation="gelu")[0]
+    np.testing.assert_allclose(y, h, rtol=1e-12)
+    assert [w.shape for w in weights] == [(2, 3, 4, 4)] * 2
+    assert np.all(weights[0][1, :, :, 3] == 0)                            # the padded key
+
+    def ours(x):
+        out, _, cs = encoder_forward(x, layers, config, mask=mask)
+        return out, lambda dy: {"x": encoder_backward(dy, cs)[0]}
+    check_finite_differences(ours, {"x": x}, ["x"])
+    dx, grads = encoder_backward(np.ones_like(y), caches)
+    assert dx.shape == x.shape and [set(g) for g in grads] == [set(p) for p in layers]
+
+
+def test_float32_in_float32_out():
+    rng = np.random.default_rng(8)
+    params = init_encoder_block(4, 6, rng, np.float32)
+    x = randn(rng, (2, 3, 4), np.float32)
+    y, w, cache = encoder_block_forward(x, params, 2, training=True, dropout_p=0.1,
+                                        attn_dropout_p=0.1, rng=rng)
+    dx, grads = encoder_block_backward(np.ones_like(y), cache)
+    assert y.dtype == w.dtype == dx.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_bad_arguments_raise_value_error():
+    rng = np.random.default_rng(9)
+    params = init_encoder_block(4, 6, rng)
+    x = randn(rng, (2, 3, 4))
+    with pytest.raises(ValueError, match="activation"):
+        encoder_block_forward(x, params, 2, activation="swish")
+    with pytest.raises(ValueError, match="missing"):
+        encoder_block_forward(x, {k: v for k, v in params.items() if k != "W_1"}, 2)
+    with pytest.raises(ValueError, match="num_heads"):
+        encoder_block_forward(x, params, 3)
+    with pytest.raises(ValueError, match="x must be 3-D"):
+        encoder_block_forward(x[0], params, 2)
+    with pytest.raises(ValueError, match="rng"):
+        encoder_block_forward(x, params, 2, training=True, dropout_p=0.5)
