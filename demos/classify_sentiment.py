@@ -19,7 +19,7 @@ from demos._common import demo_dir, parse_args, save_figure, write_json
 from demos._sentiment_data import CLASSES, make_splits, word_class
 
 NAME = "classify_sentiment"
-QUICK = {"n_train": 16000, "n_test": 2000, "steps": 2000, "seeds": (0,),
+QUICK = {"n_train": 30000, "n_test": 2000, "steps": 4500, "seeds": (0,),
          "overfit_train": 400, "overfit_steps": 500}
 FULL = {"n_train": 40000, "n_test": 4000, "steps": 6000, "seeds": (0, 1, 2),
         "overfit_train": 800, "overfit_steps": 1000}
