@@ -5,7 +5,8 @@ Protocol for a demo module ``demos/<name>.py``:
 * ``run(out_dir: pathlib.Path, full: bool = False) -> list[Figure]`` writes its files under
   ``out_dir / <name>/`` and returns the figures to show in the gallery;
 * ``main(argv=None)`` parses ``--out DIR`` (default ``out``) and ``--full`` with
-  :func:`demos._common.parse_args` and calls ``run``; ``if __name__ == "__main__": main()``.
+  :func:`demos._common.parse_args` and calls ``run`` (``main = demo_main(run, __doc__)``);
+  ``if __name__ == "__main__": main()``.
 """
 DEMOS = [
     "formulas",

@@ -23,6 +23,14 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def demo_main(run, doc: str):
+    """The ``main(argv=None)`` of a demo module: parse ``--out``/``--full`` and call ``run``."""
+    def main(argv=None) -> None:
+        args = parse_args(doc.strip().splitlines()[0], argv)
+        run(args.out, full=args.full)
+    return main
+
+
 def demo_dir(out_dir: Path, name: str) -> Path:
     """``out_dir/name``, created."""
     path = Path(out_dir) / name

@@ -17,7 +17,7 @@ from attention_np.models.minilm_explain import (gradient_weighted_relevance, inp
                                                 queries_keys, similarity_with_grads)
 from attention_np.viz import (align_queries_keys, attention_atlas, attention_rollout,
                               head_entropy, head_summary, head_view_html, model_view_html)
-from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
@@ -264,9 +264,7 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     return figs
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    run(args.out, full=args.full)
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from attention_np import efficient as ef
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from demos import _recall_task as recall
-from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 
 NAME = "efficient_attention"
 WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128
@@ -344,9 +344,7 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     return figs
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    run(args.out, full=args.full)
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import numpy as np
 import attention_np as an
 from attention_np import viz
 from demos import _formulas_sentence as sentence
-from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 
 NAME = "formulas"
 
@@ -177,9 +177,7 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     return figures
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    run(args.out, full=args.full)
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

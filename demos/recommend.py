@@ -17,7 +17,7 @@ from attention_np.din import (din_attention_backward, din_attention_forward, ini
 from attention_np.init import xavier_uniform
 from attention_np.layers import embedding_backward, embedding_forward
 from attention_np.optim import Adam
-from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 from demos._recsys_data import Catalogue, ClickData, bayes_logit, make_catalogue, make_clicks
 
 
@@ -236,9 +236,7 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
             loss_figure(curves, Path(out_dir))]
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    run(args.out, full=args.full)
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

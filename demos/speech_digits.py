@@ -12,7 +12,7 @@ import numpy as np
 
 from attention_np.las import LASConfig, beam_search, init_las, las_backward, las_loss
 from attention_np.optim import Adam, clip_grad_norm
-from demos._common import Figure, demo_dir, parse_args, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 from demos._speech_data import EOS, PAD, SOS, TEST_VARIANTS, VOCAB, WORDS, load_split
 
 
@@ -213,9 +213,7 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
             loss_figure(losses, Path(out_dir))]
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    run(args.out, full=args.full)
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":
