@@ -216,3 +216,18 @@ def test_numba_backend_sdpa_any_rank():
     for a, b in zip(an.scaled_dot_product_attention_backward(dout, c1),
                     an.scaled_dot_product_attention_backward(dout, c2)):
         np.testing.assert_allclose(b, a, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_attention_half_precision_and_huge_logits_stay_finite(dtype):
+    rng = np.random.default_rng(9)
+    q, k, v = (randn(rng, s, dtype) for s in [(2, 3, 4, 8), (2, 3, 5, 8), (2, 3, 5, 6)])
+    mask = random_mask(rng, (2, 3, 4, 5))
+    out, w, cache = an.scaled_dot_product_attention_forward(q, k, v, mask, causal=True)
+    grads = an.scaled_dot_product_attention_backward(np.ones_like(out), cache)
+    assert out.dtype == w.dtype == dtype and all(g.dtype == dtype for g in grads)
+    assert np.all(np.isfinite(out)) and all(np.all(np.isfinite(g)) for g in grads)
+    scores = np.array([[[1e4, -1e4, 0.0], [-1e4, -1e4, 5e3]]], dtype=np.float32)
+    context, weights, cache = an.soft_attention_forward(scores, np.eye(3, dtype=np.float32)[None])
+    np.testing.assert_allclose(weights[0], [[1, 0, 0], [0, 0, 1]])
+    assert all(np.all(np.isfinite(g)) for g in an.soft_attention_backward(np.ones_like(context), cache))
