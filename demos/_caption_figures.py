@@ -6,14 +6,14 @@ import numpy as np
 
 from attention_np.viz import animate_decoding, plot_image_attention
 from demos._common import Figure, save_figure
-from demos._digits_data import CANVAS, decode
+from demos._digits_data import CANVAS, END, decode
 
 EXAMPLES = (0, 1, 2)
 
 
 def _words_and_steps(tokens, alphas):
-    """Generated words + "<end>" and their attention rows (n + 1, L)."""
-    words = decode(tokens) + ["<end>"]
+    """Generated words + "<end>" (if it was generated) and their attention rows (n + 1, L)."""
+    words = decode(tokens) + (["<end>"] if END in tokens else [])
     return words, alphas[:len(words)]
 
 
@@ -21,7 +21,7 @@ def plot_curves(curves: dict, out_dir, name: str) -> Figure:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.6), constrained_layout=True)
     for label, curve in curves.items():
-        k = 50
+        k = min(50, len(curve))
         smooth = np.convolve(curve, np.ones(k) / k, mode="valid")
         ax.plot(np.arange(k - 1, len(curve)), smooth, label=label)
     ax.set_yscale("log")
@@ -30,9 +30,11 @@ def plot_curves(curves: dict, out_dir, name: str) -> Figure:
     ax.legend()
     ax.grid(alpha=0.3)
     return save_figure(fig, out_dir, f"{name}/training_curves.png",
-                       "Training loss of the three decoders. Hard attention learns from sampled "
-                       "locations (REINFORCE) and is noisier; the article's decoder, which never "
-                       "looks at a location, plateaus higher.", "training curves")
+                       "Training loss of the three decoders, on fresh strips every step. Hard "
+                       "attention starts from the trained soft model and is fine-tuned on "
+                       "sampled locations (REINFORCE), so its curve starts low and is noisier; "
+                       "the article's decoder, which never looks at a location, stays higher.",
+                       "training curves")
 
 
 def _outline_boxes(fig, boxes, n_words):
@@ -50,8 +52,10 @@ def plot_overlays(models: dict, test, out_dir, name: str) -> list[Figure]:
         cfg, _, tokens, alphas = models[kind]
         for i in EXAMPLES[:2]:
             words, steps = _words_and_steps(tokens[i], alphas[i])
-            fig = plot_image_attention(test.images[i], steps, words, cfg.grid, max_cols=3)
-            _outline_boxes(fig, test.boxes[i], len(words) - 1)
+            fig = plot_image_attention(test.images[i], steps, words, cfg.grid, max_cols=2)
+            rows = -(-len(words) // 2)                  # the strips are 4:1, not square panels
+            fig.set_size_inches(7.5, 1.3 * rows + 0.5)
+            _outline_boxes(fig, test.boxes[i], len(decode(tokens[i])))
             truth = " ".join(decode(test.captions[i]))
             fig.suptitle(f"{kind} attention — truth: {truth}", fontsize=10)
             figures.append(save_figure(

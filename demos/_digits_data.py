@@ -9,8 +9,11 @@ We know where each digit was drawn, so ``boxes`` lets the demo *measure* whether
 looks at the digit being named. A box is (top, left, bottom, right) in pixels, bottom/right
 exclusive: the square patch the digit was drawn into.
 
-The scikit-learn digits are split by index (first 1400 for "train", the remaining 397 for
-"test", different writers for the most part), so test strips use unseen handwriting.
+The 1797 scikit-learn digit images are split once, by a seeded random permutation, into 1400
+for "train" and 397 for "test": test strips are drawn only from digit images the model never
+saw. (The images come from 13 writers, so a test digit's writer has most likely also written
+training digits. Splitting by index instead — first 1400 / last 397 — seems to keep writers
+apart far more often and is a much harder task: see the README's captioning section.)
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ PAD, START, END = 0, 1, 2
 FIRST_DIGIT = 3                                  # token of "zero"; digit d is 3 + d
 CANVAS = (16, 64)
 MAX_DIGITS = 5
-_SPLIT = 1400
+_SPLIT, _SPLIT_SEED = 1400, 0                    # train images, permutation seed
+SIZES = (8, 9, 10, 11, 12)                       # digit sizes in px
 
 
 @dataclass
@@ -53,24 +57,26 @@ def decode(tokens) -> list[str]:
 
 
 @lru_cache(maxsize=2)
-def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_digits(split: str) -> tuple[dict, np.ndarray]:
+    """The split's digits, pre-scaled to every size a strip uses: ({size: (n, size, size)},
+    labels (n,)). Scaling once here instead of per strip makes fresh strips cheap to draw."""
+    from scipy.ndimage import zoom
     from sklearn.datasets import load_digits
     d = load_digits()
     images, labels = d.images / 16.0, d.target                    # (1797, 8, 8) in [0, 1]
-    part = slice(None, _SPLIT) if split == "train" else slice(_SPLIT, None)
-    return images[part], labels[part]
-
-
-def _scaled(patch: np.ndarray, size: int) -> np.ndarray:
-    from scipy.ndimage import zoom
-    return np.clip(zoom(patch, size / patch.shape[0], order=1), 0, 1)[:size, :size]
+    order = np.random.default_rng(_SPLIT_SEED).permutation(len(labels))
+    part = order[:_SPLIT] if split == "train" else order[_SPLIT:]
+    images, labels = images[part], labels[part]
+    scaled = {size: np.clip(zoom(images, (1, size / 8, size / 8), order=1), 0, 1)
+              for size in SIZES}
+    return scaled, labels
 
 
 def _compose(rng, pool_images, pool_labels, n_digits: int, noise: float):
     """One canvas: (image (16, 64), digits (n,), boxes (n, 4))."""
     Hc, Wc = CANVAS
-    picks = rng.integers(len(pool_images), size=n_digits)
-    sizes = rng.integers(8, 13, size=n_digits)                    # scale 1 … 1.5 of 8 px
+    picks = rng.integers(len(pool_labels), size=n_digits)
+    sizes = rng.integers(SIZES[0], SIZES[-1] + 1, size=n_digits)  # scale 1 … 1.5 of 8 px
     free = Wc - sizes.sum()
     gaps = np.floor(rng.dirichlet(np.ones(n_digits + 1)) * free).astype(int)   # (n + 1,)
     image = np.zeros(CANVAS)
@@ -78,7 +84,7 @@ def _compose(rng, pool_images, pool_labels, n_digits: int, noise: float):
     left = gaps[0]
     for k, (pick, size) in enumerate(zip(picks, sizes)):
         top = rng.integers(0, Hc - size + 1)
-        patch = _scaled(pool_images[pick], size) * rng.uniform(0.7, 1.0)
+        patch = pool_images[size][pick] * rng.uniform(0.7, 1.0)
         image[top:top + size, left:left + size] = np.maximum(
             image[top:top + size, left:left + size], patch)
         boxes[k] = (top, left, top + size, left + size)

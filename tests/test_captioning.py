@@ -11,7 +11,8 @@ from attention_np.captioning.beam import beam_search
 from attention_np.captioning.bleu import corpus_bleu
 from attention_np.captioning.decoder import (decoder_forward, init_decoder_params, step_backward,
                                              step_forward)
-from attention_np.captioning.encoder import encoder_backward, encoder_forward, init_encoder_params
+from attention_np.captioning.encoder import (encoder_backward, encoder_forward, grid_shape,
+                                             init_encoder_params)
 from attention_np.captioning.model import (CaptionConfig, caption_loss, init_params,
                                            loss_and_grads)
 from attention_np.optim import Adam
@@ -42,25 +43,37 @@ def test_data_captions_boxes_and_images_agree():
 
 
 # -------------------------------------------------------------------------- encoder
-def test_encoder_matches_torch():
+@pytest.mark.parametrize("pools", [None, ((2, 1), (4, 3))])
+def test_encoder_matches_torch(pools):
     import torch
     import torch.nn.functional as tf
     rng = np.random.default_rng(0)
-    params = init_encoder_params((8, 12), (3, 5), rng)
+    params = init_encoder_params((8, 12), (3, 5), rng, pools=pools)
     names = sorted(params)
+    kernels = pools or ((2, 2), (2, 2))
+    gh, gw = 8 // kernels[0][0] // kernels[1][0], 12 // kernels[0][1] // kernels[1][1]
+    assert params["pos"].shape == (gh * gw, 5)
 
     def ours(images, **p):
-        a, cache = encoder_forward(images, p)
+        a, cache = encoder_forward(images, p, pools)
         return a, lambda da: encoder_backward(da, cache)
 
     def theirs(images, **p):
         x = images[:, None]
         for k in range(2):
-            x = tf.max_pool2d(torch.relu(tf.conv2d(x, p[f"conv{k}_W"], p[f"conv{k}_b"], padding=1)), 2)
+            x = tf.max_pool2d(torch.relu(tf.conv2d(x, p[f"conv{k}_W"], p[f"conv{k}_b"], padding=1)),
+                              kernels[k])
         return x.flatten(2).transpose(1, 2) + p["pos"]
 
     inputs = {"images": rng.random((3, 8, 12)), **params}
     assert_matches_torch("caption encoder", ours, theirs, inputs, names)
+
+
+def test_grid_shape_follows_the_pools():
+    assert grid_shape((16, 64), ((2, 2), (2, 2), (4, 1))) == (1, 16)
+    assert grid_shape((16, 64), ((2, 2),) * 3) == (2, 8)
+    with pytest.raises(ValueError, match="divisible"):
+        grid_shape((16, 64), ((3, 2),))
 
 
 # -------------------------------------------------------------------------- decoder
@@ -275,3 +288,32 @@ def test_a_few_training_steps_reduce_the_loss(attention):
         losses.append(stats["ce"])
         opt.step(params, grads)
     assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:5]), losses
+
+
+def test_localization_hits_by_hand():
+    """A 1 × 16 grid of 4 px columns and a 2 × 8 grid of 8 × 8 cells on one strip whose first
+    digit fills x 10–20 (rows 2–12) and second x 30–40 (rows 6–16)."""
+    from demos.caption_digits import localization_hits
+    boxes = np.array([[[2, 10, 12, 20], [6, 30, 16, 40], [-1, -1, -1, -1]]])
+    tokens = np.array([[FIRST_DIGIT + 1, FIRST_DIGIT + 7, FIRST_DIGIT, END]])
+    alphas = np.zeros((1, 4, 16))
+    alphas[0, [0, 1, 2], [3, 6, 7]] = 1.0        # column centres x = 14 (in), 26 (out), 30 (no 3rd box)
+    assert localization_hits(tokens, alphas, boxes, (1, 16)).tolist() == [True, False, False]
+    alphas = np.zeros((1, 4, 16))
+    alphas[0, [0, 1], [1, 4]] = 1.0             # row 0: col 1 (box centre y 7, in); col 4 (x 36 in
+    #                                             box 2, but its centre y 11 lies in row 1: miss)
+    assert localization_hits(tokens[:, [0, 1, 3]], alphas, boxes, (2, 8)).tolist() == [True, False]
+
+
+def test_demo_writes_metrics_and_figures(tmp_path, monkeypatch):
+    """A few steps of the whole demo: every metric the README reports, and every figure."""
+    import json
+
+    import demos.caption_digits as demo
+    monkeypatch.setattr(demo, "QUICK", dict(n_test=6, steps=(12, 12, 12), batch=4))
+    figures = demo.run(tmp_path)
+    metrics = json.loads((tmp_path / demo.NAME / "metrics.json").read_text())
+    for kind in ("soft", "hard"):
+        assert {"sequence_accuracy", "bleu4", "localization_accuracy"} <= set(metrics[kind])
+    assert "article" in metrics["article_baseline"]["label"]
+    assert all((tmp_path / f.path).stat().st_size > 0 for f in figures) and len(figures) == 7

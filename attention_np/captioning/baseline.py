@@ -35,7 +35,7 @@ from attention_np.soft import soft_attention_backward, soft_attention_forward
 def init_baseline_params(cfg, rng, dtype=np.float64) -> dict:
     """Same encoder as Show-Attend-Tell; ``cfg`` a CaptionConfig (vocab, embed, hidden)."""
     D, m, H, V = cfg.channels[-1], cfg.embed, cfg.hidden, cfg.vocab
-    p = init_encoder_params(cfg.image_shape, cfg.channels, rng, dtype)
+    p = init_encoder_params(cfg.image_shape, cfg.channels, rng, dtype, cfg.block_pools)
     p.update({"E": (0.1 * rng.standard_normal((V, m))).astype(dtype),
               "att_w": xavier_uniform((H, 1), rng, dtype), "att_b": np.zeros(1, dtype),
               "W_out": xavier_uniform((H, V), rng, dtype), "b_out": np.zeros(V, dtype)})
@@ -78,7 +78,7 @@ def baseline_decoder_backward(dlogits, cache):
 
 def baseline_loss_and_grads(params, cfg, images, captions):
     """Cross-entropy of the teacher-forced captions → (stats, grads)."""
-    a, enc_cache = encoder_forward(images, params)
+    a, enc_cache = encoder_forward(images, params, cfg.block_pools)
     inputs, targets = captions[:, :-1], captions[:, 1:]
     logits, _, cache = baseline_decoder_forward(a, inputs, params)
     ce, ce_cache = cross_entropy_forward(logits, np.where(targets != cfg.pad, targets, -100))
@@ -89,7 +89,7 @@ def baseline_loss_and_grads(params, cfg, images, captions):
 
 def baseline_generate(params, cfg, images, beam_size: int = 3, max_len: int = 7):
     """Beam search; the state is the prefix so far (the model re-reads it at every step)."""
-    a, _ = encoder_forward(images, params)
+    a, _ = encoder_forward(images, params, cfg.block_pools)
 
     def step(tokens, state, context):
         prefix = np.concatenate([state[0], tokens[:, None]], axis=1)   # (N, t + 1)

@@ -79,13 +79,11 @@ def _hard_attend(scores, a, rng, index):
     """Hard attention (attention_np.hard). ``index``: None samples with ``rng``; "argmax"
     takes the most likely location (used at test time); an int array (B,) replays a given
     path (the REINFORCE test enumerates every path this way)."""
-    if index is None:
-        return hard_attention_forward(scores, a, rng)
-    _, alpha, _ = soft_attention_forward(scores, a)                  # α (B, 1, L)
-    index = alpha[:, 0].argmax(-1) if isinstance(index, str) else np.asarray(index)
-    onehot = (index[:, None, None] == np.arange(a.shape[1])).astype(a.dtype)   # (B, 1, L)
-    # the cache of attention_np.hard.hard_attention_forward, so its backward applies
-    return onehot @ a, index[:, None], alpha, {"weights": alpha, "onehot": onehot, "values": a}
+    if isinstance(index, str):
+        index = scores.argmax(axis=-1)                   # argmax_i e_ti = argmax_i α_ti  (B, 1)
+    elif index is not None:
+        index = np.asarray(index)[:, None]               # (B, 1): one query per row
+    return hard_attention_forward(scores, a, rng, index=index)
 
 
 def step_forward(emb, state, a, p, attention: str, rng=None, index=None):

@@ -1,14 +1,15 @@
 """The convolutional encoder: an image → a grid of L annotation vectors a_1 … a_L (Xu et al. §3.1.1).
 
-Each block is conv 3×3 (padding 1) → ReLU → 2×2 max-pool, so a (H, W) image becomes a
-(H / 2ᵏ, W / 2ᵏ) grid after k blocks; with (16, 64) images and 3 blocks that is 2 × 8 = 16
-locations, each summarising an 8 × 8 pixel cell (and, through its receptive field, the cells
-around it).
+Each block is conv 3×3 (padding 1) → ReLU → max-pool. With the default 2×2 pools a (H, W)
+image becomes a (H / 2ᵏ, W / 2ᵏ) grid after k blocks. Pools are per block (``pools``), so the
+grid can follow the layout of the images: the digit strips of demos/caption_digits.py are one
+line of text, read left to right, and pools (2, 2), (2, 2), (4, 1) turn a (16, 64) strip into
+one row of 16 columns, each a 16 × 4 px slice seen through an 18 px wide receptive field.
 
     a_i = CNN(x)_i + p_i,     i = 1 … L   (row-major over the grid),   a (B, L, D)
 
 p_i is a learned location embedding. Xu et al. did not need one: a VGG's receptive field spans
-the whole image, so its features already know where they are. Ours span 22 px of a 64 px strip;
+the whole image, so its features already know where they are. Ours span ~20 px of a 64 px strip;
 without p the decoder would see *what* is at each cell but not *where*, and could not read the
 digits in left-to-right order.
 """
@@ -25,24 +26,30 @@ from attention_np.conv import (conv2d_backward, conv2d_forward, max_pool2d_backw
 POS_STD = 1.0        # init scale of p_i: clearly distinct locations from the first step
 
 
-def grid_shape(image_shape: tuple[int, int], n_blocks: int) -> tuple[int, int]:
-    """(gh, gw) after ``n_blocks`` 2×2 pools; raises unless both sides divide by 2^n_blocks."""
-    f = 2 ** n_blocks
-    if image_shape[0] % f or image_shape[1] % f:
-        raise ValueError(f"image shape {tuple(image_shape)} must be divisible by 2^{n_blocks} = {f}")
-    return image_shape[0] // f, image_shape[1] // f
+def default_pools(n_blocks: int) -> tuple:
+    return ((2, 2),) * n_blocks
 
 
-def init_encoder_params(image_shape, channels, rng, dtype=np.float64) -> dict:
+def grid_shape(image_shape: tuple[int, int], pools) -> tuple[int, int]:
+    """(gh, gw) after the blocks' pools, one (ph, pw) per block; raises unless they divide
+    the image."""
+    fh, fw = int(np.prod([p[0] for p in pools])), int(np.prod([p[1] for p in pools]))
+    if image_shape[0] % fh or image_shape[1] % fw:
+        raise ValueError(f"image shape {tuple(image_shape)} must be divisible by the pools' "
+                         f"total factor ({fh}, {fw}); pools={tuple(pools)}")
+    return image_shape[0] // fh, image_shape[1] // fw
+
+
+def init_encoder_params(image_shape, channels, rng, dtype=np.float64, pools=None) -> dict:
     """He-initialised conv filters ``conv{k}_W`` (F, C, 3, 3), biases ``conv{k}_b`` and the
-    location embedding ``pos`` (L, D), D = channels[-1]."""
+    location embedding ``pos`` (L, D), D = channels[-1]; ``pools`` default: 2×2 per block."""
     params, c_in = {}, 1
     for k, c_out in enumerate(channels):
         std = np.sqrt(2.0 / (9 * c_in))
         params[f"conv{k}_W"] = (std * rng.standard_normal((c_out, c_in, 3, 3))).astype(dtype)
         params[f"conv{k}_b"] = np.zeros(c_out, dtype)
         c_in = c_out
-    gh, gw = grid_shape(image_shape, len(channels))
+    gh, gw = grid_shape(image_shape, pools or default_pools(len(channels)))
     params["pos"] = (POS_STD * rng.standard_normal((gh * gw, c_in))).astype(dtype)
     return params
 
@@ -51,14 +58,16 @@ def _n_blocks(params: dict) -> int:
     return sum(1 for name in params if name.startswith("conv") and name.endswith("_W"))
 
 
-def encoder_forward(images, params):
-    """images (B, H, W) → annotations a (B, L, D) and a cache."""
+def encoder_forward(images, params, pools=None):
+    """images (B, H, W) → annotations a (B, L, D) and a cache. ``pools``: the (ph, pw) max-pool
+    of each block (default 2×2 each)."""
     x = as_float_array(images, "images", ndim=3)[:, None]          # (B, 1, H, W)
     caches = []
+    pools = pools or default_pools(_n_blocks(params))
     for k in range(_n_blocks(params)):
         x, conv_cache = conv2d_forward(x, params[f"conv{k}_W"], params[f"conv{k}_b"], padding=1)
         x, relu_cache = relu_forward(x)
-        x, pool_cache = max_pool2d_forward(x, 2)                   # (B, C_k, H / 2^{k+1}, …)
+        x, pool_cache = max_pool2d_forward(x, pools[k])            # (B, C_k, H / ph, W / pw)
         caches.append((conv_cache, relu_cache, pool_cache))
     B, D, gh, gw = x.shape
     pos = params["pos"]

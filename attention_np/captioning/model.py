@@ -30,8 +30,8 @@ from attention_np.captioning.beam import beam_search
 from attention_np.captioning.decoder import (decoder_backward, decoder_forward,
                                              init_decoder_params, init_state_forward,
                                              step_forward)
-from attention_np.captioning.encoder import (encoder_backward, encoder_forward, grid_shape,
-                                             init_encoder_params)
+from attention_np.captioning.encoder import (default_pools, encoder_backward, encoder_forward,
+                                             grid_shape, init_encoder_params)
 from attention_np.layers import embedding_forward
 from attention_np.losses import cross_entropy_backward, cross_entropy_forward
 
@@ -43,6 +43,7 @@ class CaptionConfig:
     vocab: int = 13
     image_shape: tuple = (16, 64)
     channels: tuple = (16, 32, 64)       # one conv block per entry; D = channels[-1]
+    pools: tuple | None = None           # (ph, pw) max-pool per block; None: 2×2 each
     embed: int = 32
     hidden: int = 96
     attn: int = 64
@@ -57,12 +58,16 @@ class CaptionConfig:
 
     @property
     def grid(self) -> tuple[int, int]:
-        return grid_shape(self.image_shape, len(self.channels))
+        return grid_shape(self.image_shape, self.block_pools)
+
+    @property
+    def block_pools(self) -> tuple:
+        return self.pools or default_pools(len(self.channels))
 
 
 def init_params(cfg: CaptionConfig, rng, dtype=np.float64) -> dict:
     """Encoder and decoder parameters in one flat dict (what the optimisers take)."""
-    params = init_encoder_params(cfg.image_shape, cfg.channels, rng, dtype)
+    params = init_encoder_params(cfg.image_shape, cfg.channels, rng, dtype, cfg.block_pools)
     params.update(init_decoder_params(cfg.vocab, cfg.channels[-1], cfg.embed, cfg.hidden,
                                       cfg.attn, rng, dtype))
     return params
@@ -126,7 +131,7 @@ def loss_and_grads(params, cfg: CaptionConfig, images, captions, rng=None,
     """
     if cfg.attention == "hard" and cfg.soft_mix > 0 and rng.random() < cfg.soft_mix:
         cfg = replace(cfg, attention="soft")
-    a, enc_cache = encoder_forward(images, params)
+    a, enc_cache = encoder_forward(images, params, cfg.block_pools)
     stats, da, grads = caption_loss(a, captions, params, cfg, rng, baseline)
     grads.update(encoder_backward(da, enc_cache))
     return stats, grads
@@ -155,7 +160,7 @@ def _step_fn(params, cfg: CaptionConfig):
 
 def generate(params, cfg: CaptionConfig, images, beam_size: int = 3, max_len: int = 7):
     """Caption images (B, H, W) → (tokens (B, max_len), α (B, max_len, L), log-prob (B,))."""
-    a, _ = encoder_forward(images, params)
+    a, _ = encoder_forward(images, params, cfg.block_pools)
     state, _ = init_state_forward(a, params)
     return beam_search(_step_fn(params, cfg), state, (a,), cfg.start, cfg.end, beam_size,
                        max_len, cfg.pad)
