@@ -48,7 +48,9 @@ def animate_decoding(frames, path, source_tokens=None, target_tokens=None, image
         if grid_shape is None or int(np.prod(grid_shape)) != w.shape[1]:
             raise ValueError(f"grid_shape {grid_shape} must multiply to the frame width {w.shape[1]}")
         img = _as_image(image)
-        fig, ax = plt.subplots(figsize=(4, 4.4), layout="constrained")
+        aspect = img.shape[1] / img.shape[0]                      # width / height, e.g. 4 for 16×64
+        width = float(np.clip(3.0 * aspect, 4.0, 10.0))
+        fig, ax = plt.subplots(figsize=(width, width / aspect + 0.6), layout="constrained")
     else:
         src = token_list(source_tokens, w.shape[1], "source_tokens")
         side = float(np.clip(0.3 * max(w.shape), 3.5, 9))
