@@ -1,5 +1,6 @@
 """Training loop: length-bucketed mini-batches, Adam, global gradient clipping, and early
-stopping on validation exact match (the best parameters seen are the ones returned)."""
+stopping on validation exact match (the best parameters seen — the latest of equally good
+ones — are the ones returned)."""
 from __future__ import annotations
 
 import time
@@ -90,10 +91,9 @@ def train(cfg, params, data, val, tc: TrainConfig, log=print) -> History:
             log(f"  step {step:5d}  loss {np.mean(running):.4f}  val exact {score:.3f}  "
                 f"({elapsed:.0f} CPU s)")
             running = []
-            if score > best_score:
-                best, best_score, bad = {k: v.copy() for k, v in params.items()}, score, 0
-            else:
-                bad += 1
+            bad = 0 if score > best_score else bad + 1
+            if score >= best_score:      # on a tie keep the later (lower-loss) parameters
+                best, best_score = {k: v.copy() for k, v in params.items()}, score
             if bad >= tc.patience or score == 1.0:
                 hist.stopped = "early stop" if bad else "perfect validation"
                 break
