@@ -22,7 +22,8 @@ from attention_np import efficient as ef
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from demos import _recall_task as recall
-from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, write_json
+from demos._efficient_figures import plot_approximation, plot_cost, plot_recall
 
 NAME = "efficient_attention"
 WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128
@@ -110,20 +111,6 @@ def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=print) -> dic
     return rows
 
 
-def plot_cost(rows: dict, out: Path, key: str, ylabel: str, fname: str, caption: str) -> Figure:
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for name, r in rows.items():
-        style = "--" if "Numba" in name else "-"
-        ax.loglog(r["T"], r[key], style, marker="o", ms=3,
-                  label=f"{name} (slope {r[key + '_slope']:.2f})")
-    ax.set_xlabel("sequence length T")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    return save_figure(fig, out, f"{NAME}/{fname}", caption, title=ylabel)
-
-
 # --- 2. approximation error on real vectors ---------------------------------------------------
 
 TEXT = ("Attention lets a model look back at every earlier word when it builds the meaning of the "
@@ -205,27 +192,6 @@ def run_approximation(seeds: int = 3) -> dict:
     return res
 
 
-def plot_approximation(res: dict, out: Path) -> Figure:
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for name, pts in res.items():
-        if not isinstance(pts, list):
-            continue
-        x, y = zip(*pts)
-        if len(pts) == 1:
-            ax.axhline(y[0], color="k", ls=":", label=f"{name} (no budget): {y[0]:.2f}")
-        else:
-            ax.loglog(x, y, marker="o", label=name)
-    ax.set_xlabel("budget per query: keys attended / random features / projected rank")
-    ax.set_ylabel("relative error ‖out − exact‖ / ‖exact‖")
-    ax.set_title(f"Approximation of exact attention ({res['source']})", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, out, f"{NAME}/approximation_error.png",
-                       "Relative error of each efficient variant against exact softmax attention "
-                       "on real query/key/value vectors, vs its budget.", "approximation error")
-
-
 # --- 3. reach: associative recall -------------------------------------------------------------
 
 def _attend(forward, backward, param_names=(), **kwargs):
@@ -277,29 +243,6 @@ def run_recall(cfg: recall.RecallConfig, window: int, log=print) -> dict:
         log(f"    accuracy {overall:.3f}   by distance {np.round(acc, 2).tolist()}")
     res["distance_edges"] = edges.tolist()
     return res
-
-
-def plot_recall(res: dict, cfg: recall.RecallConfig, window: int, out: Path) -> Figure:
-    import matplotlib.pyplot as plt
-    edges = np.asarray(res["distance_edges"])
-    mid = 0.5 * (edges[1:] + edges[:-1])
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    curves = [(name, r) for name, r in res.items() if isinstance(r, dict)]
-    for i, (name, r) in enumerate(curves):                          # equal curves stay visible
-        ax.plot(mid, r["accuracy_by_distance"], marker="os^Dv<>p"[i % 8], ms=9 - i,
-                ls=("-", "--", ":")[i % 3], label=f"{name} ({r['accuracy']:.2f})")
-    ax.axvline(window, color="grey", ls=":", lw=1)
-    ax.text(window, 0.5, f" w = {window}", color="grey", fontsize=8)
-    ax.axhline(1 / cfg.n_values, color="k", ls="--", lw=0.8, label="chance")
-    ax.set_xlabel("distance from the queried (key, value) pair to the question (tokens)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"Associative recall, T = {cfg.T}, one attention layer", fontsize=10)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    return save_figure(fig, out, f"{NAME}/recall_accuracy.png",
-                       "Accuracy of a one-layer attention model on associative recall vs how far "
-                       "back the queried pair is: the local window fails beyond w; a global "
-                       "question token or a global-mixing variant recovers.", "recall vs distance")
 
 
 # --- driver -----------------------------------------------------------------------------------
