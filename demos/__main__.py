@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from demos import DEMOS
+from demos._common import DemoUnavailable
 from demos.gallery import write_gallery
 
 
@@ -27,10 +28,16 @@ def main(argv=None) -> None:
         module = importlib.import_module(f"demos.{name}")
         print(f"=== demos.{name} ===", flush=True)
         start = time.perf_counter()
-        figures = module.run(args.out, full=args.full)
+        doc = (module.__doc__ or "").strip()
+        try:
+            figures = module.run(args.out, full=args.full)
+        except DemoUnavailable as reason:
+            print(f"=== demos.{name}: skipped: {reason} ===", flush=True)
+            doc += f"\n\nSkipped in this run: {reason}"
+            figures = []
         seconds = time.perf_counter() - start
         print(f"=== demos.{name}: {len(figures)} figures in {seconds:.1f} s ===", flush=True)
-        sections.append((name, (module.__doc__ or "").strip(), figures, seconds))
+        sections.append((name, doc, figures, seconds))
     index = write_gallery(args.out, sections)
     print(f"gallery: {index}")
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class DemoUnavailable(RuntimeError):
+    """Raised by a demo's ``run`` when an optional requirement is missing (message: how to get it).
+    ``python -m demos`` reports it and goes on with the other demos."""
+
+
 @dataclass
 class Figure:
     """One gallery entry: a file (PNG, SVG, GIF or HTML) relative to the output root, and what to look at."""

