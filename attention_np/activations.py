@@ -112,15 +112,17 @@ def tanh_backward(dy, cache):
 
 # --- sigmoid ---------------------------------------------------------------------------------
 
-def sigmoid_forward(x):
-    """y = σ(x) = 1 / (1 + e⁻ˣ).   x (...) → y (...).
+def stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) with e = exp(−|x|) ≤ 1, which never overflows: 1 / (1 + e) for x ≥ 0 and
+    e / (1 + e) for x < 0. No validation: the building block of the layers that need a gate."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
-    Computed stably with e = exp(−|x|) ≤ 1, which never overflows:
-    σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
-    """
+
+def sigmoid_forward(x):
+    """y = σ(x) = 1 / (1 + e⁻ˣ).   x (...) → y (...)   (computed by :func:`stable_sigmoid`)."""
     x, xc = _prepare(x)
-    e = np.exp(-np.abs(xc))
-    y = np.where(xc >= 0, 1.0, e) / (1.0 + e)
+    y = stable_sigmoid(xc)
     return y.astype(x.dtype, copy=False), {"y": y, "dtype": x.dtype}
 
 

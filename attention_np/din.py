@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from attention_np.activations import stable_sigmoid
 from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
 from attention_np.core import softmax_backward, softmax_forward
-
-
-def _sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 def _check_inputs(behaviours, candidate, mask):
@@ -58,7 +54,7 @@ def din_activation_forward(behaviours, candidate, params):
     check_shape(np.asarray(params["w2"]), "params['w2']", (W1.shape[1],))
     ab = np.broadcast_to(a[:, None, :], h.shape)                       # (B, T, D)
     z = np.concatenate([h, ab, h * ab, h - ab], axis=-1)               # (B, T, 4D)
-    u = _sigmoid(z @ W1 + params["b1"]).astype(h.dtype, copy=False)   # (B, T, H)
+    u = stable_sigmoid(z @ W1 + params["b1"]).astype(h.dtype, copy=False)   # (B, T, H)
     scores = u @ params["w2"] + params["b2"][0]                        # (B, T)
     return scores, {"h": h, "a": a, "z": z, "u": u, "W1": W1, "w2": params["w2"]}
 

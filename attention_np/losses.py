@@ -20,6 +20,11 @@ def _log_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z - np.log(s), e / s
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """log p = z − max z − log Σ exp(z − max z) along the last axis (used by beam searches)."""
+    return _log_softmax(z)[0]
+
+
 def _check_targets(targets, logits: np.ndarray, ignore_index: int) -> np.ndarray:
     targets = np.asarray(targets)
     if not np.issubdtype(targets.dtype, np.integer):

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from attention_np.losses import log_softmax
 from attention_np.las.listener import listener_forward
 from attention_np.las.speller import initial_state, speller_step
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def _listen(cfg, params, x, mask):
@@ -45,7 +41,7 @@ def beam_search(cfg, params, x, mask, beam: int = 4):
     alphas = np.zeros((B * K, 0, h.shape[1]), h.dtype)
     for _ in range(cfg.max_len):
         logits, new_state, _ = speller_step(params, keys, h, hmask, y, state)
-        logp = _log_softmax(logits.astype(np.float64))                   # (B·K, V)
+        logp = log_softmax(logits.astype(np.float64))                   # (B·K, V)
         logp[done] = -np.inf
         logp[done, cfg.eos] = 0.0
         total = (score[:, None] + logp).reshape(B, -1)                   # (B, K·V)

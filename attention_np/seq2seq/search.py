@@ -3,13 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attention_np.losses import log_softmax
 from attention_np.seq2seq.model import decode_step, encode
-
-
-def log_softmax(z):
-    """log p = z − max z − log Σ exp(z − max z)   along the last axis."""
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def greedy_decode(cfg, params, src, src_mask):
