@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np._checks import as_float_array
-from attention_np.soft import soft_attention_forward
+from attention_np.core import softmax_forward
+from attention_np.soft import check_scores_values
 
 
 def _sample_rows(weights2d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -56,8 +57,8 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     """
     if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    _, weights, soft_cache = soft_attention_forward(scores, values, mask)   # validates shapes
-    values = soft_cache["values"]
+    scores, values, mask = check_scores_values(scores, values, mask)
+    weights, _ = softmax_forward(scores, axis=-1, mask=mask)                 # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
     if index is None:
         flat = weights.reshape(-1, Tk).astype(np.float64)
@@ -66,7 +67,7 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
         index = _check_index(index, weights)
     onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
     context = onehot @ values                                               # (..., Tq, Dv)
-    cache = {"weights": weights, "onehot": onehot, "values": values}
+    cache = {"weights": weights, "onehot": onehot}
     return context, index, weights, cache
 
 
@@ -77,7 +78,7 @@ def hard_attention_backward(dcontext, cache, reward):
     ``reward`` is a scalar or broadcastable to (..., Tq) — typically (reward − baseline).
     Fully masked queries (index −1) get zero gradients.  Returns (dscores, dvalues).
     """
-    weights, onehot, values = cache["weights"], cache["onehot"], cache["values"]
+    weights, onehot = cache["weights"], cache["onehot"]
     reward = as_float_array(reward, "reward")
     try:
         r = np.broadcast_to(reward, weights.shape[:-1])[..., None]         # (..., Tq, 1)

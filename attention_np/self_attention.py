@@ -21,6 +21,7 @@ import numpy as np
 
 from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
 from attention_np.core import causal_mask, linear_backward, linear_forward
+from attention_np.init import xavier_uniform, zeros
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 BACKENDS = ("numpy", "numba")
@@ -123,10 +124,8 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
 
 def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.float64) -> dict:
     """Xavier-uniform projections (torch's ``in_proj`` init) and zero biases."""
-    limit = np.sqrt(6.0 / (d_model + d_model))
-    params = {f"W_{n}": rng.uniform(-limit, limit, (d_model, d_model)).astype(dtype)
-              for n in "qkvo"}
-    params.update({f"b_{n}": np.zeros(d_model, dtype=dtype) for n in "qkvo"})
+    params = {f"W_{n}": xavier_uniform((d_model, d_model), rng, dtype) for n in "qkvo"}
+    params.update({f"b_{n}": zeros(d_model, dtype) for n in "qkvo"})
     return params
 
 

@@ -15,13 +15,9 @@ from attention_np._checks import as_float_array, check_mask, check_same_dim
 from attention_np.core import softmax_backward, softmax_forward
 
 
-def soft_attention_forward(scores, values, mask=None):
-    """α = softmax(e) over Tk (masked keys get α = 0), c = α h.
-
-    scores (..., Tq, Tk), values (..., Tk, Dv), mask broadcastable to scores (True = may attend)
-    → context (..., Tq, Dv), weights α (..., Tq, Tk).
-    A query whose keys are all masked gets α = 0 and c = 0.
-    """
+def check_scores_values(scores, values, mask):
+    """Validate scores (..., Tq, Tk), values (..., Tk, Dv) and a mask broadcastable to scores;
+    return them as arrays (the mask broadcast, or None)."""
     scores = as_float_array(scores, "scores", min_ndim=2)
     values = as_float_array(values, "values", min_ndim=2)
     if scores.ndim != values.ndim or scores.shape[:-2] != values.shape[:-2]:
@@ -29,6 +25,17 @@ def soft_attention_forward(scores, values, mask=None):
                          f"got scores{scores.shape} and values{values.shape}")
     check_same_dim(scores, "scores", -1, values, "values", -2)
     mask = check_mask(mask, "mask", scores.shape)
+    return scores, values, mask
+
+
+def soft_attention_forward(scores, values, mask=None):
+    """α = softmax(e) over Tk (masked keys get α = 0), c = α h.
+
+    scores (..., Tq, Tk), values (..., Tk, Dv), mask broadcastable to scores (True = may attend)
+    → context (..., Tq, Dv), weights α (..., Tq, Tk).
+    A query whose keys are all masked gets α = 0 and c = 0.
+    """
+    scores, values, mask = check_scores_values(scores, values, mask)
     weights, softmax_cache = softmax_forward(scores, axis=-1, mask=mask)   # (..., Tq, Tk)
     context = weights @ values                                          # (..., Tq, Dv)
     cache = {"weights": weights, "values": values, "softmax": softmax_cache}
