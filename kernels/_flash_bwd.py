@@ -20,16 +20,13 @@ import numpy as np
 from numba import get_thread_id, njit, prange
 
 from kernels._config import ELEMENTWISE, FLASH_BWD_BLOCK_K, FLASH_BWD_BLOCK_Q, PARALLEL
-from kernels._flash_fwd import mask_tile, task_rows, tile
+from kernels._flash_fwd import FULLY_MASKED, mask_tile, task_rows, tile
 from kernels._intrinsics import fast_exp
-
-MASKED_BELOW = -1e29     # mask_tile fills −1e30: anything below this is a hidden pair
-
 
 @njit(**ELEMENTWISE)
 def _probabilities(s, lse):
     """s ← P = exp(s − lse_i); hidden pairs (s = −1e30) and fully masked rows give exactly 0."""
-    below, zero = s.dtype.type(MASKED_BELOW), s.dtype.type(0)
+    below, zero = s.dtype.type(FULLY_MASKED), s.dtype.type(0)   # fills are −1e30
     for i in range(s.shape[0]):
         li = lse[i]
         if li <= below:                             # no visible key in this row

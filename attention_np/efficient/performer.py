@@ -46,11 +46,12 @@ def favor_features_forward(x, W, per_row: bool):
     D, m = x.shape[-1], W.shape[0]
     r = x.dtype.type(D ** -0.25)
     xs = x * r                                                       # (..., T, D)
-    logits = xs @ W.T.astype(x.dtype) - 0.5 * np.sum(xs * xs, axis=-1, keepdims=True)
+    W = W.astype(x.dtype, copy=False)
+    logits = xs @ W.T - 0.5 * np.sum(xs * xs, axis=-1, keepdims=True)
     axes = (-1,) if per_row else (-2, -1)
     c = np.max(logits, axis=axes, keepdims=True)                     # stabiliser, a constant
     phi = np.exp(logits - c) / x.dtype.type(np.sqrt(m))              # (..., T, m)
-    return phi, {"phi": phi, "xs": xs, "W": W.astype(x.dtype), "r": r}
+    return phi, {"phi": phi, "xs": xs, "W": W, "r": r}
 
 
 def favor_features_backward(dphi, cache):

@@ -32,7 +32,7 @@ def sliding_window_mask(T: int, window: int, causal: bool = False,
     window = check_positive_int(window, "window", minimum=0)
     g = check_indices(global_tokens, "global_tokens", T)
     lag = np.arange(T)[:, None] - np.arange(T)[None, :]             # (T, T): i − j
-    mask = (lag >= 0) & (lag <= window) if causal else np.abs(lag) <= window
+    mask = np.abs(lag) <= window
     mask[g, :] = True
     mask[:, g] = True
     return mask & (lag >= 0) if causal else mask
