@@ -21,7 +21,7 @@ from attention_np.captioning.encoder import encoder_forward
 from attention_np.captioning.model import (CaptionConfig, generate, init_params,
                                            loss_and_grads, update_baseline)
 from attention_np.optim import Adam, clip_grad_norm
-from demos._common import demo_dir, parse_args, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, START, decode, make_caption_data
 from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_overlays,
                                     write_gif)
@@ -123,7 +123,6 @@ def _train_article(steps, batch, seed):
 
 
 def run(out_dir, full: bool = False):
-    from threadpoolctl import threadpool_limits
     setup = FULL if full else QUICK
     out = demo_dir(out_dir, NAME)
     start = time.perf_counter()
@@ -131,7 +130,7 @@ def run(out_dir, full: bool = False):
     Xt = test.images.astype(np.float32)
     n_soft, n_hard, n_article = setup["steps"]
     models, metrics, curves = {}, {}, {}
-    with threadpool_limits(1, user_api="blas"):   # tiny matrices: BLAS threads only fight
+    with one_blas_thread():
         for seed, (kind, steps) in enumerate(zip(("soft", "hard"), (n_soft, n_hard))):
             init = models["soft"][1] if kind == "hard" else None
             cfg, params, curves[kind] = _train_attention_model(kind, steps, setup["batch"], seed,
@@ -170,10 +169,7 @@ def _figures(curves, models, article, test, out_dir):
     return figures
 
 
-def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv)
-    for fig in run(args.out, full=args.full):
-        print(f"wrote {args.out / fig.path}")
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from attention_np.models.sentiment import (SentimentConfig, ablate_head, init_se
                                            predict, role_scores, sentiment_loss)
 from attention_np.optim import Adam, clip_grad_norm
 from attention_np.transformer import EncoderConfig
-from demos._common import demo_dir, parse_args, save_figure, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._sentiment_data import CLASSES, make_splits, word_class
 
 NAME = "classify_sentiment"
@@ -114,10 +114,12 @@ def run_seed(seed: int, settings: dict, log=_log) -> dict:
                                evaluate=lambda p: accuracies(p, config, test),
                                eval_every=max(1, settings["steps"] // 5), log=log)
     seconds = time.perf_counter() - start
+    # the last evaluation ran at the final step on these parameters: accuracy on the test set
+    final_accuracies = {k: v for k, v in history["evals"][-1].items() if k not in ("step", "loss")}
     result = {"seed": seed, "params": params, "config": config, "test": test, "vocab": vocab,
               "history": history, "train_seconds": seconds,
               "label_counts": np.bincount(train.labels, minlength=len(CLASSES)),
-              **accuracies(params, config, test), **analyse_heads(params, config, test, vocab)}
+              **final_accuracies, **analyse_heads(params, config, test, vocab)}
     log(f"seed {seed}: test accuracy {result['accuracy']:.3f}, negated "
         f"{result['accuracy_negated']:.3f}, trained in {seconds:.0f} s")
     return result
@@ -262,10 +264,9 @@ def _summary(r) -> dict:
 
 
 def run(out_dir, full: bool = False) -> list:
-    from threadpoolctl import threadpool_limits
     settings = FULL if full else QUICK
     out = demo_dir(out_dir, NAME)
-    with threadpool_limits(1):        # tiny matrices: one BLAS thread is faster than two
+    with one_blas_thread():
         results = [run_seed(seed, settings) for seed in settings["seeds"]]
         curves = overfitting(0, settings)
     seeds = [_summary(r) for r in results]
@@ -282,10 +283,7 @@ def run(out_dir, full: bool = False) -> list:
     return figures
 
 
-def main(argv=None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv)
-    for figure in run(args.out, full=args.full):
-        print(f"wrote {Path(args.out) / figure.path}")
+main = demo_main(run, __doc__)
 
 
 if __name__ == "__main__":

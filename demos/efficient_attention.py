@@ -22,7 +22,7 @@ from attention_np import efficient as ef
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from demos import _recall_task as recall
-from demos._common import Figure, demo_dir, demo_main, write_json
+from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
 from demos._efficient_figures import plot_approximation, plot_cost, plot_recall
 
 NAME = "efficient_attention"
@@ -248,10 +248,9 @@ def run_recall(cfg: recall.RecallConfig, window: int, log=print) -> dict:
 # --- driver -----------------------------------------------------------------------------------
 
 def run(out_dir: Path, full: bool = False) -> list[Figure]:
-    # One BLAS thread: NumPy's small batched matmuls were 25x slower with OpenBLAS threads
-    # fighting over 2 shared cores. The Numba kernels still use all of Numba's threads.
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, user_api="blas"):
+    # NumPy on one BLAS thread (its batched matmuls were 25x slower with OpenBLAS threads
+    # fighting over 2 shared cores); the Numba kernels still use all of Numba's threads.
+    with one_blas_thread():
         return _run(out_dir, full)
 
 

@@ -17,7 +17,7 @@ from attention_np.din import (din_attention_backward, din_attention_forward, ini
 from attention_np.init import xavier_uniform
 from attention_np.layers import embedding_backward, embedding_forward
 from attention_np.optim import Adam
-from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._recsys_data import Catalogue, ClickData, bayes_logit, make_catalogue, make_clicks
 
 
@@ -201,8 +201,7 @@ MODELS = {"pooling": {"pooling": "mean"},
 
 
 def run(out_dir: Path, full: bool = False) -> list[Figure]:
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1):      # small matrices: one BLAS thread beats several on shared cores
+    with one_blas_thread():
         return _run(out_dir, full)
 
 

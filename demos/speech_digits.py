@@ -12,7 +12,7 @@ import numpy as np
 
 from attention_np.las import LASConfig, beam_search, init_las, las_backward, las_loss
 from attention_np.optim import Adam, clip_grad_norm
-from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
+from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._speech_data import EOS, PAD, SOS, TEST_VARIANTS, VOCAB, WORDS, load_split
 
 
@@ -179,13 +179,11 @@ def loss_figure(losses, out: Path) -> Figure:
 
 # ------------------------------------------------------------------------------- demo
 def run(out_dir: Path, full: bool = False) -> list[Figure]:
-    from threadpoolctl import threadpool_limits
     out = demo_dir(out_dir, "speech_digits")
     start = time.perf_counter()
     cache = Path(tempfile.gettempdir()) / "attention-np-speech-cache"
     n_train, n_test = (3000, 400) if full else (1200, 200)
-    # Small matrices: one BLAS thread is far faster than several fighting over shared cores.
-    with threadpool_limits(1):
+    with one_blas_thread():
         ftr, dtr, source = load_split(n_train, "train", 0, cache)
         fte, dte, _ = load_split(n_test, "test", 1, cache)
         print(f"speech_digits: {n_train} train / {n_test} test utterances from {source} "

@@ -16,7 +16,7 @@ from attention_np.seq2seq.search import beam_search
 from attention_np.seq2seq.train import TrainConfig, crop, exact_match, predict, train
 from demos import _dates_data as data
 from demos import _dates_figures as figures
-from demos._common import demo_dir, demo_main, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 
 NAME = "translate_dates"
 LENGTH_BINS = [(6, 15), (16, 25), (26, 35), (36, 45), (46, 60)]
@@ -52,8 +52,7 @@ def accuracy_by_length(pred, tgt, src_len) -> list[float | None]:
 
 def train_one(model: str, s: dict, seed: int = 0):
     """Train one model within the step / CPU-time budget; returns (cfg, params, metrics)."""
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1):       # these matrices are small: one BLAS thread is fastest
+    with one_blas_thread():
         return _train_one(model, SETS, s, seed)
 
 

@@ -29,6 +29,14 @@ def as_square_layers(attn, name: str = "attentions") -> np.ndarray:
     return a
 
 
+def pick_layers(a4: np.ndarray, layers) -> list[int]:
+    """Indices of the layers to show (all when ``layers`` is None), each checked to be in range."""
+    picked = list(range(a4.shape[0])) if layers is None else [int(l) for l in np.atleast_1d(layers)]
+    if not all(0 <= l < a4.shape[0] for l in picked):
+        raise ValueError(f"layers {picked} out of range for attn with {a4.shape[0]} layers")
+    return picked
+
+
 def token_list(tokens, n: int, name: str) -> list[str]:
     """``tokens`` as a list of ``n`` strings; ``None`` gives ``["0", "1", …]``."""
     if tokens is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.viz._html_assets import CSS, JS
-from attention_np.viz._util import as_layers_heads, token_list
+from attention_np.viz._util import as_layers_heads, pick_layers, token_list
 
 MAX_BYTES = 64 * 2**20  # one byte per weight; past this, pass `layers=` to keep the page light
 
@@ -25,9 +25,7 @@ def encode_weights(a4: np.ndarray) -> tuple[str, float]:
 
 def _payload(attn, tokens, key_tokens, tokens_b, layers, view: str, threshold: float) -> dict:
     a4 = as_layers_heads(attn)
-    picked = list(range(a4.shape[0])) if layers is None else [int(l) for l in np.atleast_1d(layers)]
-    if not all(0 <= l < a4.shape[0] for l in picked):
-        raise ValueError(f"layers {picked} out of range for attn with {a4.shape[0]} layers")
+    picked = pick_layers(a4, layers)
     a4 = a4[picked]
     if a4.size > MAX_BYTES:
         raise ValueError(f"attn {a4.shape} needs {a4.size / 2**20:.0f} MiB in the page; "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.viz._util import as_layers_heads, token_list
+from attention_np.viz._util import as_layers_heads, pick_layers, token_list
 
 
 def to_circuitsvis(attn, tokens, layers=None) -> dict:
@@ -15,7 +15,7 @@ def to_circuitsvis(attn, tokens, layers=None) -> dict:
     a4 = as_layers_heads(attn)
     if a4.shape[-1] != a4.shape[-2]:
         raise ValueError(f"circuitsvis draws self-attention only (T, T), got shape {a4.shape}")
-    chosen = range(a4.shape[0]) if layers is None else [int(l) for l in np.atleast_1d(layers)]
+    chosen = pick_layers(a4, layers)
     heads = [(l, h) for l in chosen for h in range(a4.shape[1])]
     return {
         "attention": np.stack([a4[l, h] for l, h in heads]),
