@@ -6,17 +6,18 @@ attention ops return ``(out, weights, cache)``. Masks are boolean, True = may at
 Sub-packages: ``attention_np.viz`` (figures, HTML views, analysis), ``attention_np.models``
 (pretrained all-MiniLM-L6-v2 in NumPy: ``from attention_np.models.minilm import MiniLM``).
 """
-from attention_np import init, optim, viz
-from attention_np.activations import (gelu_backward, gelu_forward, relu_backward, relu_forward,
+from attention_np import apps, efficient, models, nn, viz
+from attention_np.nn import init, optim
+from attention_np.nn.activations import (gelu_backward, gelu_forward, relu_backward, relu_forward,
                                       sigmoid_backward, sigmoid_forward, tanh_backward,
                                       tanh_forward)
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
-from attention_np.layers import (dropout_backward, dropout_forward, embedding_backward,
+from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
                                  embedding_forward, layer_norm_backward, layer_norm_forward,
                                  sinusoidal_positional_encoding)
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.optim import SGD, Adam, clip_grad_norm
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.optim import SGD, Adam, clip_grad_norm
 from attention_np.hard import hard_attention_backward, hard_attention_forward
 from attention_np.scores import (additive_score_backward, additive_score_forward,
                                  dot_score_backward, dot_score_forward, general_score_backward,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 from attention_np.core import softmax_forward
 from attention_np.soft import check_scores_values
 

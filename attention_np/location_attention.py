@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
 from attention_np.core import softmax_backward, softmax_forward
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_same_dim, check_shape
+from attention_np.nn.checks import as_float_array, check_same_dim, check_shape
 
 
 def _check_qk(q, k, same_dim: bool):

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
 from attention_np.core import causal_mask, linear_backward, linear_forward
-from attention_np.init import xavier_uniform, zeros
+from attention_np.nn.init import xavier_uniform, zeros
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 BACKENDS = ("numpy", "numba")

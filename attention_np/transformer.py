@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_mask
-from attention_np.activations import gelu_backward, gelu_forward, relu_backward, relu_forward
+from attention_np.nn.checks import as_float_array, check_mask
+from attention_np.nn.activations import gelu_backward, gelu_forward, relu_backward, relu_forward
 from attention_np.core import linear_backward, linear_forward, softmax_backward, softmax_forward
-from attention_np.init import ones, xavier_uniform, zeros
-from attention_np.layers import (dropout_backward, dropout_forward, layer_norm_backward,
+from attention_np.nn.init import ones, xavier_uniform, zeros
+from attention_np.nn.layers import (dropout_backward, dropout_forward, layer_norm_backward,
                                  layer_norm_forward)
 from attention_np.self_attention import (init_multi_head_params, merge_heads,
                                          multi_head_attention_backward,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.seq2seq.model import forward, shift_right
-from attention_np.seq2seq.search import greedy_decode
-from attention_np.seq2seq.train import crop
+from attention_np.apps.seq2seq.model import forward, shift_right
+from attention_np.apps.seq2seq.search import greedy_decode
+from attention_np.apps.seq2seq.train import crop
 from attention_np.viz import animate_decoding, plot_alignment
 from demos import _dates_data as data
 from demos._common import Figure, save_figure

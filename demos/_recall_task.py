@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.activations import relu_backward, relu_forward
+from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.core import linear_backward, linear_forward
-from attention_np.init import xavier_uniform
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.optim import Adam
+from attention_np.nn.init import xavier_uniform
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.optim import Adam
 
 
 @dataclass

@@ -8,7 +8,7 @@ occur in training, so the score is on held-out voices. Without espeak-ng a forma
 synthesiser stands in (harmonics of a random f0 shaped by per-digit formant trajectories).
 
 Audio is resampled to 16 kHz, padded with 50–250 ms of silence on both sides, mixed with white
-noise at 15–30 dB SNR, and turned into 40 log-mel bins every 10 ms (:mod:`attention_np.audio`).
+noise at 15–30 dB SNR, and turned into 40 log-mel bins every 10 ms (:mod:`attention_np.apps.las.audio`).
 Generated features are cached as ``.npz`` in a folder the caller chooses (never in git).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.audio import log_mel_spectrogram
+from attention_np.apps.las.audio import log_mel_spectrogram
 
 SR = 16000
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -14,13 +14,13 @@ import time
 
 import numpy as np
 
-from attention_np.captioning.baseline import (baseline_decoder_forward, baseline_generate,
+from attention_np.apps.captioning.baseline import (baseline_decoder_forward, baseline_generate,
                                               baseline_loss_and_grads, init_baseline_params)
-from attention_np.captioning.bleu import corpus_bleu
-from attention_np.captioning.encoder import encoder_forward
-from attention_np.captioning.model import (CaptionConfig, generate, init_params,
+from attention_np.apps.captioning.bleu import corpus_bleu
+from attention_np.apps.captioning.encoder import encoder_forward
+from attention_np.apps.captioning.model import (CaptionConfig, generate, init_params,
                                            loss_and_grads, update_baseline)
-from attention_np.optim import Adam, clip_grad_norm
+from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, START, decode, make_caption_data
 from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_overlays,

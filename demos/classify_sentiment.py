@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.models.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
+from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
                                            predict, role_scores, sentiment_loss)
-from attention_np.optim import Adam, clip_grad_norm
+from attention_np.nn.optim import Adam, clip_grad_norm
 from attention_np.transformer import EncoderConfig
 from demos._common import demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._sentiment_data import CLASSES, make_splits, word_class

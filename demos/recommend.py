@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.activations import relu_backward, relu_forward
+from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.core import linear_backward, linear_forward
 from attention_np.din import (din_attention_backward, din_attention_forward, init_din_params,
                               mean_pooling_backward, mean_pooling_forward)
-from attention_np.init import xavier_uniform
-from attention_np.layers import embedding_backward, embedding_forward
-from attention_np.optim import Adam
+from attention_np.nn.init import xavier_uniform
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.optim import Adam
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._recsys_data import Catalogue, ClickData, bayes_logit, make_catalogue, make_clicks
 

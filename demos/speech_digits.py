@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.las import LASConfig, beam_search, init_las, las_backward, las_loss
-from attention_np.optim import Adam, clip_grad_norm
+from attention_np.apps.las import LASConfig, beam_search, init_las, las_backward, las_loss
+from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._speech_data import EOS, PAD, SOS, TEST_VARIANTS, VOCAB, WORDS, load_split
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.seq2seq.config import MODELS, Seq2SeqConfig
-from attention_np.seq2seq.model import init_model
-from attention_np.seq2seq.search import beam_search
-from attention_np.seq2seq.train import TrainConfig, crop, exact_match, predict, train
+from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
+from attention_np.apps.seq2seq.model import init_model
+from attention_np.apps.seq2seq.search import beam_search
+from attention_np.apps.seq2seq.train import TrainConfig, crop, exact_match, predict, train
 from demos import _dates_data as data
 from demos import _dates_figures as figures
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 
 COMPUTE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

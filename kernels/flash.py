@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from attention_np._checks import check_mask
+from attention_np.nn.checks import check_mask
 from kernels._config import single_threaded_blas
 from kernels._flash_bwd import flash_backward_kernel
 from kernels._flash_fwd import flash_forward_kernel

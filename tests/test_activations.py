@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np import activations as act
+from attention_np.nn import activations as act
 from tests.helpers import assert_matches_torch, check_finite_differences
 
 OPS = {  # name: (forward, backward, torch reference)

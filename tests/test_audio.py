@@ -4,7 +4,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from attention_np.audio import (hann_window, hz_to_mel, log_mel_spectrogram, mel_filterbank,
+from attention_np.apps.las.audio import (hann_window, hz_to_mel, log_mel_spectrogram, mel_filterbank,
                                 mel_to_hz, stft)
 from tests.helpers import record_error
 from tests.strategies import seeds

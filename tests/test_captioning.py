@@ -4,18 +4,18 @@ import itertools
 import numpy as np
 import pytest
 
-from attention_np.captioning.baseline import (baseline_decoder_backward,
+from attention_np.apps.captioning.baseline import (baseline_decoder_backward,
                                               baseline_decoder_forward, baseline_loss_and_grads,
                                               init_baseline_params)
-from attention_np.captioning.beam import beam_search
-from attention_np.captioning.bleu import corpus_bleu
-from attention_np.captioning.decoder import (decoder_forward, init_decoder_params, step_backward,
+from attention_np.apps.captioning.beam import beam_search
+from attention_np.apps.captioning.bleu import corpus_bleu
+from attention_np.apps.captioning.decoder import (decoder_forward, init_decoder_params, step_backward,
                                              step_forward)
-from attention_np.captioning.encoder import (encoder_backward, encoder_forward, grid_shape,
+from attention_np.apps.captioning.encoder import (encoder_backward, encoder_forward, grid_shape,
                                              init_encoder_params)
-from attention_np.captioning.model import (CaptionConfig, caption_loss, init_params,
+from attention_np.apps.captioning.model import (CaptionConfig, caption_loss, init_params,
                                            loss_and_grads)
-from attention_np.optim import Adam
+from attention_np.nn.optim import Adam
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, PAD, START, decode, make_caption_data
 from tests.helpers import assert_matches_torch, check_finite_differences, numerical_grad
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from attention_np.models.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
+from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
                                            predict, role_scores, sentiment_backward,
                                            sentiment_forward)
 from attention_np.transformer import EncoderConfig

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
+from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
                                max_pool2d_forward)
 from tests.helpers import assert_matches_torch, check_finite_differences
 from tests.strategies import dtypes, randn, seeds

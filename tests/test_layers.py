@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np import init
-from attention_np.layers import (dropout_backward, dropout_forward, embedding_backward,
+from attention_np.nn import init
+from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
                                  embedding_forward, layer_norm_backward, layer_norm_forward,
                                  sinusoidal_positional_encoding)
 from tests.helpers import assert_matches_torch, check_finite_differences

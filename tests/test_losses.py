@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from tests.helpers import assert_matches_torch, check_finite_differences
 
 

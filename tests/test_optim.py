@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_np.optim import SGD, Adam, clip_grad_norm
+from attention_np.nn.optim import SGD, Adam, clip_grad_norm
 
 SHAPES = {"W": (3, 5), "b": (5,), "gamma": (1, 2, 3)}
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=2e-5, atol=1e-6)}
@@ -100,7 +100,7 @@ def test_rejects_bad_input():
 @pytest.mark.parametrize("opt", [SGD(lr=0.5, momentum=0.9), Adam(lr=0.05, weight_decay=1e-3)])
 def test_optimisers_train_a_softmax_classifier(opt):
     from attention_np.core import linear_backward, linear_forward
-    from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+    from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 4))
     targets = np.argmax(x @ rng.standard_normal((4, 3)), axis=1)   # linearly separable labels

@@ -4,7 +4,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from attention_np.recurrent import (
+from attention_np.nn.recurrent import (
     bidirectional_backward, bidirectional_forward, gru_backward, gru_cell_backward,
     gru_cell_forward, gru_forward, init_recurrent_params, lstm_backward, lstm_cell_backward,
     lstm_cell_forward, lstm_forward, reverse_padded)

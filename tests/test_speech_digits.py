@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from attention_np.las import LASConfig, beam_search, greedy_decode, init_las, las_backward, las_loss
+from attention_np.apps.las import LASConfig, beam_search, greedy_decode, init_las, las_backward, las_loss
 from demos._speech_data import _wav_to_array, espeak, formant_utterance, make_specs
 from demos.speech_digits import edit_distance, error_rates, make_batch, tokens_to_digits, train
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from attention_np.seq2seq.attention import attention_backward, attention_forward, init_attention
-from attention_np.seq2seq.config import MODELS, Seq2SeqConfig
-from attention_np.seq2seq.model import decode_step, encode, init_model, loss_and_grads
-from attention_np.seq2seq.search import beam_search, greedy_decode, log_softmax
-from attention_np.seq2seq.train import TrainConfig, train
+from attention_np.apps.seq2seq.attention import attention_backward, attention_forward, init_attention
+from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
+from attention_np.apps.seq2seq.model import decode_step, encode, init_model, loss_and_grads
+from attention_np.apps.seq2seq.search import beam_search, greedy_decode, log_softmax
+from attention_np.apps.seq2seq.train import TrainConfig, train
 from demos import _dates_data as data
 from tests.helpers import assert_matches_torch, check_finite_differences
 
@@ -122,7 +122,7 @@ def test_decoder_attention_matches_torch(kind):
 
 @pytest.mark.parametrize("model", ["bahdanau", "luong_local", "transformer"])
 def test_teacher_forcing_equals_step_by_step_decoding(model):
-    from attention_np.seq2seq.model import forward, shift_right
+    from attention_np.apps.seq2seq.model import forward, shift_right
     cfg, src, mask, tgt = _tiny(model)
     params = init_model(cfg, seed=2)
     logits, weights, _ = forward(cfg, params, src, mask, shift_right(cfg, tgt))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.activations import gelu_backward, gelu_forward
+from attention_np.nn.activations import gelu_backward, gelu_forward
 from attention_np.core import linear_backward, linear_forward
-from attention_np.layers import (embedding_backward, embedding_forward, layer_norm_backward,
+from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
                                  layer_norm_forward)
 from attention_np.self_attention import (multi_head_attention_backward,
                                          multi_head_attention_forward, split_heads)

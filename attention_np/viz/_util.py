@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 
 MAX_LABELS = 60  # more tokens than this on an axis: label every k-th one only
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_mask
+from attention_np.nn.checks import as_float_array, check_mask
 from attention_np.viz._util import as_square_layers, token_list
 
 SEPARATORS = ("[SEP]", "</s>", "<sep>", "<eos>", "<EOS>", "[EOS]")

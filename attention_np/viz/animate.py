@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 from attention_np.viz._util import set_token_ticks, token_list
 from attention_np.viz.image import _as_image, upsample_attention
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 from attention_np.viz._util import as_layers_heads, set_token_ticks, token_list
 from attention_np.viz.analysis import head_entropy, head_summary
 

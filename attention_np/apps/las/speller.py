@@ -7,7 +7,7 @@ For output step i = 1 … L, with listener features h (B, T, 2H) and keys k = h 
     logits_i = [s_i ; c_i] W_y + b_y
 
 Training feeds the true y_{i−1} (teacher forcing); decoding feeds the model's own choice
-(:mod:`attention_np.las.search`). ``speller_backward`` runs the steps in reverse.
+(:mod:`attention_np.apps.las.search`). ``speller_backward`` runs the steps in reverse.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.layers import embedding_backward, embedding_forward
+from attention_np.nn.layers import embedding_backward, embedding_forward
 from attention_np.location_attention import (init_location_params, location_attention_backward,
                                              location_attention_forward)
-from attention_np.recurrent import init_recurrent_params, lstm_cell_backward, lstm_cell_forward
+from attention_np.nn.recurrent import init_recurrent_params, lstm_cell_backward, lstm_cell_forward
 
 
 def init_speller(V: int, E: int, Dh: int, Hd: int, A: int, K: int, r: int, rng,

@@ -20,13 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
-from attention_np.layers import embedding_backward, embedding_forward
-from attention_np.recurrent import (init_recurrent_params, lstm_backward, lstm_cell_backward,
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.recurrent import (init_recurrent_params, lstm_backward, lstm_cell_backward,
                                     lstm_cell_forward, lstm_forward)
-from attention_np.seq2seq.attention import (attention_backward, attention_forward,
+from attention_np.apps.seq2seq.attention import (attention_backward, attention_forward,
                                             bahdanau_step_backward, bahdanau_step_forward,
                                             init_attention)
-from attention_np.seq2seq.params import add_grads, linear_params, prefixed, sub
+from attention_np.nn.params import add_grads, linear_params, prefixed, sub
 
 ATTENTION_OF = {"bahdanau": "concat", "luong_dot": "dot", "luong_general": "general",
                 "luong_concat": "concat", "luong_local": "local", "none": None}

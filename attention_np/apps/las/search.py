@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.losses import log_softmax
-from attention_np.las.listener import listener_forward
-from attention_np.las.speller import initial_state, speller_step
+from attention_np.nn.losses import log_softmax
+from attention_np.apps.las.listener import listener_forward
+from attention_np.apps.las.speller import initial_state, speller_step
 
 
 def _listen(cfg, params, x, mask):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy.special import erf
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 from attention_np.core import compute_dtype
 
 _SQRT_2 = math.sqrt(2.0)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.layers import embedding_backward, embedding_forward
-from attention_np.recurrent import (bidirectional_backward, bidirectional_forward,
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.recurrent import (bidirectional_backward, bidirectional_forward,
                                     init_recurrent_params)
-from attention_np.seq2seq.params import prefixed, sub
+from attention_np.nn.params import prefixed, sub
 
 
 def init_encoder(cfg, rng) -> dict:

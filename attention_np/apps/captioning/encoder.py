@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
-from attention_np.activations import relu_backward, relu_forward
-from attention_np.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
+from attention_np.nn.checks import as_float_array
+from attention_np.nn.activations import relu_backward, relu_forward
+from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
                                max_pool2d_forward)
 
 

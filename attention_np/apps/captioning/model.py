@@ -26,14 +26,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import log_softmax
 
-from attention_np.captioning.beam import beam_search
-from attention_np.captioning.decoder import (decoder_backward, decoder_forward,
+from attention_np.apps.captioning.beam import beam_search
+from attention_np.apps.captioning.decoder import (decoder_backward, decoder_forward,
                                              init_decoder_params, init_state_forward,
                                              step_forward)
-from attention_np.captioning.encoder import (default_pools, encoder_backward, encoder_forward,
+from attention_np.apps.captioning.encoder import (default_pools, encoder_backward, encoder_forward,
                                              grid_shape, init_encoder_params)
-from attention_np.layers import embedding_forward
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.layers import embedding_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 
 
 @dataclass

@@ -10,7 +10,7 @@ as in GPT-2 and torch's ``TransformerEncoder(norm=...)``.
 
 Token 0 of every sequence is the [CLS] token; ``lengths`` count it. Parameters live in one
 flat dict (``"embed"``, ``"block{l}.W_q"`` …, ``"W_cls"``, ``"b_cls"``) so that the optimisers
-of :mod:`attention_np.optim` update them directly.
+of :mod:`attention_np.nn.optim` update them directly.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward, padding_mask
-from attention_np.init import ones, xavier_uniform, zeros
-from attention_np.layers import (dropout_backward, dropout_forward, embedding_backward,
+from attention_np.nn.init import ones, xavier_uniform, zeros
+from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
                                  embedding_forward, layer_norm_backward, layer_norm_forward,
                                  sinusoidal_positional_encoding)
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
 
 

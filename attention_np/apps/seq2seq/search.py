@@ -1,10 +1,10 @@
-"""Greedy and beam-search decoding over :func:`attention_np.seq2seq.model.decode_step`."""
+"""Greedy and beam-search decoding over :func:`attention_np.apps.seq2seq.model.decode_step`."""
 from __future__ import annotations
 
 import numpy as np
 
-from attention_np.losses import log_softmax
-from attention_np.seq2seq.model import decode_step, encode
+from attention_np.nn.losses import log_softmax
+from attention_np.apps.seq2seq.model import decode_step, encode
 
 
 def greedy_decode(cfg, params, src, src_mask):

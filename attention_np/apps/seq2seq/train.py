@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attention_np.optim import Adam, clip_grad_norm
-from attention_np.seq2seq.model import loss_and_grads
-from attention_np.seq2seq.search import greedy_decode
+from attention_np.nn.optim import Adam, clip_grad_norm
+from attention_np.apps.seq2seq.model import loss_and_grads
+from attention_np.apps.seq2seq.search import greedy_decode
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array
+from attention_np.nn.checks import as_float_array
 from attention_np.core import compute_dtype
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_same_dim
-from attention_np.activations import as_dout
+from attention_np.nn.checks import as_float_array, check_same_dim
+from attention_np.nn.activations import as_dout
 from attention_np.core import compute_dtype
 
 

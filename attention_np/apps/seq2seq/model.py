@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.seq2seq.encoder import encoder_backward, encoder_forward, init_encoder
-from attention_np.seq2seq.rnn_decoder import (init_rnn_decoder, rnn_decoder_backward,
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.apps.seq2seq.encoder import encoder_backward, encoder_forward, init_encoder
+from attention_np.apps.seq2seq.rnn_decoder import (init_rnn_decoder, rnn_decoder_backward,
                                               rnn_decoder_forward, rnn_decoder_step)
-from attention_np.seq2seq.transformer import (init_transformer, transformer_decode,
+from attention_np.apps.seq2seq.transformer import (init_transformer, transformer_decode,
                                               transformer_decode_backward, transformer_encode,
                                               transformer_encode_backward)
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-from attention_np.captioning.beam import beam_search
-from attention_np.captioning.encoder import (encoder_backward, encoder_forward,
+from attention_np.apps.captioning.beam import beam_search
+from attention_np.apps.captioning.encoder import (encoder_backward, encoder_forward,
                                              init_encoder_params)
 from attention_np.core import causal_mask, linear_backward, linear_forward
-from attention_np.init import xavier_uniform
-from attention_np.layers import embedding_backward, embedding_forward
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.recurrent import init_recurrent_params, lstm_backward, lstm_forward
+from attention_np.nn.init import xavier_uniform
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.recurrent import init_recurrent_params, lstm_backward, lstm_forward
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.las.listener import init_listener, listener_backward, listener_forward
-from attention_np.las.speller import init_speller, speller_backward, speller_forward
-from attention_np.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.apps.las.listener import init_listener, listener_backward, listener_forward
+from attention_np.apps.las.speller import init_speller, speller_backward, speller_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 
 
 @dataclass

@@ -21,7 +21,7 @@ from attention_np.core import softmax_backward, softmax_forward
 from attention_np.scores import (additive_score_backward, additive_score_forward,
                                  dot_score_backward, dot_score_forward,
                                  general_score_backward, general_score_forward)
-from attention_np.seq2seq.params import uniform
+from attention_np.nn.params import uniform
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 KINDS = ("dot", "general", "concat", "local")

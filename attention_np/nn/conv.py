@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from attention_np._checks import as_float_array, check_same_dim
-from attention_np.activations import as_dout
+from attention_np.nn.checks import as_float_array, check_same_dim
+from attention_np.nn.activations import as_dout
 
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:

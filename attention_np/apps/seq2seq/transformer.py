@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
-from attention_np.layers import (embedding_backward, embedding_forward, layer_norm_backward,
+from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
                                  layer_norm_forward, sinusoidal_positional_encoding)
 from attention_np.self_attention import (init_multi_head_params, multi_head_attention_backward,
                                          multi_head_attention_forward)
-from attention_np.seq2seq.params import add_grads, linear_params, prefixed, sub
+from attention_np.nn.params import add_grads, linear_params, prefixed, sub
 
 
 def _ln_params(d, dtype):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.recurrent import bidirectional_backward, bidirectional_forward, init_recurrent_params
+from attention_np.nn.recurrent import bidirectional_backward, bidirectional_forward, init_recurrent_params
 
 
 def init_listener(F: int, H: int, rng, dtype=np.float32, layers: int = 2) -> dict:

@@ -1,14 +1,14 @@
 """Recurrent layers over whole sequences: LSTM / GRU scans with padding masks and
 hand-written backprop through time, and the bidirectional wrapper.
 
-The parameter layout and the mask convention are described in :mod:`attention_np.recurrent`.
+The parameter layout and the mask convention are described in :mod:`attention_np.nn.recurrent`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_shape
-from attention_np.recurrent_cells import (_CELLS, _check_params, _grads_dict, _initial_state,
+from attention_np.nn.checks import as_float_array, check_shape
+from attention_np.nn.recurrent.cells import (_CELLS, _check_params, _grads_dict, _initial_state,
                                           _input_bias)
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.activations import (sigmoid_backward, sigmoid_forward, tanh_backward,
+from attention_np.nn.activations import (sigmoid_backward, sigmoid_forward, tanh_backward,
                                       tanh_forward)
 from attention_np.core import linear_backward, linear_forward, softmax_backward
 from attention_np.hard import hard_attention_backward, hard_attention_forward
-from attention_np.init import xavier_uniform
-from attention_np.layers import embedding_backward, embedding_forward
-from attention_np.recurrent import init_recurrent_params, lstm_cell_backward, lstm_cell_forward
+from attention_np.nn.init import xavier_uniform
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.recurrent import init_recurrent_params, lstm_cell_backward, lstm_cell_forward
 from attention_np.scores import additive_score_backward, additive_score_forward
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 

@@ -1,19 +1,19 @@
 """Recurrent cells: one LSTM or GRU step (torch.nn.LSTMCell / GRUCell) with its backward,
-and the pieces the sequence scans in :mod:`attention_np.recurrent_seq` share.
+and the pieces the sequence scans in :mod:`attention_np.nn.recurrent.sequences` share.
 
-The parameter layout is described in :mod:`attention_np.recurrent`.
+The parameter layout is described in :mod:`attention_np.nn.recurrent`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attention_np._checks import as_float_array, check_shape
+from attention_np.nn.checks import as_float_array, check_shape
 
 
 def _sigmoid(x):
     """σ(x) = 1 / (1 + e^{−x}) = (1 + tanh(x / 2)) / 2   (the tanh form cannot overflow).
 
-    Not :func:`attention_np.activations.stable_sigmoid`: one tanh is cheaper than its
+    Not :func:`attention_np.nn.activations.stable_sigmoid`: one tanh is cheaper than its
     exp + where + divide in the per-time-step gates, and absolute accuracy is what a gate needs."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
