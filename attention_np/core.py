@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_mask, check_same_dim
+from attention_np.nn.checks import as_dout, as_float_array, check_mask, check_same_dim
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
@@ -27,7 +27,12 @@ def softmax_forward(x, axis: int = -1, mask=None):
     x = as_float_array(x, "x", min_ndim=1)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for x with shape {x.shape}")
-    mask = check_mask(mask, "mask", x.shape)
+    return _softmax(x, axis, check_mask(mask, "mask", x.shape))
+
+
+def _softmax(x: np.ndarray, axis: int, mask: np.ndarray | None):
+    """:func:`softmax_forward` on checked input: x a float array, a boolean mask that
+    broadcasts to x (checked by the caller), or None."""
     xc = x.astype(compute_dtype(x.dtype), copy=False)
     if mask is not None:
         xc = np.where(mask, xc, -np.inf)
@@ -42,9 +47,7 @@ def softmax_forward(x, axis: int = -1, mask=None):
 def softmax_backward(dy, cache):
     """dx = y ⊙ (dy − Σ_j dy_j y_j)   — O(n), no Jacobian. Masked entries (y = 0) get dx = 0."""
     y, axis = cache["y"], cache["axis"]
-    dy = np.asarray(dy)
-    if dy.shape != y.shape:
-        raise ValueError(f"dy must have the forward output's shape {y.shape}, got {dy.shape}")
+    dy = as_dout(dy, y.shape, name="dy")
     return (y * (dy - np.sum(dy * y, axis=axis, keepdims=True))).astype(y.dtype, copy=False)
 
 
@@ -53,10 +56,16 @@ def linear_forward(x, W, b=None):
     x = as_float_array(x, "x", min_ndim=1)
     W = as_float_array(W, "W", ndim=2)
     check_same_dim(x, "x", -1, W, "W", 0)
-    y = x @ W
     if b is not None:
         b = as_float_array(b, "b", ndim=1)
         check_same_dim(b, "b", 0, W, "W", 1)
+    return _linear(x, W, b)
+
+
+def _linear(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
+    """:func:`linear_forward` on checked input."""
+    y = x @ W
+    if b is not None:
         y = y + b
     return y, {"x": x, "W": W, "has_bias": b is not None}
 
@@ -64,9 +73,7 @@ def linear_forward(x, W, b=None):
 def linear_backward(dy, cache):
     """dx = dy Wᵀ,  dW = Σ_rows xᵀ dy,  db = Σ_rows dy   (db is None when the forward had no b)."""
     x, W = cache["x"], cache["W"]
-    dy = np.asarray(dy)
-    if dy.shape != x.shape[:-1] + (W.shape[1],):
-        raise ValueError(f"dy must have shape {x.shape[:-1] + (W.shape[1],)}, got {dy.shape}")
+    dy = as_dout(dy, x.shape[:-1] + (W.shape[1],), name="dy")
     dx = dy @ W.T
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])   # (N, d_in), (N, d_out)
     dW = x2.T @ dy2

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array
-from attention_np.core import softmax_forward
+from attention_np.core import _softmax
+from attention_np.nn.checks import as_dout, as_float_array
 from attention_np.soft import check_scores_values
 
 
@@ -58,7 +58,7 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     scores, values, mask = check_scores_values(scores, values, mask)
-    weights, _ = softmax_forward(scores, axis=-1, mask=mask)                 # α (..., Tq, Tk)
+    weights, _ = _softmax(scores, -1, mask)                                # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
     if index is None:
         flat = weights.reshape(-1, Tk).astype(np.float64)
@@ -67,7 +67,7 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
         index = _check_index(index, weights)
     onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
     context = onehot @ values                                               # (..., Tq, Dv)
-    cache = {"weights": weights, "onehot": onehot}
+    cache = {"weights": weights, "onehot": onehot, "Dv": values.shape[-1]}
     return context, index, weights, cache
 
 
@@ -79,6 +79,7 @@ def hard_attention_backward(dcontext, cache, reward):
     Fully masked queries (index −1) get zero gradients.  Returns (dscores, dvalues).
     """
     weights, onehot = cache["weights"], cache["onehot"]
+    dcontext = as_dout(dcontext, weights.shape[:-1] + (cache["Dv"],), name="dcontext")
     reward = as_float_array(reward, "reward")
     try:
         r = np.broadcast_to(reward, weights.shape[:-1])[..., None]         # (..., Tq, 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_same_dim, check_shape
+from attention_np.nn.checks import as_dout, as_float_array, check_same_dim, check_shape
 
 
 def _check_qk(q, k, same_dim: bool):
@@ -24,6 +24,17 @@ def _check_qk(q, k, same_dim: bool):
     if same_dim:
         check_same_dim(q, "q", 2, k, "k", 2)
     return q, k
+
+
+def _dscores(dscores, cache) -> np.ndarray:
+    """The upstream gradient, checked to have the scores' shape (B, Tq, Tk)."""
+    q, k = cache["q"], cache["k"]
+    return as_dout(dscores, q.shape[:2] + k.shape[1:2], name="dscores")
+
+
+def dot_product_scale(q: np.ndarray):
+    """s = 1/√D in q's dtype, the scale of scaled dot-product scores (D = q.shape[-1])."""
+    return q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
 
 
 def _swap(x: np.ndarray) -> np.ndarray:
@@ -44,21 +55,23 @@ def dot_score_forward(q, k):
 
 def dot_score_backward(dscores, cache):
     """e = q kᵀ  →  dq = de k,  dk = deᵀ q."""
-    q, k = cache["q"], cache["k"]
-    return dscores @ k, _swap(dscores) @ q
+    return _dot_backward(_dscores(dscores, cache), cache)
+
+
+def _dot_backward(dscores: np.ndarray, cache):
+    return dscores @ cache["k"], _swap(dscores) @ cache["q"]
 
 
 def scaled_dot_score_forward(q, k):
     """e_ij = q_iᵀ k_j / √D.   q (B, Tq, D), k (B, Tk, D) → e (B, Tq, Tk)."""
     q, k = _check_qk(q, k, same_dim=True)
-    scale = 1.0 / np.sqrt(q.shape[-1])
-    return (q @ _swap(k)) * q.dtype.type(scale), {"q": q, "k": k, "scale": scale}
+    scale = dot_product_scale(q)
+    return (q @ _swap(k)) * scale, {"q": q, "k": k, "scale": scale}
 
 
 def scaled_dot_score_backward(dscores, cache):
     """e = s·q kᵀ  →  dq = s·de k,  dk = s·deᵀ q."""
-    ds = dscores * cache["q"].dtype.type(cache["scale"])
-    return dot_score_backward(ds, cache)
+    return _dot_backward(_dscores(dscores, cache) * cache["scale"], cache)
 
 
 def general_score_forward(q, k, W):
@@ -73,6 +86,7 @@ def general_score_forward(q, k, W):
 def general_score_backward(dscores, cache):
     """e = (qW) kᵀ  →  d(qW) = de k,  dk = deᵀ (qW),  dq = d(qW) Wᵀ,  dW = Σ_b qᵀ d(qW)."""
     q, k, W, qW = cache["q"], cache["k"], cache["W"], cache["qW"]
+    dscores = _dscores(dscores, cache)
     dqW = dscores @ k                                            # (B, Tq, Dk)
     dk = _swap(dscores) @ qW                                     # (B, Tk, Dk)
     dq = dqW @ W.T                                               # (B, Tq, Dq)
@@ -108,6 +122,7 @@ def additive_score_backward(dscores, cache):
     Returns (dq, dk, dW_q, dW_k, dv).
     """
     q, k, W_q, W_k, v, h = (cache[n] for n in ("q", "k", "W_q", "W_k", "v", "h"))
+    dscores = _dscores(dscores, cache)
     dv = np.tensordot(h, dscores, axes=([0, 1, 2], [0, 1, 2]))  # (A,)
     da = dscores[..., None] * v * (1 - h * h)                    # (B, Tq, Tk, A)
     dqa = da.sum(axis=2)                                         # (B, Tq, A)

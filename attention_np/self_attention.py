@@ -13,23 +13,32 @@ Multi-head attention runs H of these in parallel on d_model/H-dimensional slices
 
 ``backend="numba"`` computes the same function with the fused flash-attention kernels of the
 ``kernels`` package, which never materialise the (Tq, Tk) weights: the returned weights are
-then ``None``.
+then ``None``. ``dropout_p > 0`` (dropout on α, as torch's SDPA and ``nn.MultiheadAttention``)
+runs the NumPy path whatever the backend: the flash kernels have no dropout.
+
+Public functions validate their input once and call the trusting private cores ``_sdpa`` and
+``_multi_head_attention`` (which other modules of the package call directly).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
-from attention_np.core import causal_mask, linear_backward, linear_forward
+from attention_np.core import _linear, causal_mask, linear_backward
+from attention_np.nn.checks import (as_dout, as_float_array, check_dropout, check_mask,
+                                    check_same_dim, check_shape)
 from attention_np.nn.init import xavier_uniform, zeros
-from attention_np.soft import soft_attention_backward, soft_attention_forward
+from attention_np.scores import dot_product_scale
+from attention_np.soft import _soft_attention, soft_attention_backward
 
 BACKENDS = ("numpy", "numba")
 PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
 
 
-def check_qkv(q, k, v):
-    """Validate q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); return them as float arrays."""
+def check_qkv(q, k, v, same_length: bool = False):
+    """Validate q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); return them as float arrays.
+
+    ``same_length``: also require Tq = Tk (variants that attend within one sequence).
+    """
     q = as_float_array(q, "q", min_ndim=2)
     k = as_float_array(k, "k", ndim=q.ndim)
     v = as_float_array(v, "v", ndim=q.ndim)
@@ -38,46 +47,63 @@ def check_qkv(q, k, v):
                          f"q{q.shape}, k{k.shape}, v{v.shape}")
     check_same_dim(q, "q", -1, k, "k", -1)
     check_same_dim(k, "k", -2, v, "v", -2)
+    if same_length and q.shape[-2] != k.shape[-2]:
+        raise ValueError(f"this variant needs Tq = Tk (self-attention over one sequence), got "
+                         f"q{q.shape} and k{k.shape}")
     return q, k, v
 
 
-def _combined_mask(mask, causal: bool, shape: tuple):
-    """mask ∧ causal, broadcast to ``shape`` = (..., Tq, Tk); None when neither is given."""
-    mask = check_mask(mask, "mask", shape)
-    if causal:
-        tri = causal_mask(shape[-2], shape[-1])
-        mask = tri if mask is None else mask & tri
-    return mask
+def check_backend(backend) -> str:
+    """``backend`` is one of :data:`BACKENDS`, or ValueError."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
 
 
-def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backend="numpy"):
-    """out = softmax(q kᵀ / √D, masked) v.
+def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backend="numpy",
+                                         dropout_p=0.0, rng=None):
+    """out = Dropout(softmax(q kᵀ / √D, masked)) v.
 
     q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); mask boolean broadcastable to
     (..., Tq, Tk), True = may attend; ``causal``: query i sees keys j ≤ i (top-left aligned,
-    as torch's ``is_causal``) → out (..., Tq, Dv), weights (..., Tq, Tk) (None for "numba").
+    as torch's ``is_causal``); ``dropout_p`` on the weights, with an ``np.random.Generator``
+    ``rng`` when > 0 (forces the NumPy path for "numba")
+    → out (..., Tq, Dv), weights (..., Tq, Tk) before dropout (None for "numba"), cache.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_backend(backend)
     q, k, v = check_qkv(q, k, v)
-    if backend == "numba":
+    mask = check_mask(mask, "mask", q.shape[:-1] + k.shape[-2:-1])
+    return _sdpa(q, k, v, mask, causal, backend, check_dropout(dropout_p, rng), rng)
+
+
+def _sdpa(q, k, v, mask, causal: bool, backend: str, dropout_p: float, rng):
+    """Scaled dot-product attention on checked input (mask broadcast to (..., Tq, Tk) or None)."""
+    if backend == "numba" and dropout_p == 0:
         return _sdpa_numba_forward(q, k, v, mask, causal)
-    scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
+    scale = dot_product_scale(q)
     scores = (q @ np.swapaxes(k, -1, -2)) * scale                      # (..., Tq, Tk)
-    full_mask = _combined_mask(mask, causal, scores.shape)
-    out, weights, soft_cache = soft_attention_forward(scores, v, full_mask)
-    return out, weights, {"backend": "numpy", "q": q, "k": k, "scale": scale, "soft": soft_cache}
+    if causal:
+        tri = causal_mask(scores.shape[-2], scores.shape[-1])           # (Tq, Tk)
+        mask = tri if mask is None else mask & tri
+    out, weights, soft_cache = _soft_attention(scores, v, mask, dropout_p, rng)
+    cache = {"backend": "numpy", "q": q, "k": k, "scale": scale, "soft": soft_cache,
+             "out_shape": out.shape}
+    return out, weights, cache
 
 
-def scaled_dot_product_attention_backward(dout, cache):
+def scaled_dot_product_attention_backward(dout, cache, return_dweights=False):
     """Walks the forward back: (de, dv) from soft attention, then e = s·q kᵀ gives
-    dq = s·de k and dk = s·deᵀ q.  Returns (dq, dk, dv)."""
+    dq = s·de k and dk = s·deᵀ q.  Returns (dq, dk, dv), or (dq, dk, dv, dα) with
+    ``return_dweights``: dα = ∂L/∂α (..., Tq, Tk) for the pre-dropout weights (None for "numba")."""
+    dout = as_dout(dout, cache["out_shape"], name="dout")
     if cache["backend"] == "numba":
-        return _sdpa_numba_backward(dout, cache)
+        grads = _sdpa_numba_backward(dout, cache)
+        return grads + (None,) if return_dweights else grads
     q, k, scale = cache["q"], cache["k"], cache["scale"]
-    dscores, dv = soft_attention_backward(dout, cache["soft"])
+    dscores, dv, dweights = soft_attention_backward(dout, cache["soft"], return_dweights=True)
     dscores = dscores * scale
-    return dscores @ k, np.swapaxes(dscores, -1, -2) @ q, dv
+    grads = (dscores @ k, np.swapaxes(dscores, -1, -2) @ q, dv)
+    return grads + (dweights,) if return_dweights else grads
 
 
 def _as_bhtd(x: np.ndarray) -> np.ndarray:
@@ -89,15 +115,15 @@ def _as_bhtd(x: np.ndarray) -> np.ndarray:
 
 def _sdpa_numba_forward(q, k, v, mask, causal):
     import kernels
-    full_shape = q.shape[:-1] + (k.shape[-2],)
-    mask4 = check_mask(mask, "mask", full_shape)
+    mask4 = mask
     if mask4 is not None and q.ndim != 4:
-        mask4 = mask4.reshape((-1, 1) + full_shape[-2:])
+        mask4 = mask4.reshape((-1, 1) + mask4.shape[-2:])
     out, lse = kernels.flash_attention_forward(_as_bhtd(q), _as_bhtd(k), _as_bhtd(v),
                                                mask=mask4, causal=causal)
+    out_shape = q.shape[:-1] + (v.shape[-1],)
     cache = {"backend": "numba", "q": q, "k": k, "v": v, "out": out, "lse": lse,
-             "mask": mask4, "causal": causal}
-    return out.reshape(q.shape[:-1] + (v.shape[-1],)), None, cache
+             "mask": mask4, "causal": causal, "out_shape": out_shape}
+    return out.reshape(out_shape), None, cache
 
 
 def _sdpa_numba_backward(dout, cache):
@@ -129,62 +155,81 @@ def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.floa
     return params
 
 
-def _check_mha(x_q, x_kv, params, num_heads):
+def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="numpy",
+                            dropout_p=0.0, rng=None):
+    """Everything :func:`multi_head_attention_forward` checks, for callers of
+    ``_multi_head_attention``. Returns (x_q, x_kv, params, mask) as float arrays, params
+    restricted to :data:`PARAM_NAMES`, the mask broadcast to (B, H, Tq, Tk) or None."""
     x_q = as_float_array(x_q, "x_q", ndim=3)
     x_kv = as_float_array(x_kv, "x_kv", ndim=3)
     check_same_dim(x_q, "x_q", 0, x_kv, "x_kv", 0)
     check_same_dim(x_q, "x_q", 2, x_kv, "x_kv", 2)
-    d = x_q.shape[2]
+    (B, Tq, d), Tk = x_q.shape, x_kv.shape[1]
     if not isinstance(num_heads, (int, np.integer)) or num_heads < 1 or d % num_heads:
         raise ValueError(f"num_heads ({num_heads}) must be a positive divisor of d_model ({d}); "
                          f"x_q has shape {x_q.shape}")
     missing = [n for n in PARAM_NAMES if n not in params]
     if missing:
         raise ValueError(f"params is missing {missing}")
-    for n in PARAM_NAMES:
-        check_shape(as_float_array(params[n], f"params[{n!r}]"), f"params[{n!r}]",
-                    (d, d) if n.startswith("W") else (d,))
-    return x_q, x_kv
+    params = {n: as_float_array(params[n], f"params[{n!r}]") for n in PARAM_NAMES}
+    for n, W in params.items():
+        check_shape(W, f"params[{n!r}]", (d, d) if n.startswith("W") else (d,))
+    check_backend(backend)
+    check_dropout(dropout_p, rng)
+    return x_q, x_kv, params, check_mask(mask, "mask", (B, num_heads, Tq, Tk))
 
 
 def multi_head_attention_forward(x_q, x_kv, params, num_heads, mask=None, causal=False,
-                                 backend="numpy"):
+                                 backend="numpy", dropout_p=0.0, rng=None):
     """Concat(head_1 … head_H) W_o + b_o,  head_h = Attention(x_q W_q^h, x_kv W_k^h, x_kv W_v^h).
 
     x_q (B, Tq, d), x_kv (B, Tk, d), params W_* (d, d), b_* (d,), mask broadcastable to
-    (B, H, Tq, Tk) with True = may attend → out (B, Tq, d), weights (B, H, Tq, Tk).
+    (B, H, Tq, Tk) with True = may attend; ``dropout_p`` on each head's weights α (rng a
+    ``np.random.Generator`` when > 0; forces the NumPy path for "numba")
+    → out (B, Tq, d), weights (B, H, Tq, Tk) before dropout (None for "numba"), cache.
     Equals ``torch.nn.MultiheadAttention(batch_first=True)`` with in_proj_weight =
     [W_qᵀ; W_kᵀ; W_vᵀ], out_proj.weight = W_oᵀ (note: torch's boolean attn_mask means the
     opposite, True = *not* allowed).
     """
-    x_q, x_kv = _check_mha(x_q, x_kv, params, num_heads)
+    x_q, x_kv, params, mask = check_multi_head_inputs(x_q, x_kv, params, num_heads, mask,
+                                                      backend, dropout_p, rng)
+    return _multi_head_attention(x_q, x_kv, params, num_heads, mask, causal, backend,
+                                 float(dropout_p), rng)
+
+
+def _multi_head_attention(x_q, x_kv, params, num_heads, mask, causal, backend, dropout_p, rng):
+    """Multi-head attention on checked input (mask broadcast to (B, H, Tq, Tk) or None)."""
     p = params
-    q, cache_q = linear_forward(x_q, p["W_q"], p["b_q"])                 # (B, Tq, d)
-    k, cache_k = linear_forward(x_kv, p["W_k"], p["b_k"])                # (B, Tk, d)
-    v, cache_v = linear_forward(x_kv, p["W_v"], p["b_v"])                # (B, Tk, d)
+    q, cache_q = _linear(x_q, p["W_q"], p["b_q"])                        # (B, Tq, d)
+    k, cache_k = _linear(x_kv, p["W_k"], p["b_k"])                       # (B, Tk, d)
+    v, cache_v = _linear(x_kv, p["W_v"], p["b_v"])                       # (B, Tk, d)
     qh, kh, vh = (split_heads(t, num_heads) for t in (q, k, v))          # (B, H, T, Dh)
-    B, H, Tq, Tk = qh.shape[0], num_heads, qh.shape[2], kh.shape[2]
-    mask = check_mask(mask, "mask", (B, H, Tq, Tk))
-    heads, weights, cache_attn = scaled_dot_product_attention_forward(
-        qh, kh, vh, mask=mask, causal=causal, backend=backend)           # (B, H, Tq, Dh)
-    out, cache_o = linear_forward(merge_heads(heads), p["W_o"], p["b_o"])  # (B, Tq, d)
+    heads, weights, cache_attn = _sdpa(qh, kh, vh, mask, causal, backend,
+                                       dropout_p, rng)                   # (B, H, Tq, Dh)
+    out, cache_o = _linear(merge_heads(heads), p["W_o"], p["b_o"])       # (B, Tq, d)
     cache = {"q": cache_q, "k": cache_k, "v": cache_v, "attn": cache_attn, "o": cache_o,
-             "num_heads": num_heads}
+             "num_heads": num_heads, "out_shape": out.shape}
     return out, weights, cache
 
 
-def multi_head_attention_backward(dout, cache):
+def multi_head_attention_backward(dout, cache, return_dweights=False):
     """Reverse of the forward: out-projection, merge heads, attention, split heads, in-projections.
 
-    Returns (dx_q, dx_kv, grads) with grads keyed like params. For self-attention
-    (x_q is x_kv) the input gradient is dx_q + dx_kv.
+    Returns (dx_q, dx_kv, grads) with grads keyed like params; with ``return_dweights``
+    (dx_q, dx_kv, grads, dα), dα = ∂L/∂α (B, H, Tq, Tk) for the pre-dropout attention weights
+    (None for backend "numba"). For self-attention (x_q is x_kv) the input gradient is
+    dx_q + dx_kv.
     """
     H = cache["num_heads"]
+    dout = as_dout(dout, cache["out_shape"], name="dout")
     dmerged, dW_o, db_o = linear_backward(dout, cache["o"])             # (B, Tq, d)
-    dqh, dkh, dvh = scaled_dot_product_attention_backward(split_heads(dmerged, H), cache["attn"])
+    dqh, dkh, dvh, dweights = scaled_dot_product_attention_backward(
+        split_heads(dmerged, H), cache["attn"], return_dweights=True)   # (B, H, T, Dh)
     dx_q, dW_q, db_q = linear_backward(merge_heads(dqh), cache["q"])
     dx_k, dW_k, db_k = linear_backward(merge_heads(dkh), cache["k"])
     dx_v, dW_v, db_v = linear_backward(merge_heads(dvh), cache["v"])
     grads = {"W_q": dW_q, "W_k": dW_k, "W_v": dW_v, "W_o": dW_o,
              "b_q": db_q, "b_k": db_k, "b_v": db_v, "b_o": db_o}
+    if return_dweights:
+        return dx_q, dx_k + dx_v, grads, dweights
     return dx_q, dx_k + dx_v, grads

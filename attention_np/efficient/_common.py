@@ -1,18 +1,7 @@
-"""Argument checks shared by the efficient variants."""
+"""Argument checks shared by the efficient variants (q, k, v: ``self_attention.check_qkv``)."""
 from __future__ import annotations
 
 import numpy as np
-
-from attention_np.self_attention import check_qkv as check_attention_inputs
-
-
-def check_qkv(q, k, v, same_length: bool = False):
-    """q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) as float arrays; ``same_length``: Tq = Tk."""
-    q, k, v = check_attention_inputs(q, k, v)
-    if same_length and q.shape[-2] != k.shape[-2]:
-        raise ValueError(f"this variant needs Tq = Tk (self-attention over one sequence), got "
-                         f"q{q.shape} and k{k.shape}")
-    return q, k, v
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -33,8 +22,3 @@ def check_indices(indices, name: str, size: int) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= size or np.unique(idx).size != idx.size):
         raise ValueError(f"{name} must hold distinct positions in [0, {size}), got {indices!r}")
     return np.sort(idx)
-
-
-def scale_for(q: np.ndarray):
-    """1/√D in q's dtype."""
-    return q.dtype.type(1.0 / np.sqrt(q.shape[-1]))

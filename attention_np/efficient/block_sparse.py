@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_indices, check_positive_int, check_qkv
-from attention_np.self_attention import (scaled_dot_product_attention_backward,
-                                         scaled_dot_product_attention_forward)
+from attention_np.efficient._common import check_indices, check_positive_int
+from attention_np.nn.checks import as_dout
+from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
 
 
 def num_blocks(T: int, block_size: int) -> int:
@@ -84,8 +84,9 @@ def block_sparse_attention_forward(q, k, v, layout, block_size: int, causal: boo
         if keys.size == 0:
             continue
         mask = keys[None, :] <= np.arange(Tq)[rows, None] if causal else None   # (b, n·b)
-        out[..., rows, :], _, tile_cache = scaled_dot_product_attention_forward(
-            q[..., rows, :], k[..., keys, :], v[..., keys, :], mask=mask)
+        out[..., rows, :], _, tile_cache = _sdpa(
+            q[..., rows, :], k[..., keys, :], v[..., keys, :], mask=mask, causal=False,
+            backend="numpy", dropout_p=0.0, rng=None)
         tiles.append((rows, keys, tile_cache))
     return out, None, {"tiles": tiles, "q": q, "k": k, "v": v}
 
@@ -94,7 +95,7 @@ def block_sparse_attention_backward(dout, cache):
     """Each tile's exact-attention backward, scattered back to its rows / key blocks.
     Returns (dq, dk, dv)."""
     q, k, v = cache["q"], cache["k"], cache["v"]
-    dout = np.asarray(dout, dtype=q.dtype)
+    dout = as_dout(dout, q.shape[:-1] + v.shape[-1:], q.dtype, name="dout")
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
     for rows, keys, tile_cache in cache["tiles"]:
         dq_t, dk_t, dv_t = scaled_dot_product_attention_backward(dout[..., rows, :], tile_cache)

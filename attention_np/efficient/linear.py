@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_qkv
+from attention_np.nn.checks import as_dout
+from attention_np.self_attention import check_qkv
 
 CHUNK = 64
 
@@ -81,7 +82,7 @@ def kernelized_attention_backward(dout, cache):
     """
     phi_q, phi_k, v1, out, den, causal = (cache[n] for n in
                                           ("phi_q", "phi_k", "v1", "out", "den", "causal"))
-    dout = np.asarray(dout, dtype=out.dtype)
+    dout = as_dout(dout, out.shape, out.dtype, name="dout")
     # forward: out = num / den  →  dnum = dout / den,  dden = −Σ dout ⊙ out / den
     dn = np.concatenate([dout, -np.sum(dout * out, axis=-1, keepdims=True)], axis=-1) / den
     dphi_q = _product(dn, v1, phi_k, causal)

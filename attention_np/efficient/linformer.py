@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_positive_int, check_qkv
-from attention_np.self_attention import (scaled_dot_product_attention_backward,
-                                         scaled_dot_product_attention_forward)
+from attention_np.efficient._common import check_positive_int
+from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
 
 
 def init_linformer_projections(rank: int, T: int, rng: np.random.Generator,
@@ -61,7 +60,8 @@ def linformer_attention_forward(q, k, v, params: dict):
     E, F = _check_params(params, k.shape[-2])
     E, F = E.astype(q.dtype, copy=False), F.astype(q.dtype, copy=False)
     k_proj, v_proj = E @ k, F @ v                                    # (..., r, D), (..., r, Dv)
-    out, weights, attn_cache = scaled_dot_product_attention_forward(q, k_proj, v_proj)
+    out, weights, attn_cache = _sdpa(q, k_proj, v_proj, mask=None, causal=False,
+                                     backend="numpy", dropout_p=0.0, rng=None)
     return out, weights, {"k": k, "v": v, "E": E, "F": F, "attn": attn_cache}
 
 

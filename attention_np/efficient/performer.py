@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_positive_int, check_qkv
+from attention_np.efficient._common import check_positive_int
 from attention_np.efficient.linear import (featurized_attention_backward,
                                            featurized_attention_forward)
+from attention_np.self_attention import check_qkv
 
 
 def orthogonal_random_features(num_features: int, dim: int, rng: np.random.Generator,
@@ -62,7 +63,7 @@ def favor_features_backward(dphi, cache):
     return dxs * cache["r"]
 
 
-def _check_features(W, D: int, dtype) -> np.ndarray:
+def _check_features(W, D: int) -> np.ndarray:
     W = np.asarray(W)
     if W.ndim != 2 or W.shape[1] != D or not np.issubdtype(W.dtype, np.floating):
         raise ValueError(f"W must be a float (num_features, {D}) matrix, got {W.dtype} {W.shape}")
@@ -76,7 +77,7 @@ def performer_attention_forward(q, k, v, W, causal: bool = False, eps: float = 1
     → out (..., Tq, Dv), weights None, cache.
     """
     q, k, v = check_qkv(q, k, v, same_length=causal)
-    W = _check_features(W, q.shape[-1], q.dtype)
+    W = _check_features(W, q.shape[-1])
     return featurized_attention_forward(
         q, k, v, lambda x: favor_features_forward(x, W, per_row=True),
         lambda x: favor_features_forward(x, W, per_row=False), causal, eps)

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import softmax_backward, softmax_forward
-from attention_np.efficient._common import check_indices, check_positive_int, check_qkv, scale_for
-from attention_np.self_attention import (scaled_dot_product_attention_backward,
-                                         scaled_dot_product_attention_forward)
+from attention_np.core import _softmax, softmax_backward
+from attention_np.efficient._common import check_indices, check_positive_int
+from attention_np.nn.checks import as_dout
+from attention_np.scores import dot_product_scale
+from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
 
 
 def sliding_window_mask(T: int, window: int, causal: bool = False,
@@ -75,14 +76,14 @@ def sliding_window_attention_forward(q, k, v, window: int, causal: bool = False,
     T = q.shape[-2]
     window = check_positive_int(window, "window", minimum=0)
     g = check_indices(global_tokens, "global_tokens", T)
-    scale, offsets = scale_for(q), _offsets(window, causal)
+    scale, offsets = dot_product_scale(q), _offsets(window, causal)
     k_pad, v_pad = _pad(k, window), _pad(v, window)                 # (..., T + 2w, D)
     scores = np.empty(q.shape[:-1] + (offsets.size + g.size,), q.dtype)   # (..., T, W + |G|)
     for c, off in enumerate(offsets):                                # one diagonal per offset
         scores[..., c] = np.sum(q * _band(k_pad, window, off, T), axis=-1) * scale
     k_g, v_g = k[..., g, :], v[..., g, :]                            # (..., |G|, D)
     scores[..., offsets.size:] = (q @ np.swapaxes(k_g, -1, -2)) * scale
-    weights, sm_cache = softmax_forward(scores, mask=_compact_mask(T, offsets, g, causal))
+    weights, sm_cache = _softmax(scores, -1, _compact_mask(T, offsets, g, causal))
     out = weights[..., offsets.size:] @ v_g                          # (..., T, Dv)
     for c, off in enumerate(offsets):
         out += weights[..., c, None] * _band(v_pad, window, off, T)
@@ -90,8 +91,9 @@ def sliding_window_attention_forward(q, k, v, window: int, causal: bool = False,
              "window": window, "scale": scale, "weights": weights, "softmax": sm_cache}
     if g.size:                                                       # global query rows: full rows
         row_mask = np.arange(T)[None, :] <= g[:, None] if causal else None   # (|G|, T)
-        out[..., g, :], _, cache["global_rows"] = scaled_dot_product_attention_forward(
-            q[..., g, :], k, v, mask=row_mask)
+        out[..., g, :], _, cache["global_rows"] = _sdpa(
+            q[..., g, :], k, v, mask=row_mask, causal=False, backend="numpy", dropout_p=0.0,
+            rng=None)
     return out, None, cache
 
 
@@ -101,7 +103,7 @@ def sliding_window_attention_backward(dout, cache):
     offsets, window = cache["offsets"], cache["window"]
     scale, weights = cache["scale"], cache["weights"]
     T, W = q.shape[-2], offsets.size
-    dout = np.asarray(dout, dtype=q.dtype)
+    dout = as_dout(dout, q.shape[:-1] + v_pad.shape[-1:], q.dtype, name="dout")
     k_g, v_g = _band(k_pad, window, 0, T)[..., g, :], _band(v_pad, window, 0, T)[..., g, :]
     dk_pad, dv_pad = np.zeros_like(k_pad), np.zeros_like(v_pad)
     # forward: out = Σ_c α_c v_{i+o_c} + α_G v_G

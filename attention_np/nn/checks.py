@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-FLOAT_DTYPES = (np.float16, np.float32, np.float64)
-
 
 def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None,
                    min_ndim: int | None = None, check_finite: bool = False) -> np.ndarray:
@@ -70,6 +68,22 @@ def check_mask(mask, name: str, target_shape: tuple) -> np.ndarray | None:
             f"{name} with shape {m.shape} is not broadcastable to {target_shape}") from None
 
 
-def result_dtype(*arrays: np.ndarray) -> np.dtype:
-    """The floating dtype outputs should have: the widest float among the inputs."""
-    return np.result_type(*[a.dtype for a in arrays])
+def as_dout(dout, shape: tuple, dtype=None, name: str = "dy") -> np.ndarray:
+    """The upstream gradient of a backward as an array (cast to ``dtype`` unless None), raising
+    unless it has the forward output's ``shape``."""
+    dout = np.asarray(dout)
+    if dout.shape != tuple(shape):
+        raise ValueError(f"{name} must have the forward output's shape {tuple(shape)}, "
+                         f"got {dout.shape}")
+    return dout if dtype is None else dout.astype(dtype, copy=False)
+
+
+def check_dropout(dropout_p, rng) -> float:
+    """Attention dropout: ``dropout_p`` in [0, 1), and a ``np.random.Generator`` when it is > 0."""
+    is_number = isinstance(dropout_p, (int, float, np.integer, np.floating))
+    if isinstance(dropout_p, bool) or not (is_number and 0.0 <= dropout_p < 1.0):
+        raise ValueError(f"dropout_p must be a number in [0, 1), got {dropout_p!r}")
+    if dropout_p > 0 and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator when dropout_p > 0 "
+                         f"(dropout_p={dropout_p}), got {type(rng).__name__}")
+    return float(dropout_p)
