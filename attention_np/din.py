@@ -1,5 +1,5 @@
 """Deep Interest Network attention (Zhou et al., 2018): pool a user's behaviour history with
-weights that depend on the candidate item, and the masked mean pooling it replaces.
+weights that depend on the candidate item.
 
 Activation unit, for behaviour embeddings e_j (B, T, D) and candidate e_a (B, D):
 
@@ -12,7 +12,11 @@ to 1; "softmax" normalises them over the history):
 
     a_j = s_j ⊙ m_j   or   a = softmax(s, mask),        v_U = Σ_j a_j e_j   (B, D)
 
-The baseline is the masked mean v_U = Σ_j m_j e_j / Σ_j m_j (m = mask, True = real behaviour).
+With "softmax" this is soft attention with the candidate as the one query
+(:func:`attention_np.soft.soft_attention_forward` on the scores s).
+
+The baseline it replaces is the masked mean v_U = Σ_j m_j e_j / Σ_j m_j
+(:func:`attention_np.nn.layers.masked_mean_forward`; m = mask, True = real behaviour).
 A row with no behaviour gives v_U = 0 and zero gradients.
 """
 from __future__ import annotations
@@ -21,7 +25,8 @@ import numpy as np
 
 from attention_np.nn.activations import stable_sigmoid
 from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
-from attention_np.core import softmax_backward, softmax_forward
+from attention_np.nn.init import xavier_uniform, zeros
+from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 
 def _check_inputs(behaviours, candidate, mask):
@@ -35,10 +40,10 @@ def _check_inputs(behaviours, candidate, mask):
 
 
 def init_din_params(D: int, H: int, rng, dtype=np.float64) -> dict:
-    """W₁ (4D, H) ~ U(±√(6/(4D+H))), b₁ = 0, w₂ (H,) ~ U(±√(6/(H+1))), b₂ = 0 (shape (1,))."""
-    a1, a2 = np.sqrt(6.0 / (4 * D + H)), np.sqrt(6.0 / (H + 1))
-    return {"W1": rng.uniform(-a1, a1, (4 * D, H)).astype(dtype), "b1": np.zeros(H, dtype),
-            "w2": rng.uniform(-a2, a2, H).astype(dtype), "b2": np.zeros(1, dtype)}
+    """W₁ (4D, H) ~ U(±√(6/(4D+H))), b₁ = 0, w₂ (H,) ~ U(±√(6/(H+1))), b₂ = 0 (shape (1,)):
+    Xavier for both layers, w₂ being the (H, 1) matrix of the last one."""
+    return {"W1": xavier_uniform((4 * D, H), rng, dtype), "b1": zeros(H, dtype),
+            "w2": xavier_uniform((H, 1), rng, dtype)[:, 0], "b2": zeros(1, dtype)}
 
 
 def din_activation_forward(behaviours, candidate, params):
@@ -86,12 +91,13 @@ def din_attention_forward(behaviours, candidate, params, mask=None, normalize: s
         raise ValueError(f"normalize must be 'none' or 'softmax', got {normalize!r}")
     h, a, mask = _check_inputs(behaviours, candidate, mask)
     scores, act = din_activation_forward(h, a, params)
-    if normalize == "softmax":
-        weights, sm = softmax_forward(scores, axis=-1, mask=mask)
-    else:
-        weights, sm = np.where(mask, scores, 0).astype(h.dtype, copy=False), None
-    pooled = np.einsum("bt,btd->bd", weights, h)                       # (B, D)
-    return pooled, weights, {"act": act, "sm": sm, "mask": mask, "weights": weights, "h": h}
+    if normalize == "softmax":                                         # a = softmax(s, mask)
+        pooled, weights, soft = soft_attention_forward(scores[:, None, :], h, mask[:, None, :])
+        pooled, weights = pooled[:, 0], weights[:, 0]                  # (B, D), (B, T)
+    else:                                                              # a_j = s_j m_j
+        weights, soft = np.where(mask, scores, 0).astype(h.dtype, copy=False), None
+        pooled = np.einsum("bt,btd->bd", weights, h)                   # (B, D)
+    return pooled, weights, {"act": act, "soft": soft, "mask": mask, "weights": weights, "h": h}
 
 
 def din_attention_backward(dpooled, cache, dweights=None):
@@ -99,27 +105,14 @@ def din_attention_backward(dpooled, cache, dweights=None):
     h, weights, mask = cache["h"], cache["weights"], cache["mask"]
     dpooled = np.asarray(dpooled, h.dtype)
     check_shape(dpooled, "dpooled", (h.shape[0], h.shape[2]))
-    dw = np.einsum("bd,btd->bt", dpooled, h)                           # v = Σ_j a_j e_j
-    if dweights is not None:
-        dw = dw + dweights
-    dh_direct = weights[..., None] * dpooled[:, None, :]
-    if cache["sm"] is not None:
-        dscores = softmax_backward(dw, cache["sm"])
-    else:
-        dscores = np.where(mask, dw, 0)
+    if cache["soft"] is not None:                                      # a = softmax(s, mask)
+        dw = None if dweights is None else dweights[:, None, :]
+        dscores, dh_direct = soft_attention_backward(dpooled[:, None, :], cache["soft"], dw)
+        dscores = dscores[:, 0]                                        # (B, T)
+    else:                                                              # v = Σ_j a_j e_j
+        dw = np.einsum("bd,btd->bt", dpooled, h)
+        dw = dw if dweights is None else dw + dweights
+        dh_direct = weights[..., None] * dpooled[:, None, :]           # (B, T, D)
+        dscores = np.where(mask, dw, 0)                                # a_j = s_j m_j
     dh, da, grads = din_activation_backward(dscores, cache["act"])
     return dh + dh_direct, da, grads
-
-
-def mean_pooling_forward(behaviours, mask=None):
-    """Masked mean v_U = Σ_j m_j e_j / max(Σ_j m_j, 1).   behaviours (B, T, D) → (B, D)."""
-    h = as_float_array(behaviours, "behaviours", ndim=3)
-    mask = check_mask(mask, "mask", h.shape[:2])
-    m = np.ones(h.shape[:2], h.dtype) if mask is None else mask.astype(h.dtype)
-    w = m / np.maximum(m.sum(axis=1, keepdims=True), 1)                # (B, T)
-    return np.einsum("bt,btd->bd", w, h), {"w": w}
-
-
-def mean_pooling_backward(dpooled, cache):
-    """dbehaviours_j = w_j dpooled (w_j = m_j / Σ m)."""
-    return cache["w"][..., None] * np.asarray(dpooled)[:, None, :]

@@ -8,6 +8,9 @@ utterance, values h (B, T, Dh) and the previous weights α_{i−1} (B, T):
     e_ij = wᵀ tanh(s_i W + k_j + f_ij U + b)                        (B, T)
     α_i = softmax_j(e_ij)  (over the frames with mask True),   c_i = Σ_j α_ij h_j  (B, Dh)
 
+The last line is soft attention with one query (:func:`attention_np.soft.soft_attention_forward`);
+what is new here is the score e_ij.
+
 Parameters: W (Ds, A), U (K, A), F (K, r), b (A,), w (A,). The keys' projection V is a plain
 linear layer, applied once outside the decoder loop; the backward returns dkeys for it.
 ``conv1d_same_forward`` is torch.nn.functional.conv1d(α[:, None], F[:, None], padding=r // 2).
@@ -17,19 +20,21 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
-from attention_np.core import softmax_backward, softmax_forward
+from attention_np.nn.init import uniform_fan_in, zeros
+from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 
 def init_location_params(Ds: int, Dh: int, A: int, K: int, r: int, rng,
                          dtype=np.float64) -> dict:
-    """W (Ds, A), V (Dh, A), U (K, A), F (K, r), b (A,), w (A,), uniform ±1/√fan_in."""
+    """W (Ds, A), V (Dh, A), U (K, A), F (K, r), b (A,), w (A,), uniform ±1/√fan_in
+    (torch's default for linear and conv layers; F's fan-in is its width r)."""
     if r % 2 != 1:
         raise ValueError(f"filter width r must be odd (same-length convolution), got {r}")
-
-    def u(fan_in, *shape):
-        return rng.uniform(-1, 1, shape).astype(dtype) / np.sqrt(fan_in)
-    return {"W": u(Ds, Ds, A), "V": u(Dh, Dh, A), "U": u(K, K, A), "F": u(r, K, r),
-            "b": np.zeros(A, dtype), "w": u(A, A)}
+    return {"W": uniform_fan_in((Ds, A), rng, dtype=dtype),
+            "V": uniform_fan_in((Dh, A), rng, dtype=dtype),
+            "U": uniform_fan_in((K, A), rng, dtype=dtype),
+            "F": uniform_fan_in((K, r), rng, fan_in=r, dtype=dtype),
+            "b": zeros(A, dtype), "w": uniform_fan_in(A, rng, dtype=dtype)}
 
 
 def conv1d_same_forward(alpha, F):
@@ -84,11 +89,11 @@ def location_attention_forward(s, keys, values, alpha_prev, params, mask=None):
     a = (s @ params["W"])[:, None, :] + keys + f @ params["U"] + params["b"]   # (B, T, A)
     t = np.tanh(a)
     e = t @ params["w"]                                                   # (B, T)
-    alpha, sm = softmax_forward(e, axis=-1, mask=mask)
-    context = np.einsum("bt,btd->bd", alpha, values)                      # (B, Dh)
-    cache = {"s": s, "values": values, "f": f, "t": t, "alpha": alpha, "sm": sm, "conv": conv,
+    m = None if mask is None else mask[:, None, :]                        # (B, 1, T)
+    context, alpha, soft = soft_attention_forward(e[:, None, :], values, m)   # one query each
+    cache = {"s": s, "f": f, "t": t, "soft": soft, "conv": conv, "Dh": values.shape[2],
              "W": params["W"], "U": params["U"], "w": params["w"]}
-    return context, alpha, cache
+    return context[:, 0], alpha[:, 0], cache                              # (B, Dh), (B, T)
 
 
 def location_attention_backward(dcontext, cache, dalpha=None):
@@ -96,14 +101,12 @@ def location_attention_backward(dcontext, cache, dalpha=None):
 
     ``dalpha`` is the gradient reaching α_i from later steps (through their convolution).
     """
-    s, values, f, t, alpha = (cache[k] for k in ("s", "values", "f", "t", "alpha"))
-    dcontext = np.asarray(dcontext, values.dtype)
-    check_shape(dcontext, "dcontext", (values.shape[0], values.shape[2]))
-    dvalues = alpha[..., None] * dcontext[:, None, :]                     # c = Σ_j α_j h_j
-    dal = np.einsum("bd,btd->bt", dcontext, values)
-    if dalpha is not None:
-        dal = dal + dalpha
-    de = softmax_backward(dal, cache["sm"])                               # α = softmax(e)
+    s, f, t = cache["s"], cache["f"], cache["t"]
+    dcontext = np.asarray(dcontext, t.dtype)
+    check_shape(dcontext, "dcontext", (t.shape[0], cache["Dh"]))
+    dal = None if dalpha is None else dalpha[:, None, :]                  # (B, 1, T)
+    de, dvalues = soft_attention_backward(dcontext[:, None, :], cache["soft"], dal)
+    de = de[:, 0]                                                         # α = softmax(e), c = α h
     grads = {"w": np.einsum("bta,bt->a", t, de)}                          # e = t w
     da = de[..., None] * cache["w"] * (1 - t * t)                         # t = tanh(a)
     ds_a = da.sum(axis=1)                                                 # (B, A)

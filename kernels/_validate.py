@@ -1,21 +1,18 @@
 """Input checks of the public kernel wrappers: dtype, rank, contiguity.
 
 The private ``@njit`` kernels trust their arguments: C-contiguous float32 or float64 arrays of
-the documented shapes. Everything a user can get wrong is caught here.
+the documented shapes. Everything a user can get wrong is caught here, with the checks and the
+compute-dtype rule of the reference library (:mod:`attention_np.nn.checks`,
+:func:`attention_np.core.compute_dtype`: float16 is computed in float32 and cast back).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from attention_np.core import compute_dtype
 from attention_np.nn.checks import as_float_array
 
-COMPUTE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def compute_dtype(dtype) -> np.dtype:
-    """float32 and float64 are computed as is; float16 in float32."""
-    dtype = np.dtype(dtype)
-    return dtype if dtype in COMPUTE_DTYPES else np.dtype(np.float32)
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def float_input(x, name: str, *, ndim=None, min_ndim=None, dtype=None):
@@ -25,4 +22,7 @@ def float_input(x, name: str, *, ndim=None, min_ndim=None, dtype=None):
     """
     arr = as_float_array(x, name, ndim=ndim, min_ndim=min_ndim)
     work = compute_dtype(arr.dtype) if dtype is None else np.dtype(dtype)
+    if work not in KERNEL_DTYPES:
+        raise ValueError(f"{name} must be float16, float32 or float64 (the kernels compute in "
+                         f"float32 or float64), got dtype {arr.dtype} with shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=work), arr.dtype

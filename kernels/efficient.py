@@ -19,27 +19,13 @@ from numba import njit, prange
 from kernels._config import ELEMENTWISE, PARALLEL
 from kernels._intrinsics import fast_exp, maxnum
 from kernels._validate import float_input
+from kernels._vector import axpy, dot, matvec, outer_add, vecmat
 
 
 @njit(**ELEMENTWISE)
 def _band(i, T, window, causal):
     """[lo, hi) of the keys query i may see."""
     return max(0, i - window), (i + 1 if causal else min(T, i + window + 1))
-
-
-@njit(**ELEMENTWISE)
-def _dot(a, b):
-    acc = a[0] - a[0]
-    for d in range(a.shape[0]):
-        acc += a[d] * b[d]
-    return acc
-
-
-@njit(**ELEMENTWISE)
-def _axpy(a, x, y):
-    """y += a x."""
-    for d in range(x.shape[0]):
-        y[d] += a * x[d]
 
 
 @njit(**PARALLEL)
@@ -51,16 +37,16 @@ def _window_forward(q, k, v, window, causal, scale, out, lse):
         s = np.empty(2 * window + 1, dtype=q.dtype)
         for i in range(T):
             lo, hi = _band(i, T, window, causal)
-            m = _dot(qh[i], kh[lo]) * scale
+            m = dot(qh[i], kh[lo]) * scale
             for j in range(lo, hi):
-                s[j - lo] = _dot(qh[i], kh[j]) * scale
+                s[j - lo] = dot(qh[i], kh[j]) * scale
                 m = maxnum(m, s[j - lo])
             oh[i, :] = 0
             total = m - m
             for j in range(lo, hi):
                 p = fast_exp(s[j - lo] - m)
                 total += p
-                _axpy(p, vh[j], oh[i])
+                axpy(p, vh[j], oh[i])
             oh[i, :] /= total
             lse[b, h, i] = m + math.log(total)
 
@@ -73,13 +59,13 @@ def _window_backward(dout, q, k, v, out, lse, window, causal, scale, dq, dk, dv)
         qh, kh, vh, gh = q[b, h], k[b, h], v[b, h], dout[b, h]
         for i in range(T):
             lo, hi = _band(i, T, window, causal)
-            row = _dot(gh[i], out[b, h, i])                       # D_i = Σ dout ⊙ out
+            row = dot(gh[i], out[b, h, i])                        # D_i = Σ dout ⊙ out
             for j in range(lo, hi):
-                p = fast_exp(_dot(qh[i], kh[j]) * scale - lse[b, h, i])
-                ds = p * (_dot(gh[i], vh[j]) - row) * scale       # softmax backward
-                _axpy(ds, kh[j], dq[b, h, i])
-                _axpy(ds, qh[i], dk[b, h, j])
-                _axpy(p, gh[i], dv[b, h, j])
+                p = fast_exp(dot(qh[i], kh[j]) * scale - lse[b, h, i])
+                ds = p * (dot(gh[i], vh[j]) - row) * scale        # softmax backward
+                axpy(ds, kh[j], dq[b, h, i])
+                axpy(ds, qh[i], dk[b, h, j])
+                axpy(p, gh[i], dv[b, h, j])
 
 
 def _inputs(q, k, v, *extra):
@@ -135,28 +121,6 @@ def _phi(x, phi):
 
 
 @njit(**ELEMENTWISE)
-def _outer_add(state, a, b):
-    """state += a bᵀ."""
-    for d in range(a.shape[0]):
-        _axpy(a[d], b, state[d])
-
-
-@njit(**ELEMENTWISE)
-def _vecmat(a, M, out):
-    """out = a M  (a (n,), M (n, m))."""
-    out[:] = 0
-    for d in range(a.shape[0]):
-        _axpy(a[d], M[d], out)
-
-
-@njit(**ELEMENTWISE)
-def _matvec(M, x, out):
-    """out = M x  (M (n, m), x (m,))."""
-    for d in range(M.shape[0]):
-        out[d] = _dot(M[d], x)
-
-
-@njit(**ELEMENTWISE)
 def _with_one(v, v1):
     """v⁺ = [v, 1]."""
     v1[:-1] = v
@@ -168,7 +132,7 @@ def _push_key(state, k_j, v_j, phi, v1):
     """[S, z] += φ(k_j) [v_j, 1]ᵀ  (phi, v1 are scratch buffers)."""
     _phi(k_j, phi)
     _with_one(v_j, v1)
-    _outer_add(state, phi, v1)
+    outer_add(state, phi, v1)
 
 
 @njit(**PARALLEL)
@@ -185,7 +149,7 @@ def _linear_forward(q, k, v, causal, eps, out, den):
                 _push_key(state, k[b, h, j], v[b, h, j], phi, v1)
             if causal or step >= T:
                 _phi(q[b, h, j], phi)
-                _vecmat(phi, state, n)                               # [num, den]
+                vecmat(phi, state, n)                                # [num, den]
                 den[b, h, j] = n[Dv] + eps
                 for d in range(Dv):
                     out[b, h, j, d] = n[d] / den[b, h, j]
@@ -203,7 +167,7 @@ def _dn(g, o, den, dn):
     """out = num / den  →  dn = [g / den, −(g · out) / den]."""
     for d in range(g.shape[0]):
         dn[d] = g[d] / den
-    dn[-1] = -_dot(g, o) / den
+    dn[-1] = -dot(g, o) / den
 
 
 @njit(**PARALLEL)
@@ -223,7 +187,7 @@ def _linear_backward(dout, q, k, v, out, den, causal, dq, dk, dv):
                 _push_key(state, k[b, h, j], v[b, h, j], phi, v1)
             if causal or step >= T:
                 _dn(dout[b, h, j], out[b, h, j], den[b, h, j], dn)
-                _matvec(state, dn, dphi)
+                matvec(state, dn, dphi)
                 _dphi(q[b, h, j], dphi, dq[b, h, j])
         # backward sweep, state R = Σ_{i ≥ j} φq_i dn_iᵀ:  dφk_j = R v⁺_j,  dv⁺_j = Rᵀ φk_j
         state[:] = 0
@@ -232,13 +196,13 @@ def _linear_backward(dout, q, k, v, out, den, causal, dq, dk, dv):
             if causal or step < T:
                 _dn(dout[b, h, j], out[b, h, j], den[b, h, j], dn)
                 _phi(q[b, h, j], phi)
-                _outer_add(state, phi, dn)
+                outer_add(state, phi, dn)
             if causal or step >= T:
                 _with_one(v[b, h, j], v1)
-                _matvec(state, v1, dphi)
+                matvec(state, v1, dphi)
                 _dphi(k[b, h, j], dphi, dk[b, h, j])
                 _phi(k[b, h, j], phi)
-                _vecmat(phi, state, dv1)
+                vecmat(phi, state, dv1)
                 dv[b, h, j, :] = dv1[:Dv]
 
 

@@ -1,12 +1,12 @@
-"""DIN activation unit, attention pooling and masked mean pooling against torch autograd."""
+"""DIN activation unit and attention pooling against torch autograd (its baseline, masked mean
+pooling, is tested in test_layers.py)."""
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
 from attention_np.din import (din_activation_backward, din_activation_forward,
-                              din_attention_backward, din_attention_forward, init_din_params,
-                              mean_pooling_backward, mean_pooling_forward)
+                              din_attention_backward, din_attention_forward, init_din_params)
 from tests.helpers import assert_matches_torch, check_finite_differences
 from tests.strategies import distinct_dims, dtypes, randn, seeds
 
@@ -86,23 +86,6 @@ def test_activation_unit_matches_torch():
     def theirs(h, a, W1, b1, w2, b2):
         return _torch_din(np.ones(h.shape[:2], bool), "none")(h, a, W1, b1, w2, b2)[:, h.shape[2]:]
     assert_matches_torch("din_activation", ours, theirs, inputs, ["h", "a"])
-
-
-@given(dims=distinct_dims(3, 1, 7), dtype=dtypes, seed=seeds)
-def test_mean_pooling_matches_torch(dims, dtype, seed):
-    B, T, D = dims
-    rng = np.random.default_rng(seed)
-    mask = rng.random((B, T)) < 0.6
-    m = torch.from_numpy(mask)
-
-    def ours(h):
-        out, cache = mean_pooling_forward(h, mask)
-        return out, lambda d: {"h": mean_pooling_backward(d, cache)}
-
-    def theirs(h):
-        w = m.to(h.dtype) / m.sum(1, keepdim=True).clamp(min=1)
-        return torch.einsum("bt,btd->bd", w, h)
-    assert_matches_torch("mean_pooling", ours, theirs, {"h": randn(rng, (B, T, D), dtype)}, ["h"])
 
 
 def test_bad_shapes_raise():

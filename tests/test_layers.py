@@ -1,4 +1,4 @@
-"""Embedding, layer norm, dropout, positional encoding and initialisers."""
+"""Embedding, layer norm, dropout, masked mean pooling, positional encoding and initialisers."""
 import math
 
 import numpy as np
@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from attention_np.nn import init
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
-                                 embedding_forward, layer_norm_backward, layer_norm_forward,
-                                 sinusoidal_positional_encoding)
+                                    embedding_forward, layer_norm_backward, layer_norm_forward,
+                                    masked_mean_backward, masked_mean_forward,
+                                    sinusoidal_positional_encoding)
 from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.strategies import distinct_dims, dtypes, randn, seeds
 
 DTYPES = st.sampled_from([np.float64, np.float32])
 
@@ -159,6 +161,39 @@ def test_dropout_rejects_bad_input():
         dropout_backward(np.zeros(3), cache)
 
 
+# --- masked mean pooling --------------------------------------------------------------------
+
+@given(dims=distinct_dims(3, 1, 7), dtype=dtypes, seed=seeds)
+def test_masked_mean_matches_torch(dims, dtype, seed):
+    B, T, D = dims
+    rng = np.random.default_rng(seed)
+    mask = rng.random((B, T)) < 0.6
+    m = torch.from_numpy(mask)
+
+    def ours(h):
+        out, cache = masked_mean_forward(h, mask)
+        return out, lambda d: {"h": masked_mean_backward(d, cache)}
+
+    def theirs(h):
+        w = m.to(h.dtype) / m.sum(1, keepdim=True).clamp(min=1)
+        return torch.einsum("bt,btd->bd", w, h)
+    assert_matches_torch("masked_mean", ours, theirs, {"h": randn(rng, (B, T, D), dtype)}, ["h"])
+
+
+def test_masked_mean_edge_cases_and_bad_input():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    y, cache = masked_mean_forward(x, np.array([[True, True, False], [False] * 3]))
+    np.testing.assert_array_equal(y, [[2.0, 3.0, 4.0, 5.0], np.zeros(4)])   # empty row → 0
+    assert np.all(masked_mean_backward(np.ones((2, 4)), cache)[1] == 0)
+    np.testing.assert_allclose(masked_mean_forward(x)[0], x.mean(axis=1))  # no mask: all steps
+    with pytest.raises(ValueError, match="x must be 3-D"):
+        masked_mean_forward(x[0])
+    with pytest.raises(ValueError, match="mask"):
+        masked_mean_forward(x, np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="dy"):
+        masked_mean_backward(np.ones((2, 5)), cache)
+
+
 # --- positional encoding ---------------------------------------------------------------------
 
 @given(T=st.integers(1, 20), d=st.integers(1, 17))
@@ -196,6 +231,26 @@ def test_xavier_uniform(dtype):
     assert np.all(init.ones((2, 3), dtype) == 1)
     with pytest.raises(ValueError, match=r"shape must have at least 2 .*\(5,\)"):
         init.xavier_uniform((5,), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uniform_fan_in_and_normal(dtype):
+    """U(−1/√fan_in, 1/√fan_in) as torch's nn.Linear (fan_in = shape[0] unless given), and
+    N(0, std²) = std · standard_normal: the same draws as the generator's own calls."""
+    W = init.uniform_fan_in((400, 300), np.random.default_rng(0), dtype=dtype)
+    a = 1 / math.sqrt(400)
+    assert W.dtype == dtype and W.shape == (400, 300)
+    assert np.all(np.abs(W) <= a) and np.max(np.abs(W)) > 0.99 * a
+    assert W.var() == pytest.approx(a * a / 3, rel=0.02)
+    b = init.uniform_fan_in(7, np.random.default_rng(1), fan_in=49, dtype=dtype)
+    np.testing.assert_array_equal(
+        b, np.random.default_rng(1).uniform(-1 / 7, 1 / 7, 7).astype(dtype))
+    E = init.normal((500, 200), np.random.default_rng(2), std=0.3, dtype=dtype)
+    assert E.dtype == dtype and E.std() == pytest.approx(0.3, rel=0.02)
+    np.testing.assert_array_equal(
+        E, (np.random.default_rng(2).standard_normal((500, 200)) * 0.3).astype(dtype))
+    with pytest.raises(ValueError, match="fan_in must be a positive integer"):
+        init.uniform_fan_in((0, 3), np.random.default_rng(0))
 
 
 def test_embedding_float16_gradient_accumulates_in_float32():

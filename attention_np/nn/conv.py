@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from attention_np.nn.checks import as_float_array, check_same_dim
-from attention_np.nn.activations import as_dout
+from attention_np.nn.checks import as_dout, as_float_array, check_same_dim
 
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""Building blocks of a Transformer besides attention: embedding, layer norm, dropout, and the
-sinusoidal positional encoding of Vaswani et al. (2017).
+"""Building blocks of a Transformer besides attention: embedding, layer norm, dropout, the
+sinusoidal positional encoding of Vaswani et al. (2017), and masked mean pooling.
 
 Each layer is a ``<name>_forward(...) -> (out, cache)`` / ``<name>_backward(dout, cache)`` pair;
 the cache is a plain dict holding exactly what the backward reads.
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_same_dim
-from attention_np.nn.activations import as_dout
+from attention_np.nn.checks import as_dout, as_float_array, check_mask, check_same_dim
 from attention_np.core import compute_dtype
 
 
@@ -119,6 +118,31 @@ def dropout_backward(dy, cache):
     """dx = dy ⊙ m / (1 − p)   (the same mask as the forward; identity when it was off)."""
     dy = as_dout(dy, cache["shape"], cache["dtype"])
     return dy if cache["scale"] is None else dy * cache["scale"]
+
+
+# --- masked mean pooling --------------------------------------------------------------------
+
+def masked_mean_forward(x, mask=None):
+    """The mean of the real steps of each row (sentence embeddings, DIN's baseline pooling).
+
+        w_t = m_t / max(Σ_s m_s, 1),   y = Σ_t w_t x_t
+
+    x (B, T, d), mask (B, T) bool (True = real step) or None (all real) → y (B, d).
+    A row with no real step gets y = 0 (and zero gradient). It is attention with uniform
+    weights over the real steps, whatever the query.
+    """
+    x = as_float_array(x, "x", ndim=3)
+    mask = check_mask(mask, "mask", x.shape[:2])
+    m = np.ones(x.shape[:2], x.dtype) if mask is None else mask.astype(x.dtype)   # (B, T)
+    w = m / np.maximum(m.sum(axis=1, keepdims=True), 1)                # (B, T)
+    return np.einsum("bt,btd->bd", w, x), {"w": w, "dtype": x.dtype, "d": x.shape[2]}
+
+
+def masked_mean_backward(dy, cache):
+    """dx_t = w_t dy   (w_t = m_t / Σ_s m_s).   dy (B, d) → dx (B, T, d)."""
+    w = cache["w"]
+    dy = as_dout(dy, (w.shape[0], cache["d"]), cache["dtype"])
+    return w[..., None] * dy[:, None, :]
 
 
 # --- positional encoding ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Shared by every viz module: validating attention arrays and token lists, thinning tick labels."""
+"""Shared by every viz module: validating attention arrays, token lists and images, and
+thinning tick labels."""
 from __future__ import annotations
 
 import numpy as np
@@ -67,3 +68,15 @@ def set_token_ticks(ax, row_labels, col_labels, max_labels: int = MAX_LABELS,
         size = 9 if len(idx) <= 20 else 7 if len(idx) <= 40 else 6
         short = max(len(labels[i]) for i in idx) <= 3              # "h_1", "12": no need to turn
         set_labels([labels[i] for i in idx], rotation=0 if short else rot, fontsize=size)
+
+
+def as_image(image) -> np.ndarray:
+    """A grey (H, W) or colour (H, W, 3|4) image as float64 scaled to [0, 1];
+    (H, W, 1) becomes (H, W)."""
+    img = np.asarray(image)
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {img.shape}")
+    img = img.astype(np.float64)
+    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+    span = img.max() - img.min()
+    return (img - img.min()) / span if span > 0 else np.zeros_like(img)

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.nn.checks import as_float_array
-from attention_np.viz._util import set_token_ticks, token_list
-from attention_np.viz.image import _as_image, upsample_attention
+from attention_np.viz._util import as_image, set_token_ticks, token_list
+from attention_np.viz.image import upsample_attention
 
 
 def _draw_alignment(ax, w, t, src, tgt):
@@ -47,7 +47,7 @@ def animate_decoding(frames, path, source_tokens=None, target_tokens=None, image
     if image is not None:
         if grid_shape is None or int(np.prod(grid_shape)) != w.shape[1]:
             raise ValueError(f"grid_shape {grid_shape} must multiply to the frame width {w.shape[1]}")
-        img = _as_image(image)
+        img = as_image(image)
         aspect = img.shape[1] / img.shape[0]                      # width / height, e.g. 4 for 16×64
         width = float(np.clip(3.0 * aspect, 4.0, 10.0))
         fig, ax = plt.subplots(figsize=(width, width / aspect + 0.6), layout="constrained")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.checks import as_float_array
-from attention_np.viz._util import token_list
+from attention_np.viz._util import as_image, token_list
 
 
 def _interp_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -35,16 +35,6 @@ def upsample_attention(grid, out_shape, smooth: float = 0.25) -> np.ndarray:
     return (up - up.min()) / span if span > 0 else np.zeros_like(up)
 
 
-def _as_image(image) -> np.ndarray:
-    img = np.asarray(image)
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-        raise ValueError(f"image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {img.shape}")
-    img = img.astype(np.float64)
-    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-    span = img.max() - img.min()
-    return (img - img.min()) / span if span > 0 else np.zeros_like(img)
-
-
 def plot_image_attention(image, weights, words, grid_shape, max_cols: int = 5,
                          smooth: float = 0.25, alpha: float = 0.6, cmap: str = "jet"):
     """One panel per generated word: the image with that step's attention over the (gh, gw)
@@ -54,7 +44,7 @@ def plot_image_attention(image, weights, words, grid_shape, max_cols: int = 5,
     strings. Returns the Figure.
     """
     import matplotlib.pyplot as plt
-    img = _as_image(image)
+    img = as_image(image)
     gh, gw = int(grid_shape[0]), int(grid_shape[1])
     w = as_float_array(weights, "weights", ndim=(2, 3), check_finite=True)
     if w.shape[1:] not in ((gh * gw,), (gh, gw)):

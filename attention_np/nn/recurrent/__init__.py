@@ -14,16 +14,18 @@ Sequences are batch-first ``(B, T, D)``. ``mask (B, T)`` (True = real token, as
 outputs, so the final state is the state after each row's last real token — what
 ``torch.nn.utils.rnn.pack_padded_sequence`` gives.
 
-The code lives in two modules, re-exported here: :mod:`attention_np.nn.recurrent.cells`
-(one step of each cell, its backward, parameter init) and :mod:`attention_np.nn.recurrent.sequences`
-(scans over padded sequences, backprop through time, the bidirectional wrapper).
+The code lives in three modules: :mod:`attention_np.nn.recurrent.steps` (the gate equations of
+one step, shared by the other two), :mod:`attention_np.nn.recurrent.cells` (one step as a layer,
+torch's LSTMCell / GRUCell, and parameter init) and :mod:`attention_np.nn.recurrent.sequences`
+(scans over padded sequences, backprop through time, the bidirectional wrapper); the public
+functions of the last two are re-exported here.
 """
 from attention_np.nn.recurrent.cells import (gru_cell_backward, gru_cell_forward,
-                                          init_recurrent_params, lstm_cell_backward,
-                                          lstm_cell_forward)
+                                             init_recurrent_params, lstm_cell_backward,
+                                             lstm_cell_forward)
 from attention_np.nn.recurrent.sequences import (bidirectional_backward, bidirectional_forward,
-                                        gru_backward, gru_forward, lstm_backward, lstm_forward,
-                                        reverse_padded)
+                                                 gru_backward, gru_forward, lstm_backward,
+                                                 lstm_forward, reverse_padded)
 
 __all__ = ["bidirectional_backward", "bidirectional_forward", "gru_backward", "gru_cell_backward",
            "gru_cell_forward", "gru_forward", "init_recurrent_params", "lstm_backward",

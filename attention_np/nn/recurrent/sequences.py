@@ -8,30 +8,30 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.checks import as_float_array, check_shape
-from attention_np.nn.recurrent.cells import (_CELLS, _check_params, _grads_dict, _initial_state,
-                                          _input_bias)
+from attention_np.nn.recurrent.steps import (cell_of, check_params, initial_state,
+                                             param_grads)
 
 
 # --------------------------------------------------------------- sequences
 def _scan_forward(kind, x, state, params, mask):
     """Run the cell over T steps. x @ W_x for all steps is one matmul; only h W_h is per step."""
+    cell = cell_of(kind)
     x = as_float_array(x, "x", ndim=3)
     B, T, D = x.shape
-    W_x, W_h, H = _check_params(kind, params, D)
-    state = _initial_state(kind, state, B, H, x.dtype)
+    W_x, W_h, H = check_params(cell, params, D)
+    state = initial_state(cell, state, B, H, x.dtype)
     if mask is not None:
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
             raise ValueError(f"mask must be boolean (True = real token), got dtype {mask.dtype}")
         check_shape(mask, "mask", (B, T))
-    step = _CELLS[kind][0]
-    xw = x @ W_x + _input_bias(kind, params)                          # (B, T, G·H)
+    xw = x @ W_x + params[cell.biases[0]]                            # (B, T, G·H)
     hs = np.zeros((B, T, H), x.dtype)
     h_prev = np.empty((B, T, H), x.dtype)            # state entering step t (for dW_h)
     steps = []
     for t in range(T):
         h_prev[:, t] = state[0]
-        new, step_cache = step(xw[:, t], state[0] @ W_h, state, params)
+        new, step_cache = cell.step(xw[:, t], state[0] @ W_h, state, params)
         if mask is not None:
             m = mask[:, t, None]
             new = tuple(np.where(m, n, s) for n, s in zip(new, state))
@@ -47,14 +47,13 @@ def _scan_forward(kind, x, state, params, mask):
 
 def _scan_backward(dhs, cache, dfinal):
     """Walk the steps in reverse; returns (dx, dstate0 tuple, grads)."""
-    kind, x, W_h, mask = cache["kind"], cache["x"], cache["W_h"], cache["mask"]
+    cell, x, W_h, mask = cell_of(cache["kind"]), cache["x"], cache["W_h"], cache["mask"]
     B, T, _ = x.shape
     H = W_h.shape[0]
     dhs = np.asarray(dhs)
     check_shape(dhs, "dhs", (B, T, H))
     dstate = tuple(np.zeros((B, H), x.dtype) if d is None else np.asarray(d, x.dtype)
                    for d in dfinal)
-    step_backward = _CELLS[kind][1]
     dxw = np.empty(x.shape[:2] + (W_h.shape[1],), x.dtype)          # (B, T, G·H)
     dhw = np.empty_like(dxw)
     for t in reversed(range(T)):
@@ -65,13 +64,13 @@ def _scan_backward(dhs, cache, dfinal):
             d_new = tuple(np.where(m, d, 0) for d in dstate)
             d_new = (d_new[0] + np.where(m, dhs[:, t], 0),) + d_new[1:]
             d_keep = tuple(np.where(m, 0, d) for d in dstate)
-        dxw[:, t], dhw[:, t], dprev = step_backward(d_new, cache["steps"][t])
+        dxw[:, t], dhw[:, t], dprev = cell.step_backward(d_new, cache["steps"][t])
         dprev = (dprev[0] + dhw[:, t] @ W_h.T,) + dprev[1:]
         dstate = dprev if d_keep is None else tuple(a + b for a, b in zip(dprev, d_keep))
     G = dxw.shape[-1]
     dxw2, dhw2 = dxw.reshape(-1, G), dhw.reshape(-1, G)
     dx = dxw @ cache["W_x"].T
-    grads = _grads_dict(kind, x.reshape(-1, x.shape[-1]).T @ dxw2,
+    grads = param_grads(cell, x.reshape(-1, x.shape[-1]).T @ dxw2,
                         cache["h_prev"].reshape(-1, H).T @ dhw2, dxw2.sum(0), dhw2.sum(0))
     return dx, dstate, grads
 
@@ -128,12 +127,11 @@ def bidirectional_forward(kind: str, x, params_fwd, params_bwd, mask=None):
     tuple of that direction ((h, c) for LSTM, (h,) for GRU), like torch's ``bidirectional=True``.
     Returns ``(hs, finals, cache)``.
     """
-    if kind not in _CELLS:
-        raise ValueError(f"kind must be 'lstm' or 'gru', got {kind!r}")
+    cell = cell_of(kind)
     x = as_float_array(x, "x", ndim=3)
     B, T, _ = x.shape
     lengths = np.full(B, T) if mask is None else np.asarray(mask).sum(axis=1)
-    init = (None,) * (2 if kind == "lstm" else 1)
+    init = (None,) * len(cell.states)
     hf, sf, cf = _scan_forward(kind, x, init, params_fwd, mask)
     hb, sb, cb = _scan_forward(kind, reverse_padded(x, lengths), init, params_bwd, mask)
     hs = np.concatenate([hf, reverse_padded(hb, lengths)], axis=-1)
