@@ -1,9 +1,9 @@
 """The Transformer encoder block (Vaswani et al., 2017, §3.1; article §4.3) and a stack of them.
 
-Post-LN (``norm_first=False``, the original paper and torch's default):
+Post-LN (``norm_first=False``, the original paper, BERT and torch's default):
 
-    h = LayerNorm₁(x + Dropout(MultiHead(x, x, x)))
-    y = LayerNorm₂(h + Dropout(FFN(h))),          FFN(h) = act(h W₁ + b₁) W₂ + b₂
+    h = LN₁(x + Dropout(MultiHead(x, x, x)))
+    y = LN₂(h + Dropout(FFN(h))),                 FFN(h) = act(h W₁ + b₁) W₂ + b₂
 
 Pre-LN (``norm_first=True``, more stable for deep stacks; put one LayerNorm after the last block):
 
@@ -12,17 +12,21 @@ Pre-LN (``norm_first=True``, more stable for deep stacks; put one LayerNorm afte
 
 Shapes: x, y (B, T, d_model); W₁ (d_model, d_ff), W₂ (d_ff, d_model). The block equals
 ``torch.nn.TransformerEncoderLayer(batch_first=True)`` with the same ``norm_first`` and
-``activation`` (copy ``W.T`` into torch's ``weight``).
+``activation`` (copy ``W.T`` into torch's ``weight``), and with post-LN, GELU and ε = 1e-12 it
+is a BERT layer (``models.minilm`` runs every layer of all-MiniLM-L6-v2 through it).
 
-Dropout comes in two places, both inverted dropout with probabilities of their own:
-``dropout_p`` on each sub-layer's output before the residual add (torch's ``dropout``), and
-``attn_dropout_p`` on the attention weights α before they multiply V (inside torch's
-``self_attn``). The lead's multi-head attention has no dropout, so while training with
-``attn_dropout_p > 0`` the block runs its own multi-head attention built from the same
-primitives; otherwise it calls :func:`multi_head_attention_forward` (any ``backend``).
+Dropout comes in two places, both inverted dropout with probabilities of their own
+(:class:`EncoderConfig`): ``dropout`` on each sub-layer's output before the residual add
+(torch's ``dropout``), and ``attn_dropout`` on the attention weights α before they multiply V
+(inside torch's ``self_attn``; here :mod:`attention_np.self_attention`'s ``dropout_p``).
+
+``backend="numba"`` runs the attention with the fused flash kernels, except while training
+with ``attn_dropout > 0``: the kernels never form α, so there is nothing to drop and the
+attention takes the NumPy path for that call (the rest of the block is NumPy either way).
 
 Masks follow the package convention: boolean, broadcastable to (B, H, T, T), True = may
 attend. A padding mask ``pad`` (B, T) (True = real token) becomes ``pad[:, None, None, :]``.
+The block checks x, params, rng and the mask once, then runs on the trusting cores.
 """
 from __future__ import annotations
 
@@ -30,15 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_mask
+from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.activations import gelu_backward, gelu_forward, relu_backward, relu_forward
-from attention_np.core import linear_backward, linear_forward, softmax_backward, softmax_forward
+from attention_np.nn.checks import as_float_array, check_shape
 from attention_np.nn.init import ones, xavier_uniform, zeros
 from attention_np.nn.layers import (dropout_backward, dropout_forward, layer_norm_backward,
-                                 layer_norm_forward)
-from attention_np.self_attention import (init_multi_head_params, merge_heads,
-                                         multi_head_attention_backward,
-                                         multi_head_attention_forward, split_heads)
+                                    layer_norm_forward)
+from attention_np.self_attention import (_multi_head_attention, check_multi_head_inputs,
+                                         init_multi_head_params, multi_head_attention_backward)
 
 ACTIVATIONS = {"relu": (relu_forward, relu_backward), "gelu": (gelu_forward, gelu_backward)}
 FFN_NAMES = ("W_1", "b_1", "W_2", "b_2")
@@ -53,16 +56,10 @@ class EncoderConfig:
     d_ff: int = 128
     num_layers: int = 2
     dropout: float = 0.0          # on sub-layer outputs, before the residual add
-    attn_dropout: float = 0.0     # on the attention weights
+    attn_dropout: float = 0.0     # on the attention weights α
     activation: str = "relu"      # "relu" or "gelu" (exact)
     norm_first: bool = False      # False: post-LN (torch default); True: pre-LN
-    eps: float = 1e-5
-
-    def block_kwargs(self) -> dict:
-        """The keyword arguments of :func:`encoder_block_forward` this config fixes."""
-        return {"num_heads": self.num_heads, "dropout_p": self.dropout,
-                "attn_dropout_p": self.attn_dropout, "activation": self.activation,
-                "norm_first": self.norm_first, "eps": self.eps}
+    eps: float = 1e-5             # of both layer norms
 
 
 def init_encoder_block(d_model: int, d_ff: int, rng: np.random.Generator,
@@ -78,156 +75,125 @@ def init_encoder_block(d_model: int, d_ff: int, rng: np.random.Generator,
     return params
 
 
-# --- multi-head attention with dropout on the weights ----------------------------------------
+# --- the feed-forward sub-layer (also used by the seq2seq decoder) ---------------------------
 
-def _mha_weight_dropout_forward(x, p, num_heads, mask, drop_p, rng):
-    """MultiHead(x, x, x) with α ← Dropout(α) between the softmax and α V."""
-    qkv = [linear_forward(x, p[f"W_{n}"], p[f"b_{n}"]) for n in "qkv"]      # 3 × (B, T, d)
-    qh, kh, vh = (split_heads(t, num_heads) for t, _ in qkv)                # (B, H, T, Dh)
-    scale = qh.dtype.type(1.0 / np.sqrt(qh.shape[-1]))
-    scores = (qh @ np.swapaxes(kh, -1, -2)) * scale                         # (B, H, T, T)
-    weights, sm_cache = softmax_forward(scores, mask=mask)
-    dropped, drop_cache = dropout_forward(weights, drop_p, rng, training=True)
-    heads = dropped @ vh                                                    # (B, H, T, Dh)
-    out, o_cache = linear_forward(merge_heads(heads), p["W_o"], p["b_o"])  # (B, T, d)
-    cache = {"lin": [c for _, c in qkv], "qkv": (qh, kh, vh), "scale": scale, "sm": sm_cache,
-             "drop": drop_cache, "dropped": dropped, "o": o_cache, "num_heads": num_heads}
-    return out, weights, cache
+def feed_forward_forward(h, params, activation: str = "relu"):
+    """FFN(h) = act(h W₁ + b₁) W₂ + b₂, position by position.
 
-
-def _mha_weight_dropout_backward(dout, cache):
-    qh, kh, vh = cache["qkv"]
-    dmerged, dW_o, db_o = linear_backward(dout, cache["o"])
-    dheads = split_heads(dmerged, cache["num_heads"])                       # (B, H, T, Dh)
-    # forward: heads = α̃ V  →  dα̃ = dheads Vᵀ,  dV = α̃ᵀ dheads
-    dvh = np.swapaxes(cache["dropped"], -1, -2) @ dheads
-    dweights = dropout_backward(dheads @ np.swapaxes(vh, -1, -2), cache["drop"])
-    # forward: α = softmax(s · q kᵀ)  →  de = s · softmax_backward(dα)
-    dscores = softmax_backward(dweights, cache["sm"]) * cache["scale"]
-    dqh, dkh = dscores @ kh, np.swapaxes(dscores, -1, -2) @ qh
-    grads = {"W_o": dW_o, "b_o": db_o}
-    dx = 0
-    for n, d, lin in zip("qkv", (dqh, dkh, dvh), cache["lin"]):
-        dx_n, grads[f"W_{n}"], grads[f"b_{n}"] = linear_backward(merge_heads(d), lin)
-        dx = dx + dx_n
-    return dx, grads
+    h (B, T, d), params W_1 (d, d_ff), b_1 (d_ff,), W_2 (d_ff, d), b_2 (d,); activation "relu"
+    or "gelu" → f (B, T, d).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    u, c_fc1 = linear_forward(h, params["W_1"], params["b_1"])              # (B, T, d_ff)
+    a, c_act = ACTIVATIONS[activation][0](u)                                # (B, T, d_ff)
+    f, c_fc2 = linear_forward(a, params["W_2"], params["b_2"])              # (B, T, d)
+    return f, {"fc1": c_fc1, "act": c_act, "fc2": c_fc2, "activation": activation}
 
 
-# --- the two sub-layers ----------------------------------------------------------------------
-
-def _attention_forward(h, p, num_heads, mask, drop_p, rng, training, backend):
-    """Self-attention sub-layer → (out, (weights, cache))."""
-    if training and drop_p > 0:
-        out, weights, cache = _mha_weight_dropout_forward(h, p, num_heads, mask, drop_p, rng)
-        return out, (weights, {"own": True, "mha": cache})
-    out, weights, cache = multi_head_attention_forward(h, h, p, num_heads, mask=mask,
-                                                       backend=backend)
-    return out, (weights, {"own": False, "mha": cache})
-
-
-def _attention_backward(dout, cache):
-    cache = cache[1]
-    if cache["own"]:
-        return _mha_weight_dropout_backward(dout, cache["mha"])
-    dx_q, dx_kv, grads = multi_head_attention_backward(dout, cache["mha"])
-    return dx_q + dx_kv, grads            # self-attention: x feeds both queries and keys/values
-
-
-def _ffn_forward(h, p, activation):
-    """FFN(h) = act(h W₁ + b₁) W₂ + b₂   (B, T, d) → (B, T, d_ff) → (B, T, d)."""
-    u, c1 = linear_forward(h, p["W_1"], p["b_1"])
-    a, ca = ACTIVATIONS[activation][0](u)
-    f, c2 = linear_forward(a, p["W_2"], p["b_2"])
-    return f, (c1, ca, c2, activation)
-
-
-def _ffn_backward(df, cache):
-    c1, ca, c2, activation = cache
-    da, dW_2, db_2 = linear_backward(df, c2)
-    du = ACTIVATIONS[activation][1](da, ca)
-    dh, dW_1, db_1 = linear_backward(du, c1)
+def feed_forward_backward(df, cache):
+    """Walks the FFN back → (dh (B, T, d), grads W_1, b_1, W_2, b_2)."""
+    da, dW_2, db_2 = linear_backward(df, cache["fc2"])                      # f = a W₂ + b₂
+    du = ACTIVATIONS[cache["activation"]][1](da, cache["act"])             # a = act(u)
+    dh, dW_1, db_1 = linear_backward(du, cache["fc1"])                      # u = h W₁ + b₁
     return dh, {"W_1": dW_1, "b_1": db_1, "W_2": dW_2, "b_2": db_2}
-
-
-# --- residual connection + layer norm around a sub-layer -------------------------------------
-
-def _residual_forward(x, sublayer, gamma, beta, norm_first, eps, drop_p, rng, training):
-    """post-LN: y = LN(x + Drop(F(x)));  pre-LN: y = x + Drop(F(LN(x)))."""
-    if norm_first:
-        h, ln_cache = layer_norm_forward(x, gamma, beta, eps)
-        f, f_cache = sublayer(h)
-        d, d_cache = dropout_forward(f, drop_p, rng, training)
-        y = x + d
-    else:
-        f, f_cache = sublayer(x)
-        d, d_cache = dropout_forward(f, drop_p, rng, training)
-        y, ln_cache = layer_norm_forward(x + d, gamma, beta, eps)
-    return y, {"ln": ln_cache, "f": f_cache, "drop": d_cache, "norm_first": norm_first}
-
-
-def _residual_backward(dy, cache, sublayer_backward):
-    """Returns (dx, sub-layer grads, dγ, dβ)."""
-    if cache["norm_first"]:
-        df = dropout_backward(dy, cache["drop"])
-        dh, grads = sublayer_backward(df, cache["f"])
-        dx_ln, dgamma, dbeta = layer_norm_backward(dh, cache["ln"])
-        return dy + dx_ln, grads, dgamma, dbeta      # y = x + …: the skip path passes dy
-    ds, dgamma, dbeta = layer_norm_backward(dy, cache["ln"])
-    dx_f, grads = sublayer_backward(dropout_backward(ds, cache["drop"]), cache["f"])
-    return ds + dx_f, grads, dgamma, dbeta
 
 
 # --- the block -------------------------------------------------------------------------------
 
-def _check_block(x, params, num_heads, activation):
+def _check_block(x, params, config: EncoderConfig, mask, rng, training, backend):
+    """Everything the block's trusting path relies on → (x, mask broadcast to (B, H, T, T))."""
     x = as_float_array(x, "x", ndim=3)
     missing = [n for n in FFN_NAMES + NORM_NAMES if n not in params]
     if missing:
         raise ValueError(f"params is missing {missing} (make it with init_encoder_block)")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"config.activation must be one of {sorted(ACTIVATIONS)}, "
+                         f"got {config.activation!r}")
     w1, w2 = np.shape(params["W_1"]), np.shape(params["W_2"])
     if len(w1) != 2 or w1[0] != x.shape[2] or w2 != w1[::-1]:
         raise ValueError(f"params W_1 and W_2 must have shapes (d_model={x.shape[2]}, d_ff) and "
                          f"(d_ff, d_model), got {w1} and {w2}")
-    return x
+    for n in NORM_NAMES:
+        check_shape(as_float_array(params[n], f"params[{n!r}]"), f"params[{n!r}]", (x.shape[2],))
+    if training and config.dropout > 0 and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator when training with dropout "
+                         f"{config.dropout}, got {type(rng).__name__}")
+    attn_p = config.attn_dropout if training else 0.0
+    x, _, _, mask = check_multi_head_inputs(x, x, params, config.num_heads, mask, backend,
+                                            attn_p, rng)       # the one check of the mask
+    return x, mask
 
 
-def encoder_block_forward(x, params, num_heads, mask=None, dropout_p=0.0, rng=None,
-                          training=False, backend="numpy", *, attn_dropout_p=0.0,
-                          activation="relu", norm_first=False, eps=1e-5):
+def encoder_block_forward(x, params, config: EncoderConfig, mask=None, rng=None,
+                          training: bool = False, backend: str = "numpy"):
     """One Transformer encoder block (formulas in the module docstring).
 
-    x (B, T, d_model); params from :func:`init_encoder_block`; mask boolean broadcastable to
-    (B, H, T, T), True = may attend; ``rng`` (a ``np.random.Generator``) is needed only when
-    ``training`` with a dropout probability > 0 → y (B, T, d_model), weights (B, H, T, T)
-    (the attention weights before dropout; None for ``backend="numba"``), cache.
+    x (B, T, d_model); params from :func:`init_encoder_block` (they fix d_model and d_ff);
+    config gives num_heads, the dropouts, activation, norm_first and eps; mask boolean
+    broadcastable to (B, H, T, T), True = may attend; ``rng`` (a ``np.random.Generator``) is
+    needed only when ``training`` with a dropout > 0 → y (B, T, d_model), weights (B, H, T, T)
+    (the attention weights before dropout; None for ``backend="numba"`` unless attention
+    dropout sent it down the NumPy path), cache.
     """
-    x = _check_block(x, params, num_heads, activation)
-    B, T = x.shape[:2]
-    mask = check_mask(mask, "mask", (B, num_heads, T, T))
-    p = params
-
-    def attention(h):
-        return _attention_forward(h, p, num_heads, mask, attn_dropout_p, rng, training, backend)
-
-    def ffn(h):
-        return _ffn_forward(h, p, activation)
-
-    common = {"norm_first": norm_first, "eps": eps, "drop_p": dropout_p, "rng": rng,
-              "training": training}
-    h, c_attn = _residual_forward(x, attention, p["ln1_gamma"], p["ln1_beta"], **common)
-    y, c_ffn = _residual_forward(h, ffn, p["ln2_gamma"], p["ln2_beta"], **common)
-    weights = c_attn["f"][0]
-    return y, weights, {"attn": c_attn, "ffn": c_ffn}
+    x, mask = _check_block(x, params, config, mask, rng, training, backend)
+    return _encoder_block(x, params, config, mask, rng, training, backend)
 
 
-def encoder_block_backward(dy, cache):
-    """Walks the block back: FFN residual, then attention residual → (dx, grads like params)."""
-    dh, grads, dg2, db2 = _residual_backward(dy, cache["ffn"], _ffn_backward)
-    dx, attn_grads, dg1, db1 = _residual_backward(dh, cache["attn"], _attention_backward)
-    grads.update(attn_grads, ln1_gamma=dg1, ln1_beta=db1, ln2_gamma=dg2, ln2_beta=db2)
-    return dx, grads
+def _encoder_block(x, p, c: EncoderConfig, mask, rng, training, backend):
+    """The block on checked inputs (mask already (B, H, T, T) or None)."""
+    attn_p = c.attn_dropout if training else 0.0
+    if c.norm_first:
+        z1, c_ln1 = layer_norm_forward(x, p["ln1_gamma"], p["ln1_beta"], c.eps)   # z₁ = LN₁(x)
+        a, weights, c_attn = _multi_head_attention(z1, z1, p, c.num_heads, mask, False, backend,
+                                                   attn_p, rng)                   # (B, T, d)
+        a_d, c_drop1 = dropout_forward(a, c.dropout, rng, training)
+        h = x + a_d                                                     # h = x + Drop(a)
+        z2, c_ln2 = layer_norm_forward(h, p["ln2_gamma"], p["ln2_beta"], c.eps)   # z₂ = LN₂(h)
+        f, c_ffn = feed_forward_forward(z2, p, c.activation)                      # (B, T, d)
+        f_d, c_drop2 = dropout_forward(f, c.dropout, rng, training)
+        y = h + f_d                                                     # y = h + Drop(f)
+    else:
+        a, weights, c_attn = _multi_head_attention(x, x, p, c.num_heads, mask, False, backend,
+                                                   attn_p, rng)                   # (B, T, d)
+        a_d, c_drop1 = dropout_forward(a, c.dropout, rng, training)
+        h, c_ln1 = layer_norm_forward(x + a_d, p["ln1_gamma"], p["ln1_beta"], c.eps)  # LN₁(x + a)
+        f, c_ffn = feed_forward_forward(h, p, c.activation)                       # (B, T, d)
+        f_d, c_drop2 = dropout_forward(f, c.dropout, rng, training)
+        y, c_ln2 = layer_norm_forward(h + f_d, p["ln2_gamma"], p["ln2_beta"], c.eps)  # LN₂(h + f)
+    cache = {"norm_first": c.norm_first, "ln1": c_ln1, "attn": c_attn, "drop1": c_drop1,
+             "ln2": c_ln2, "ffn": c_ffn, "drop2": c_drop2}
+    return y, weights, cache
+
+
+def encoder_block_backward(dy, cache, return_dweights: bool = False):
+    """Walks the block back, FFN sub-layer first → (dx, grads keyed like params), and with
+    ``return_dweights`` also ∂L/∂α (B, H, T, T) for the attention weights the forward returned
+    (None for ``backend="numba"``)."""
+    c = cache
+    if c["norm_first"]:
+        # forward: y = h + Drop(FFN(z₂)),  z₂ = LN₂(h)
+        dz2, g_ffn = feed_forward_backward(dropout_backward(dy, c["drop2"]), c["ffn"])
+        dh_ln, dg2, db2 = layer_norm_backward(dz2, c["ln2"])
+        dh = dy + dh_ln                                               # the skip path passes dy
+        # forward: h = x + Drop(MHA(z₁, z₁)),  z₁ = LN₁(x)
+        dz1_q, dz1_kv, g_attn, dweights = multi_head_attention_backward(
+            dropout_backward(dh, c["drop1"]), c["attn"], return_dweights=True)
+        dx_ln, dg1, db1 = layer_norm_backward(dz1_q + dz1_kv, c["ln1"])
+        dx = dh + dx_ln
+    else:
+        # forward: y = LN₂(h + Drop(FFN(h)))
+        ds2, dg2, db2 = layer_norm_backward(dy, c["ln2"])
+        dh_ffn, g_ffn = feed_forward_backward(dropout_backward(ds2, c["drop2"]), c["ffn"])
+        dh = ds2 + dh_ffn                                             # h feeds skip and FFN
+        # forward: h = LN₁(x + Drop(MHA(x, x)))
+        ds1, dg1, db1 = layer_norm_backward(dh, c["ln1"])
+        dx_q, dx_kv, g_attn, dweights = multi_head_attention_backward(
+            dropout_backward(ds1, c["drop1"]), c["attn"], return_dweights=True)
+        dx = ds1 + (dx_q + dx_kv)                 # x feeds the skip path, queries and keys/values
+    grads = {**g_attn, **g_ffn, "ln1_gamma": dg1, "ln1_beta": db1,
+             "ln2_gamma": dg2, "ln2_beta": db2}
+    return (dx, grads, dweights) if return_dweights else (dx, grads)
 
 
 # --- a stack of blocks -----------------------------------------------------------------------
@@ -239,21 +205,24 @@ def init_encoder(config: EncoderConfig, rng: np.random.Generator, dtype=np.float
 
 
 def encoder_forward(x, layers: list[dict], config: EncoderConfig, mask=None, rng=None,
-                    training=False, backend="numpy"):
+                    training: bool = False, backend: str = "numpy"):
     """x → block_L(… block_1(x)) → (y (B, T, d), [weights (B, H, T, T)] per layer, caches)."""
     weights, caches = [], []
     for params in layers:
-        x, w, c = encoder_block_forward(x, params, mask=mask, rng=rng, training=training,
-                                        backend=backend, **config.block_kwargs())
+        x, w, c = encoder_block_forward(x, params, config, mask, rng, training, backend)
         weights.append(w)
         caches.append(c)
     return x, weights, caches
 
 
-def encoder_backward(dy, caches: list) -> tuple[np.ndarray, list[dict]]:
-    """Reverse of :func:`encoder_forward` → (dx, [grads per layer])."""
-    grads = []
+def encoder_backward(dy, caches: list, return_dweights: bool = False):
+    """Reverse of :func:`encoder_forward` → (dx, [grads per layer]), and with
+    ``return_dweights`` also [∂L/∂α (B, H, T, T) per layer] (None entries for numba)."""
+    grads, dweights = [], []
     for cache in reversed(caches):
-        dy, g = encoder_block_backward(dy, cache)
+        dy, g, dw = encoder_block_backward(dy, cache, return_dweights=True)
         grads.append(g)
+        dweights.append(dw)
+    if return_dweights:
+        return dy, grads[::-1], dweights[::-1]
     return dy, grads[::-1]

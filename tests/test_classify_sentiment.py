@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
-                                           predict, role_scores, sentiment_backward,
-                                           sentiment_forward)
+                                         loss_and_grads, predict, role_scores,
+                                         sentiment_backward, sentiment_forward)
 from attention_np.transformer import EncoderConfig
 from demos._sentiment_data import (CLS, MAX_LEN, MIN_LEN, NEGATORS, held_out_pairs, make_splits,
                                    sentence_label, word_class)
@@ -85,6 +85,23 @@ def test_full_model_gradient_matches_finite_differences(splits, norm_first):
         logits, _, cache = sentiment_forward(ids, lengths, p, config, rng, training=True)
         return logits, lambda d: sentiment_backward(d, cache)
     check_finite_differences(ours, dict(params), list(params), n_entries=3)
+
+
+def test_loss_and_grads_is_the_mean_cross_entropy_and_its_gradient(splits):
+    train, _, vocab = splits
+    config, params = tiny_model(len(vocab), dropout=0.1, attn_dropout=0.2)
+    ids, lengths, labels = train.ids[:4, :train.lengths[:4].max()], train.lengths[:4], \
+        train.labels[:4]
+    loss, grads, logits = loss_and_grads(params, config, ids, lengths, labels, training=False)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert loss == pytest.approx(-log_p[np.arange(4), labels].mean(), rel=1e-12)
+    assert set(grads) == set(params)
+
+    def ours(**p):
+        value, g, _ = loss_and_grads(p, config, ids, lengths, labels, np.random.default_rng(2))
+        return np.array([value]), lambda d: {k: v * d[0] for k, v in g.items()}
+    check_finite_differences(ours, dict(params), ["embed", "block0.W_q", "block1.W_2", "W_cls"],
+                             n_entries=3)
 
 
 def test_tiny_training_lowers_the_loss(splits):

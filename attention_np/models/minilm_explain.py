@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.models.minilm_layers import (l2_normalize_backward, l2_normalize_forward,
-                                               mean_pool_backward, mean_pool_forward)
+from attention_np.core import linear_forward
+from attention_np.models.minilm_layers import l2_normalize_backward, l2_normalize_forward
+from attention_np.nn.layers import masked_mean_backward, masked_mean_forward
+from attention_np.self_attention import split_heads
 
 
 def similarity_with_grads(model, text_a: str, text_b: str) -> dict:
@@ -28,14 +30,14 @@ def similarity_with_grads(model, text_a: str, text_b: str) -> dict:
     """
     ids, mask, tokens = model.tokenize_batch([text_a, text_b])
     hidden, attentions, cache = model.forward_batch(ids, mask, backend="numpy")
-    pooled, c_pool = mean_pool_forward(hidden, mask)                       # (2, d)
+    pooled, c_pool = masked_mean_forward(hidden, mask)                     # (2, d)
     u, c_norm = l2_normalize_forward(pooled)                               # (2, d)
     similarity = float(u[0] @ u[1])
     du = u[::-1].copy()                  # s = u_0·u_1 → ∂s/∂u_0 = u_1, ∂s/∂u_1 = u_0
-    dhidden = mean_pool_backward(l2_normalize_backward(du, c_norm), c_pool)
+    dhidden = masked_mean_backward(l2_normalize_backward(du, c_norm), c_pool)
     grads = model.backward(dhidden, cache)
     lengths = mask.sum(axis=1)
-    x = cache["embeddings"]["x"]
+    x = cache["inputs_embeds"]                                             # (2, T, d)
 
     def trim(a, b):
         T = lengths[b]
@@ -72,8 +74,12 @@ def input_saliency(inputs_embeds, dinputs_embeds) -> np.ndarray:
     return np.abs((np.asarray(inputs_embeds) * np.asarray(dinputs_embeds)).sum(axis=-1))
 
 
-def queries_keys(cache, layer: int):
-    """The per-head queries and keys of ``layer`` from a forward cache → q, k (B, H, T, Dh)
-    (for attention atlases; scores are q kᵀ / √Dh)."""
-    sdpa = cache["layers"][layer]["attn"]["attn"]
-    return sdpa["q"], sdpa["k"]
+def queries_keys(model, cache, layer: int):
+    """The per-head queries and keys of ``layer`` for a batch run by ``model.forward_batch``:
+    q = split(x_l W_q + b_q), k = split(x_l W_k + b_k) from the hidden states x_l the layer read
+    → q, k (B, H, T, Dh) (for attention atlases; scores are q kᵀ / √Dh)."""
+    x, p = cache["layer_inputs"][layer], model.params["layers"][layer]       # (B, T, d)
+    H = model.config.encoder.num_heads
+    q, _ = linear_forward(x, p["W_q"], p["b_q"])                             # (B, T, d)
+    k, _ = linear_forward(x, p["W_k"], p["b_k"])                             # (B, T, d)
+    return split_heads(q, H), split_heads(k, H)                              # (B, H, T, Dh)

@@ -1,158 +1,164 @@
 """A small pre-LN Transformer encoder–decoder (Vaswani et al., 2017) built on our multi-head
 attention — the same task, with attention as the *only* way information moves.
 
-    encoder layer:  x ← x + MHA(LN x, LN x, pad mask);           x ← x + FFN(LN x)
-    decoder layer:  y ← y + MHA(LN y, LN y, causal);             (masked self-attention)
-                    y ← y + MHA(LN y, memory, pad mask);          (cross-attention: the alignment)
-                    y ← y + FFN(LN y)
+    encoder layer:  x ← x + MHA(LN₁ x, LN₁ x, pad mask);     x ← x + FFN(LN₂ x)
+    decoder layer:  y ← y + MHA(LN₁ y, LN₁ y, causal);       (masked self-attention)
+                    y ← y + MHA(LN₂ y, memory, pad mask);     (cross-attention: the alignment)
+                    y ← y + FFN(LN₃ y)
     memory = LN(encoder output),   logits = LN(y) W + b,   FFN(x) = relu(x W₁ + b₁) W₂ + b₂
     inputs: x = E[ids] + PE (sinusoidal)
+
+Each encoder layer is :func:`attention_np.transformer.encoder_block_forward` (pre-LN, ReLU, no
+dropout); the decoder layer is written out here from the same pieces (layer norm, multi-head
+attention, :func:`~attention_np.transformer.feed_forward_forward`). Parameter names:
+``enc{l}.W_q`` … ``enc{l}.ln2_beta`` (a block's names under ``enc{l}``), ``dec{l}.self.W_q``,
+``dec{l}.cross.W_q``, ``dec{l}.W_1``, ``dec{l}.ln1_gamma`` …, ``enc_ln.gamma``, ``out.W``.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from attention_np.core import linear_backward, linear_forward
+from attention_np.nn.init import normal, ones, zeros
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
-                                 layer_norm_forward, sinusoidal_positional_encoding)
+                                    layer_norm_forward, sinusoidal_positional_encoding)
+from attention_np.nn.params import linear_params, prefixed, sub
 from attention_np.self_attention import (init_multi_head_params, multi_head_attention_backward,
                                          multi_head_attention_forward)
-from attention_np.nn.params import add_grads, linear_params, prefixed, sub
+from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
+                                      feed_forward_backward, feed_forward_forward)
+
+# Token embeddings E ~ N(0, 0.5²): a row has norm ≈ 0.5 √d, a little below the sinusoidal
+# encoding's √(d/2) that is added to it, so neither the token nor its position swamps the other.
+EMBED_STD = 0.5
 
 
-def _ln_params(d, dtype):
-    return {"g": np.ones(d, dtype), "b": np.zeros(d, dtype)}
+def encoder_config(cfg) -> EncoderConfig:
+    """The encoder blocks of a :class:`Seq2SeqConfig`: pre-LN, ReLU, no dropout."""
+    return EncoderConfig(d_model=cfg.d_model, num_heads=cfg.heads, d_ff=cfg.ffn,
+                         num_layers=cfg.layers, activation="relu", norm_first=True)
+
+
+def _norms(names, d, dtype) -> dict:
+    """γ = 1, β = 0 for each named layer norm: {"ln1_gamma": …, "ln1_beta": …, …}."""
+    params = {}
+    for n in names:
+        params[f"{n}_gamma"], params[f"{n}_beta"] = ones(d, dtype), zeros(d, dtype)
+    return params
+
+
+def _ffn_params(rng, d, d_ff, dtype) -> dict:
+    """W₁, b₁, W₂, b₂ initialised as torch's nn.Linear (W ~ U(±1/√fan_in), b = 0)."""
+    first, second = linear_params(rng, d, d_ff, dtype), linear_params(rng, d_ff, d, dtype)
+    return {"W_1": first["W"], "b_1": first["b"], "W_2": second["W"], "b_2": second["b"]}
 
 
 def init_transformer(cfg, rng) -> dict:
+    """Embeddings, ``cfg.layers`` encoder and decoder layers, final norms and the output layer
+    (random draws in this order: embeddings, per encoder layer attention then FFN, per decoder
+    layer self-attention, cross-attention, FFN, then the output layer)."""
     d, dt = cfg.d_model, cfg.np_dtype
-    p = {"src_emb.W": (rng.standard_normal((cfg.src_vocab, d)) * 0.5).astype(dt),
-         "tgt_emb.W": (rng.standard_normal((cfg.tgt_vocab, d)) * 0.5).astype(dt)}
-    blocks = {"enc": ("ln1", "att", "ln2", "ff"), "dec": ("ln1", "self", "ln2", "cross", "ln3", "ff")}
-    for side, names in blocks.items():
-        for layer in range(cfg.layers):
-            for name in names:
-                key = f"{side}{layer}.{name}"
-                if name.startswith("ln"):
-                    p.update(prefixed(key, _ln_params(d, dt)))
-                elif name == "ff":
-                    p.update(prefixed(key + "1", linear_params(rng, d, cfg.ffn, dt)))
-                    p.update(prefixed(key + "2", linear_params(rng, cfg.ffn, d, dt)))
-                else:
-                    p.update(prefixed(key, init_multi_head_params(d, rng, dt)))
-    p.update(prefixed("enc_ln", _ln_params(d, dt)))
-    p.update(prefixed("dec_ln", _ln_params(d, dt)))
+    p = {"src_emb.W": normal((cfg.src_vocab, d), rng, std=EMBED_STD, dtype=dt),
+         "tgt_emb.W": normal((cfg.tgt_vocab, d), rng, std=EMBED_STD, dtype=dt)}
+    for layer in range(cfg.layers):
+        block = {**init_multi_head_params(d, rng, dt), **_ffn_params(rng, d, cfg.ffn, dt),
+                 **_norms(("ln1", "ln2"), d, dt)}
+        p.update(prefixed(f"enc{layer}", block))
+    for layer in range(cfg.layers):
+        self_attn = prefixed("self", init_multi_head_params(d, rng, dt))
+        cross_attn = prefixed("cross", init_multi_head_params(d, rng, dt))
+        p.update(prefixed(f"dec{layer}", {**self_attn, **cross_attn,
+                                          **_ffn_params(rng, d, cfg.ffn, dt),
+                                          **_norms(("ln1", "ln2", "ln3"), d, dt)}))
+    for name in ("enc_ln", "dec_ln"):
+        p.update(prefixed(name, {"gamma": ones(d, dt), "beta": zeros(d, dt)}))
     p.update(prefixed("out", linear_params(rng, d, cfg.tgt_vocab, dt)))
     return p
 
 
-def _ln(params, key, x):
-    return layer_norm_forward(x, params[key + ".g"], params[key + ".b"])
-
-
-def _ln_back(dy, cache, key):
-    dx, dg, db = layer_norm_backward(dy, cache)
-    return dx, {key + ".g": dg, key + ".b": db}
-
-
-def _attn_block(params, key, ln_key, x, memory, heads, mask, causal):
-    """x + MHA(LN x, memory or LN x). Returns (y, weights, cache)."""
-    z, ln_cache = _ln(params, ln_key, x)
-    kv = z if memory is None else memory
-    out, w, c = multi_head_attention_forward(z, kv, sub(params, key), heads, mask=mask,
-                                             causal=causal)
-    return x + out, w, (ln_cache, c, key, ln_key, memory is None)
-
-
-def _attn_block_back(dy, cache):
-    """Returns (dx, dmemory or None, grads)."""
-    ln_cache, c, key, ln_key, is_self = cache
-    dz, dkv, g = multi_head_attention_backward(dy, c)
-    grads = prefixed(key, g)
-    if is_self:
-        dz, dkv = dz + dkv, None
-    dx_ln, g_ln = _ln_back(dz, ln_cache, ln_key)
-    grads.update(g_ln)
-    return dy + dx_ln, dkv, grads
-
-
-def _ffn_block(params, key, ln_key, x):
-    z, ln_cache = _ln(params, ln_key, x)
-    a, c1 = linear_forward(z, params[key + "1.W"], params[key + "1.b"])
-    r = np.maximum(a, 0)
-    out, c2 = linear_forward(r, params[key + "2.W"], params[key + "2.b"])
-    return x + out, (ln_cache, c1, a > 0, c2, key, ln_key)
-
-
-def _ffn_block_back(dy, cache):
-    ln_cache, c1, positive, c2, key, ln_key = cache
-    dr, dW2, db2 = linear_backward(dy, c2)
-    dz, dW1, db1 = linear_backward(dr * positive, c1)
-    dx_ln, grads = _ln_back(dz, ln_cache, ln_key)
-    grads.update({key + "1.W": dW1, key + "1.b": db1, key + "2.W": dW2, key + "2.b": db2})
-    return dy + dx_ln, grads
-
-
 def _embed(params, key, ids):
-    e, cache = embedding_forward(ids, params[key])
+    e, cache = embedding_forward(ids, params[key])                      # (B, T, d)
     return e + sinusoidal_positional_encoding(ids.shape[1], e.shape[-1], e.dtype), cache
 
 
 def transformer_encode(cfg, params, src, src_mask):
     """src (B, Tk) → memory (B, Tk, d), encoder self-attention per layer, cache."""
     x, e_cache = _embed(params, "src_emb.W", src)
-    mask = src_mask[:, None, None, :]                                  # (B, 1, 1, Tk)
-    caches, weights = [], []
-    for l in range(cfg.layers):
-        x, w, ca = _attn_block(params, f"enc{l}.att", f"enc{l}.ln1", x, None, cfg.heads, mask, False)
-        x, cf = _ffn_block(params, f"enc{l}.ff", f"enc{l}.ln2", x)
-        caches.append((ca, cf))
-        weights.append(w)
-    memory, ln_cache = _ln(params, "enc_ln", x)
-    return memory, weights, {"e": e_cache, "layers": caches, "ln": ln_cache}
-
-
-def transformer_decode(cfg, params, memory, src_mask, tgt_in):
-    """tgt_in (B, T) → logits (B, T, V), cross-attention weights [(B, H, T, Tk)] per layer, cache."""
-    y, e_cache = _embed(params, "tgt_emb.W", tgt_in)
-    mask = src_mask[:, None, None, :]
-    caches, cross = [], []
-    for l in range(cfg.layers):
-        y, _, cs = _attn_block(params, f"dec{l}.self", f"dec{l}.ln1", y, None, cfg.heads, None, True)
-        y, w, cc = _attn_block(params, f"dec{l}.cross", f"dec{l}.ln2", y, memory, cfg.heads,
-                               mask, False)
-        y, cf = _ffn_block(params, f"dec{l}.ff", f"dec{l}.ln3", y)
-        caches.append((cs, cc, cf))
-        cross.append(w)
-    z, ln_cache = _ln(params, "dec_ln", y)
-    logits, out_cache = linear_forward(z, params["out.W"], params["out.b"])
-    return logits, cross, {"e": e_cache, "layers": caches, "ln": ln_cache, "out": out_cache}
-
-
-def transformer_decode_backward(dlogits, cache):
-    """Returns (dmemory, grads)."""
-    dz, dW, db = linear_backward(dlogits, cache["out"])
-    dy, grads = _ln_back(dz, cache["ln"], "dec_ln")
-    grads.update({"out.W": dW, "out.b": db})
-    dmemory = 0
-    for cs, cc, cf in reversed(cache["layers"]):
-        dy, g = _ffn_block_back(dy, cf)
-        add_grads(grads, g)
-        dy, dmem, g = _attn_block_back(dy, cc)
-        dmemory = dmemory + dmem
-        add_grads(grads, g)
-        dy, _, g = _attn_block_back(dy, cs)
-        add_grads(grads, g)
-    grads["tgt_emb.W"] = embedding_backward(dy, cache["e"])
-    return dmemory, grads
+    layers = [sub(params, f"enc{l}") for l in range(cfg.layers)]
+    x, weights, block_caches = encoder_forward(x, layers, encoder_config(cfg),
+                                               mask=src_mask[:, None, None, :])  # (B, Tk, d)
+    memory, ln_cache = layer_norm_forward(x, params["enc_ln.gamma"], params["enc_ln.beta"])
+    return memory, weights, {"e": e_cache, "blocks": block_caches, "ln": ln_cache}
 
 
 def transformer_encode_backward(dmemory, cache) -> dict:
-    dx, grads = _ln_back(dmemory, cache["ln"], "enc_ln")
-    for ca, cf in reversed(cache["layers"]):
-        dx, g = _ffn_block_back(dx, cf)
-        add_grads(grads, g)
-        dx, _, g = _attn_block_back(dx, ca)
-        add_grads(grads, g)
-    grads["src_emb.W"] = embedding_backward(dx, cache["e"])
+    """Gradients of the encoder's parameters for dmemory (B, Tk, d)."""
+    dx, dgamma, dbeta = layer_norm_backward(dmemory, cache["ln"])       # memory = LN(x)
+    grads = {"enc_ln.gamma": dgamma, "enc_ln.beta": dbeta}
+    dx, block_grads = encoder_backward(dx, cache["blocks"])
+    for l, g in enumerate(block_grads):
+        grads.update(prefixed(f"enc{l}", g))
+    grads["src_emb.W"] = embedding_backward(dx, cache["e"])            # x = E[src] + PE
     return grads
+
+
+def decoder_layer_forward(y, memory, p, num_heads, mask):
+    """One pre-LN decoder layer (module docstring). y (B, T, d), memory (B, Tk, d), p the
+    layer's parameters, mask broadcastable to (B, H, T, Tk) → y (B, T, d), cross-attention
+    weights (B, H, T, Tk), cache."""
+    z1, c_ln1 = layer_norm_forward(y, p["ln1_gamma"], p["ln1_beta"])    # z₁ = LN₁(y)
+    a, _, c_self = multi_head_attention_forward(z1, z1, sub(p, "self"), num_heads, causal=True)
+    h1 = y + a                                                           # (B, T, d)
+    z2, c_ln2 = layer_norm_forward(h1, p["ln2_gamma"], p["ln2_beta"])   # z₂ = LN₂(h₁)
+    c, weights, c_cross = multi_head_attention_forward(z2, memory, sub(p, "cross"), num_heads,
+                                                       mask=mask)        # (B, T, d)
+    h2 = h1 + c
+    z3, c_ln3 = layer_norm_forward(h2, p["ln3_gamma"], p["ln3_beta"])   # z₃ = LN₃(h₂)
+    f, c_ffn = feed_forward_forward(z3, p, "relu")                      # (B, T, d)
+    cache = {"ln1": c_ln1, "self": c_self, "ln2": c_ln2, "cross": c_cross, "ln3": c_ln3,
+             "ffn": c_ffn}
+    return h2 + f, weights, cache
+
+
+def decoder_layer_backward(dy, cache):
+    """Walks the layer back → (dy_in (B, T, d), dmemory (B, Tk, d), grads keyed like p)."""
+    dz3, g_ffn = feed_forward_backward(dy, cache["ffn"])                # y = h₂ + FFN(z₃)
+    dh2_ln, dg3, db3 = layer_norm_backward(dz3, cache["ln3"])           # z₃ = LN₃(h₂)
+    dh2 = dy + dh2_ln
+    dz2, dmemory, g_cross = multi_head_attention_backward(dh2, cache["cross"])  # h₂ = h₁ + c
+    dh1_ln, dg2, db2 = layer_norm_backward(dz2, cache["ln2"])           # z₂ = LN₂(h₁)
+    dh1 = dh2 + dh1_ln
+    dz1_q, dz1_kv, g_self = multi_head_attention_backward(dh1, cache["self"])   # h₁ = y + a
+    dy_ln, dg1, db1 = layer_norm_backward(dz1_q + dz1_kv, cache["ln1"])  # z₁ = LN₁(y)
+    grads = {**prefixed("self", g_self), **prefixed("cross", g_cross), **g_ffn,
+             "ln1_gamma": dg1, "ln1_beta": db1, "ln2_gamma": dg2, "ln2_beta": db2,
+             "ln3_gamma": dg3, "ln3_beta": db3}
+    return dh1 + dy_ln, dmemory, grads
+
+
+def transformer_decode(cfg, params, memory, src_mask, tgt_in):
+    """tgt_in (B, T) → logits (B, T, V), cross-attention weights [(B, H, T, Tk)] per layer,
+    cache."""
+    y, e_cache = _embed(params, "tgt_emb.W", tgt_in)                    # (B, T, d)
+    mask = src_mask[:, None, None, :]                                    # (B, 1, 1, Tk)
+    layer_caches, cross = [], []
+    for l in range(cfg.layers):
+        y, w, c = decoder_layer_forward(y, memory, sub(params, f"dec{l}"), cfg.heads, mask)
+        layer_caches.append(c)
+        cross.append(w)
+    z, ln_cache = layer_norm_forward(y, params["dec_ln.gamma"], params["dec_ln.beta"])
+    logits, out_cache = linear_forward(z, params["out.W"], params["out.b"])  # (B, T, V)
+    return logits, cross, {"e": e_cache, "layers": layer_caches, "ln": ln_cache,
+                           "out": out_cache}
+
+
+def transformer_decode_backward(dlogits, cache):
+    """Returns (dmemory (B, Tk, d), grads of the decoder's parameters)."""
+    dz, dW, db = linear_backward(dlogits, cache["out"])                 # logits = z W + b
+    dy, dgamma, dbeta = layer_norm_backward(dz, cache["ln"])            # z = LN(y)
+    grads = {"out.W": dW, "out.b": db, "dec_ln.gamma": dgamma, "dec_ln.beta": dbeta}
+    dmemory = 0
+    for l in reversed(range(len(cache["layers"]))):
+        dy, dmem, g = decoder_layer_backward(dy, cache["layers"][l])
+        dmemory = dmemory + dmem                     # every layer reads the same memory
+        grads.update(prefixed(f"dec{l}", g))
+    grads["tgt_emb.W"] = embedding_backward(dy, cache["e"])            # y = E[tgt] + PE
+    return dmemory, grads
