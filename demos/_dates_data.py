@@ -40,9 +40,9 @@ WEEKDAY_STYLES = ["none", "none", "abbr", "full"]
 
 SRC_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,./-!'"
 SRC_VOCAB = ["<pad>"] + list(SRC_CHARS)
-TGT_VOCAB = ["<pad>", "<bos>", "<eos>"] + list("0123456789-")
-PAD, BOS, EOS = 0, 1, 2
-TGT_LEN = 11                                  # 10 characters + <eos>
+TGT_VOCAB = ["<pad>", "<start>", "<end>"] + list("0123456789-")
+PAD, START, END = 0, 1, 2
+TGT_LEN = 11                                  # 10 characters + <end>
 
 
 def number_words(n: int) -> str:
@@ -150,7 +150,7 @@ class DateSet:
     targets: list[str]
     src: np.ndarray          # (N, MAX_LEN) int, PAD-padded
     src_len: np.ndarray      # (N,)
-    tgt: np.ndarray          # (N, TGT_LEN) int: 10 characters then <eos>
+    tgt: np.ndarray          # (N, TGT_LEN) int: 10 characters then <end>
 
 
 def sample(n: int, split: str, seed: int) -> DateSet:
@@ -184,14 +184,14 @@ def encode_sources(sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def encode_targets(targets: list[str]) -> np.ndarray:
     index = {c: i for i, c in enumerate(TGT_VOCAB)}
-    return np.array([[index[c] for c in t] + [EOS] for t in targets], dtype=np.int64)
+    return np.array([[index[c] for c in t] + [END] for t in targets], dtype=np.int64)
 
 
 def decode_target(ids) -> str:
-    """Target ids → string, stopping at <eos>."""
+    """Target ids → string, stopping at <end>."""
     out = []
     for i in ids:
-        if i == EOS:
+        if i == END:
             break
-        out.append(TGT_VOCAB[i] if i > EOS else "")
+        out.append(TGT_VOCAB[i] if i > END else "")
     return "".join(out)

@@ -65,7 +65,7 @@ def accuracy_figure(out_dir, name, metrics, bins) -> Figure:
 def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
     import matplotlib.pyplot as plt
     src, mask = crop(test.src, test.src_len, np.array(rows))
-    tokens, weights = greedy_decode(cfg, params, src, mask)
+    tokens, weights = greedy_decode(params, cfg, src, mask)
     fig, axes = plt.subplots(1, len(rows), figsize=(7 * len(rows), 4.2), layout="constrained",
                              squeeze=False)
     for ax, r, tok, w in zip(axes[0], rows, tokens, weights):
@@ -81,8 +81,8 @@ def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
 def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
     import matplotlib.pyplot as plt
     src, mask = crop(test.src, test.src_len, np.array([row]))
-    tokens, _ = greedy_decode(cfg, params, src, mask)
-    _, _, cache = forward(cfg, params, src, mask, shift_right(cfg, tokens))
+    tokens, _ = greedy_decode(params, cfg, src, mask)
+    _, _, cache = forward(params, cfg, src, mask, shift_right(cfg, tokens))
     cross = cache["cross"][-1][0]                                       # (H, T, Tk), last layer
     cols = 2
     fig, axes = plt.subplots(-(-cfg.heads // cols), cols, figsize=(14, 3.6 * cfg.heads / cols),
@@ -98,7 +98,7 @@ def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
 
 def decode_gif(out_dir, name, cfg, params, test, row) -> Figure:
     src, mask = crop(test.src, test.src_len, np.array([row]))
-    tokens, weights = greedy_decode(cfg, params, src, mask)
+    tokens, weights = greedy_decode(params, cfg, src, mask)
     path = Path(out_dir) / name / "decode_bahdanau.gif"
     animate_decoding(weights[0], path, source_tokens=source_tokens(test.sources[row]),
                      target_tokens=target_tokens(tokens[0]), fps=2.0)

@@ -124,7 +124,7 @@ def train(cfg: RecallConfig, attend, extra_params: dict | None = None, log=None)
         x, y, _ = make_batch(cfg, rng, cfg.batch)
         logits, cache = forward(params, x, attend)
         loss, ce_cache = cross_entropy_forward(logits, y)
-        opt.step(params, backward(cross_entropy_backward(ce_cache), cache))
+        opt.step(params, backward(cross_entropy_backward(1.0, ce_cache), cache))
         losses.append(float(loss))
         if log and (step + 1) % max(cfg.steps // 5, 1) == 0:
             log(f"    step {step + 1:5d}  loss {np.mean(losses[-50:]):.3f}")

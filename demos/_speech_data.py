@@ -25,8 +25,8 @@ from attention_np.apps.las.audio import log_mel_spectrogram
 
 SR = 16000
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-VOCAB = ("<pad>", "<sos>", "<eos>") + tuple(str(d) for d in range(10))
-PAD, SOS, EOS = 0, 1, 2
+VOCAB = ("<pad>", "<start>", "<end>") + tuple(str(d) for d in range(10))
+PAD, START, END = 0, 1, 2
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f3", "klatt", "klatt3", "")
 TEST_VARIANTS = ("m7", "f4", "klatt2")

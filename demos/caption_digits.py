@@ -30,10 +30,24 @@ NAME = "caption_digits"
 #          test strips; steps: soft, hard (fine-tuning the soft model), article; strips per step
 QUICK = dict(n_test=400, steps=(5500, 1500, 800), batch=32)
 FULL = dict(n_test=1000, steps=(8000, 4000, 3000), batch=32)
-# One row of 16 full-height columns: the strip is one line of text, read left to right.
+
+
+# ------------------------------------------------------------------------------- data
+def _fresh_strips(batch):
+    """Every step draws new strips (new layouts of the 1400 training digit images)."""
+    def draw(rng):
+        data = make_caption_data(batch, "train", seed=rng)
+        return data.images.astype(np.float32), data.captions
+    return draw
+
+
+# ------------------------------------------------------------------------------- model
+# Show-Attend-Tell (attention_np/apps/captioning) with a small encoder: one row of 16
+# full-height columns, as the strip is one line of text, read left to right.
 MODEL = dict(channels=(8, 16, 32), pools=((2, 2), (2, 2), (4, 1)), hidden=96)
 
 
+# ------------------------------------------------------------------------------- training
 def train(loss_fn, params, steps: int, rng, lr: float = 6e-3, warmup: int = 100,
           label: str = ""):
     """Adam with gradient clipping, a linear warm-up over ``warmup`` steps and a linear decay
@@ -51,14 +65,37 @@ def train(loss_fn, params, steps: int, rng, lr: float = 6e-3, warmup: int = 100,
     return np.array(losses)
 
 
-def _fresh_strips(batch):
-    """Every step draws new strips (new layouts of the 1400 training digit images)."""
-    def draw(rng):
-        data = make_caption_data(batch, "train", seed=rng)
-        return data.images.astype(np.float32), data.captions
-    return draw
+def _train_attention_model(kind, steps, batch, seed, init=None):
+    """Soft attention from scratch; hard attention from ``init`` (the trained soft weights)."""
+    cfg = CaptionConfig(attention=kind, **MODEL)
+    rng = np.random.default_rng(seed)
+    params = init_params(cfg, rng, np.float32)
+    if init is not None:
+        params = {k: v.copy() for k, v in init.items()}
+    draw, state = _fresh_strips(batch), {"b": None}
+
+    def loss_fn(rng):
+        stats, grads = loss_and_grads(params, cfg, *draw(rng), rng,
+                                      0.0 if state["b"] is None else state["b"])
+        if kind == "hard":
+            state["b"] = update_baseline(state["b"], stats, cfg)
+        return stats, grads
+    lr = 6e-3 if init is None else 1e-3
+    curve = train(loss_fn, params, steps, rng, lr=lr, label=kind)
+    return cfg, params, curve
 
 
+def _train_article(steps, batch, seed):
+    cfg = CaptionConfig(**MODEL)
+    rng = np.random.default_rng(seed)
+    params = init_baseline_params(cfg, rng, np.float32)
+    draw = _fresh_strips(batch)
+    curve = train(lambda r: baseline_loss_and_grads(params, cfg, *draw(r)), params, steps, rng,
+                  label="article")
+    return cfg, params, curve
+
+
+# ------------------------------------------------------------------------------- evaluation
 def localization_hits(tokens, alphas, boxes, grid) -> np.ndarray:
     """For each generated digit word k (in order): does the argmax cell of α_k lie on the k-th
     digit of the image? A hit needs the cell's centre x inside the digit's box and the box's
@@ -92,36 +129,23 @@ def evaluate(tokens, data, alphas=None, grid=None) -> dict:
     return out
 
 
-def _train_attention_model(kind, steps, batch, seed, init=None):
-    """Soft attention from scratch; hard attention from ``init`` (the trained soft weights)."""
-    cfg = CaptionConfig(attention=kind, **MODEL)
-    rng = np.random.default_rng(seed)
-    params = init_params(cfg, rng, np.float32)
-    if init is not None:
-        params = {k: v.copy() for k, v in init.items()}
-    draw, state = _fresh_strips(batch), {"b": None}
-
-    def loss_fn(rng):
-        stats, grads = loss_and_grads(params, cfg, *draw(rng), rng,
-                                      0.0 if state["b"] is None else state["b"])
-        if kind == "hard":
-            state["b"] = update_baseline(state["b"], stats, cfg)
-        return stats, grads
-    lr = 6e-3 if init is None else 1e-3
-    curve = train(loss_fn, params, steps, rng, lr=lr, label=kind)
-    return cfg, params, curve
+# ------------------------------------------------------------------------------- figures
+def _figures(curves, models, article, test, out_dir):
+    cfg_a, params_a, tokens_a = article
+    figures = [plot_curves(curves, out_dir, NAME)]
+    figures += plot_overlays(models, test, out_dir, NAME)
+    figures.append(write_gif(models["soft"], test, out_dir, NAME))
+    n_words = len(decode(tokens_a[0]))
+    inputs = np.concatenate([[START], tokens_a[0, :n_words]])[None]  # <start> w_1 … w_n
+    image = test.images[:1].astype(np.float32)
+    a_article = encoder_forward(image, params_a, cfg_a.block_pools)[0]
+    _, own_weights, _ = baseline_decoder_forward(a_article, inputs, params_a)
+    figures.append(plot_baseline_vs_soft(models["soft"], tokens_a[0], own_weights[0], test,
+                                         out_dir, NAME))
+    return figures
 
 
-def _train_article(steps, batch, seed):
-    cfg = CaptionConfig(**MODEL)
-    rng = np.random.default_rng(seed)
-    params = init_baseline_params(cfg, rng, np.float32)
-    draw = _fresh_strips(batch)
-    curve = train(lambda r: baseline_loss_and_grads(params, cfg, *draw(r)), params, steps, rng,
-                  label="article")
-    return cfg, params, curve
-
-
+# ------------------------------------------------------------------------------- demo
 def run(out_dir, full: bool = False):
     setup = FULL if full else QUICK
     out = demo_dir(out_dir, NAME)
@@ -152,21 +176,6 @@ def run(out_dir, full: bool = False):
                         "seconds": round(time.perf_counter() - start, 1)}
     write_json(out / "metrics.json", metrics)
     return _figures(curves, models, (cfg_a, params_a, tokens_a), test, out_dir)
-
-
-def _figures(curves, models, article, test, out_dir):
-    cfg_a, params_a, tokens_a = article
-    figures = [plot_curves(curves, out_dir, NAME)]
-    figures += plot_overlays(models, test, out_dir, NAME)
-    figures.append(write_gif(models["soft"], test, out_dir, NAME))
-    n_words = len(decode(tokens_a[0]))
-    inputs = np.concatenate([[START], tokens_a[0, :n_words]])[None]  # <start> w_1 … w_n
-    image = test.images[:1].astype(np.float32)
-    a_article = encoder_forward(image, params_a, cfg_a.block_pools)[0]
-    _, own_weights, _ = baseline_decoder_forward(a_article, inputs, params_a)
-    figures.append(plot_baseline_vs_soft(models["soft"], tokens_a[0], own_weights[0], test,
-                                         out_dir, NAME))
-    return figures
 
 
 main = demo_main(run, __doc__)

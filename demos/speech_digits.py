@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.apps.las import LASConfig, beam_search, init_las, las_backward, las_loss
+from attention_np.apps.las import LASConfig, beam_search, init_las, loss_and_grads
 from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
-from demos._speech_data import EOS, PAD, SOS, TEST_VARIANTS, VOCAB, WORDS, load_split
+from demos._speech_data import END, PAD, START, TEST_VARIANTS, VOCAB, WORDS, load_split
 
 
-# ------------------------------------------------------------------------------- batches
+# ------------------------------------------------------------------------------- data
 def normalise(feats):
     """Per-utterance mean and variance normalisation of every mel bin (CMVN)."""
     return [(f - f.mean(0)) / (f.std(0) + 1e-5) for f in feats]
@@ -32,8 +32,8 @@ def make_batch(feats, digits, idx):
     for b, i in enumerate(idx):
         x[b, :len(feats[i])], mask[b, :len(feats[i])] = feats[i], True
         tokens = [3 + d for d in digits[i]]
-        y_in[b, :len(tokens) + 1] = [SOS] + tokens
-        y_out[b, :len(tokens) + 1] = tokens + [EOS]
+        y_in[b, :len(tokens) + 1] = [START] + tokens
+        y_out[b, :len(tokens) + 1] = tokens + [END]
     return x, mask, y_in, y_out
 
 
@@ -44,7 +44,32 @@ def length_batches(feats, batch, rng):
     return [chunks[k] for k in rng.permutation(len(chunks))]
 
 
-# ------------------------------------------------------------------------------- scoring
+# ------------------------------------------------------------------------------- training
+def train(cfg, feats, digits, epochs: int, seconds: float, seed: int = 0, batch: int = 32,
+          lr: float = 2e-3, log=print):
+    """Adam with gradient clipping, lr × 0.7 per epoch over the second half; stops after
+    ``epochs`` or ``seconds`` of wall time."""
+    rng = np.random.default_rng(seed)
+    params, opt, losses = init_las(cfg, rng), Adam(lr=lr), []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for idx in length_batches(feats, batch, rng):
+            x, mask, y_in, y_out = make_batch(feats, digits, idx)
+            loss, grads, _ = loss_and_grads(params, cfg, x, mask, y_in, y_out)
+            clip_grad_norm(grads, 5.0)
+            opt.step(params, grads)
+            losses.append(loss)
+        if epoch + 1 >= epochs // 2:
+            opt.lr *= 0.7                      # anneal over the second half
+        log(f"  epoch {epoch + 1}: loss {np.mean(losses[-20:]):.4f}, "
+            f"{time.perf_counter() - start:.0f} s")
+        if time.perf_counter() - start > seconds:
+            log(f"  time budget of {seconds:.0f} s reached")
+            break
+    return params, losses
+
+
+# ------------------------------------------------------------------------------- evaluation
 def edit_distance(a, b) -> int:
     """Levenshtein distance between two sequences (substitutions, insertions, deletions)."""
     row = list(range(len(b) + 1))
@@ -58,7 +83,7 @@ def edit_distance(a, b) -> int:
 def tokens_to_digits(tokens) -> list[int]:
     out = []
     for t in tokens:
-        if t == EOS:
+        if t == END:
             break
         if t >= 3:
             out.append(int(t) - 3)
@@ -75,51 +100,25 @@ def error_rates(refs, hyps) -> dict:
     return {"word_error_rate": words, "character_error_rate": chars, "sentence_accuracy": exact}
 
 
-def transcribe(cfg, params, feats, beam: int = 4, batch: int = 64):
+def transcribe(params, cfg, feats, beam: int = 4, batch: int = 64):
     hyps, alphas = [], []
     for i in range(0, len(feats), batch):
         idx = list(range(i, min(i + batch, len(feats))))
         x, mask, _, _ = make_batch(feats, [()] * len(feats), idx)
-        tokens, alpha, _ = beam_search(cfg, params, x, mask, beam)
+        tokens, alpha, _ = beam_search(params, cfg, x, mask, beam)
         hyps += [tokens_to_digits(t) for t in tokens]
         alphas += list(alpha)
     return hyps, alphas
-
-
-# ------------------------------------------------------------------------------- training
-def train(cfg, feats, digits, epochs: int, seconds: float, seed: int = 0, batch: int = 32,
-          lr: float = 2e-3, log=print):
-    """Adam with gradient clipping, lr × 0.7 per epoch over the second half; stops after
-    ``epochs`` or ``seconds`` of wall time."""
-    rng = np.random.default_rng(seed)
-    params, opt, losses = init_las(cfg, rng), Adam(lr=lr), []
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        for idx in length_batches(feats, batch, rng):
-            x, mask, y_in, y_out = make_batch(feats, digits, idx)
-            loss, _, cache = las_loss(cfg, params, x, mask, y_in, y_out)
-            grads = las_backward(cache)
-            clip_grad_norm(grads, 5.0)
-            opt.step(params, grads)
-            losses.append(loss)
-        if epoch + 1 >= epochs // 2:
-            opt.lr *= 0.7                      # anneal over the second half
-        log(f"  epoch {epoch + 1}: loss {np.mean(losses[-20:]):.4f}, "
-            f"{time.perf_counter() - start:.0f} s")
-        if time.perf_counter() - start > seconds:
-            log(f"  time budget of {seconds:.0f} s reached")
-            break
-    return params, losses
-
-
-# ------------------------------------------------------------------------------- figures
-FRAME_S = 0.01                                     # 10 ms hop between log-mel frames
 
 
 def is_monotone(alpha, n_tokens: int) -> bool:
     """The attention peak of each emitted digit lies at or after the previous digit's peak."""
     peaks = alpha[:n_tokens].argmax(axis=1)
     return bool(np.all(np.diff(peaks) >= 0))
+
+
+# ------------------------------------------------------------------------------- figures
+FRAME_S = 0.01                                     # 10 ms hop between log-mel frames
 
 
 def _time_labels(n_steps: int, reduction: int, every: int = 5) -> list[str]:
@@ -140,8 +139,8 @@ def alignment_figure(feats, alpha, ref, hyp, reduction: int, out: Path) -> Figur
     ax1.set_title(f"spoken: {' '.join(WORDS[d] for d in ref)}   —   "
                   f"heard: {' '.join(WORDS[d] for d in hyp)}", fontsize=10)
     ax1.set_xticks([])
-    plot_alignment(w, _time_labels(w.shape[1], reduction), [VOCAB[3 + d] for d in hyp] + ["<eos>"],
-                   ax=ax2)
+    plot_alignment(w, _time_labels(w.shape[1], reduction),
+                   [VOCAB[3 + d] for d in hyp] + [VOCAB[END]], ax=ax2)
     ticks = np.arange(0, w.shape[1], 5)
     ax2.set_xticks(ticks, [f"{j * reduction * FRAME_S:.1f}" for j in ticks], rotation=0)
     ax2.xaxis.tick_bottom()
@@ -161,7 +160,7 @@ def decoding_gif(alpha, hyp, n_frames: int, reduction: int, out: Path) -> Figure
     w = alpha[:len(hyp) + 1, :(n_frames + reduction - 1) // reduction]
     animate_decoding(w, Path(out) / "speech_digits/decoding.gif",
                      source_tokens=_time_labels(w.shape[1], reduction),
-                     target_tokens=[VOCAB[3 + d] for d in hyp] + ["<eos>"], fps=1.5)
+                     target_tokens=[VOCAB[3 + d] for d in hyp] + [VOCAB[END]], fps=1.5)
     return Figure("speech_digits/decoding.gif", "Beam-search decoding step by step: at each step "
                   "the attention over the listener's frames (time in s) moves to the next word.",
                   "Decoding, step by step")
@@ -193,7 +192,7 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
         cfg = LASConfig()
         params, losses = train(cfg, ftr, dtr, epochs=20 if full else 10,
                                seconds=900 if full else 150)   # (a cap for slow machines)
-        hyps, alphas = transcribe(cfg, params, fte, beam=4)
+        hyps, alphas = transcribe(params, cfg, fte, beam=4)
     reduction = 2 ** cfg.listener_layers
     metrics = error_rates(dte, hyps)
     metrics.update(audio_source=source, train_utterances=n_train, test_utterances=n_test,

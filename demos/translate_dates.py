@@ -19,21 +19,75 @@ from demos import _dates_figures as figures
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 
 NAME = "translate_dates"
-LENGTH_BINS = [(6, 15), (16, 25), (26, 35), (36, 45), (46, 60)]
 SETTINGS = {  # quick: ≤ 5 min for all seven models on two idle cores (two models at a time)
     False: dict(n_train=30_000, n_val=1_000, n_test=1_000, seconds=70.0, steps=1_500, patience=8,
                 beam_rows=200, slow_budget=2.0),
     True: dict(n_train=100_000, n_val=1_000, n_test=3_000, seconds=300.0, steps=20_000,
                patience=8, beam_rows=1_000, slow_budget=1.0),
 }
+
+
+# ------------------------------------------------------------------------------- data
+def load_data(s: dict) -> dict:
+    """Training and validation pairs from the training dates and formats; test pairs from
+    dates and formats never seen in training (demos/_dates_data.py)."""
+    return {"train": data.sample(s["n_train"], "train", seed=0),
+            "val": data.sample(s["n_val"], "train", seed=1),
+            "test": data.sample(s["n_test"], "test", seed=2)}
+
+
+# ------------------------------------------------------------------------------- model
+SIZES = {"transformer": dict(hidden=32, ffn=128, layers=1),   # d_model 64, one layer each side
+         "luong_local": dict(local_window=8)}                # window p ± 8, σ = 4
+
+
+def make_model(model: str, seed: int):
+    """The config (default sizes: attention_np/apps/seq2seq/config.py) and fresh parameters."""
+    cfg = Seq2SeqConfig(len(data.SRC_VOCAB), len(data.TGT_VOCAB), model=model,
+                        start=data.START, end=data.END, pad=data.PAD, **SIZES.get(model, {}))
+    return cfg, init_model(cfg, seed)
+
+
+# ------------------------------------------------------------------------------- training
 # Luong local-p and the Transformer learn the alignment more slowly (local-p must learn to move
 # its window; the Transformer has only positions to align with): they get ``slow_budget`` times
 # the budget, paid for by the models that early stopping ends after 600–1 100 steps.
 SLOW_LEARNERS = ("luong_local", "transformer")
-SETS: dict = {}                     # filled before the worker processes fork
-LR: dict = {}                        # every model: Adam, lr 5e-3 decaying linearly to 5e-4
-SIZES = {"transformer": dict(hidden=32, ffn=128, layers=1),   # d_model 64, one layer each side
-         "luong_local": dict(local_window=8)}                # window p ± 8, σ = 4
+
+
+def train_and_evaluate(model: str, sets: dict, s: dict, seed: int = 0):
+    """Train one model within its step / CPU-time budget (Adam, lr 5e-3 decaying linearly to
+    5e-4, early stopping on validation exact match), then score it on the test set.
+    Returns (cfg, params, metrics). Runs in a worker process: everything comes as arguments."""
+    with one_blas_thread():
+        cfg, params = make_model(model, seed)
+        scale = s["slow_budget"] if model in SLOW_LEARNERS else 1.0
+        tc = TrainConfig(batch=64, lr=5e-3, max_steps=int(s["steps"] * scale),
+                         max_seconds=s["seconds"] * scale, eval_every=100,
+                         patience=s["patience"], seed=seed)
+        hist = train(params, cfg, sets["train"], sets["val"], tc,
+                     log=lambda msg: print(f"{model:13s} {msg}", flush=True))
+        metrics = evaluate(params, cfg, sets["test"], s["beam_rows"])
+    metrics.update({"train_seconds": round(hist.seconds, 1), "train_steps": hist.steps[-1],
+                    "train_wall_seconds": round(hist.wall_seconds, 1), "stopped": hist.stopped,
+                    "parameters": int(sum(v.size for v in params.values())),
+                    "history": {"step": hist.steps, "train_loss": hist.train_loss,
+                                "val_exact": hist.val_exact}})
+    return cfg, params, metrics
+
+
+def train_all(sets: dict, s: dict) -> dict:
+    """Every model, two at a time in worker processes → {model: (cfg, params, metrics)}."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    order = sorted(MODELS, key=lambda m: m not in SLOW_LEARNERS)       # longest jobs first
+    n = len(order)
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
+        return dict(zip(order, pool.map(train_and_evaluate, order, [sets] * n, [s] * n)))
+
+
+# ------------------------------------------------------------------------------- evaluation
+LENGTH_BINS = [(6, 15), (16, 25), (26, 35), (36, 45), (46, 60)]
 
 
 def char_accuracy(pred, tgt) -> float:
@@ -50,38 +104,17 @@ def accuracy_by_length(pred, tgt, src_len) -> list[float | None]:
     return out
 
 
-def train_one(model: str, s: dict, seed: int = 0):
-    """Train one model within the step / CPU-time budget; returns (cfg, params, metrics)."""
-    with one_blas_thread():
-        return _train_one(model, SETS, s, seed)
-
-
-def _train_one(model, sets, s, seed):
-    cfg = Seq2SeqConfig(len(data.SRC_VOCAB), len(data.TGT_VOCAB), model=model,
-                        **SIZES.get(model, {}))
-    params = init_model(cfg, seed)
-    scale = s["slow_budget"] if model in SLOW_LEARNERS else 1.0
-    tc = TrainConfig(batch=64, lr=LR.get(model, 5e-3), max_steps=int(s["steps"] * scale),
-                     max_seconds=s["seconds"] * scale, eval_every=100, patience=s["patience"],
-                     seed=seed)
-    hist = train(cfg, params, sets["train"], sets["val"], tc,
-                 log=lambda msg: print(f"{model:13s} {msg}", flush=True))
-    test = sets["test"]
-    pred = predict(cfg, params, test.src, test.src_len)
-    rows = np.arange(min(s["beam_rows"], len(test.src)))
-    beam = beam_search(cfg, params, *crop(test.src, test.src_len, rows), beam=4)[0]
-    metrics = {"exact_match": exact_match(cfg, pred, test.tgt),
-               "char_accuracy": char_accuracy(pred, test.tgt),
-               "beam4_exact_match": exact_match(cfg, beam, test.tgt[rows]),
-               "beam4_rows": len(rows),
-               "exact_match_by_length": accuracy_by_length(pred, test.tgt, test.src_len),
-               "train_seconds": round(hist.seconds, 1), "train_steps": hist.steps[-1],
-               "train_wall_seconds": round(hist.wall_seconds, 1),
-               "stopped": hist.stopped,
-               "parameters": int(sum(v.size for v in params.values())),
-               "history": {"step": hist.steps, "train_loss": hist.train_loss,
-                           "val_exact": hist.val_exact}}
-    return cfg, params, metrics
+def evaluate(params, cfg, test, beam_rows: int) -> dict:
+    """Greedy exact match, character accuracy and exact match per input length on the test
+    set; beam-4 exact match on its first ``beam_rows`` rows."""
+    pred = predict(params, cfg, test.src, test.src_len)
+    rows = np.arange(min(beam_rows, len(test.src)))
+    beam = beam_search(params, cfg, *crop(test.src, test.src_len, rows), beam=4)[0]
+    return {"exact_match": exact_match(cfg, pred, test.tgt),
+            "char_accuracy": char_accuracy(pred, test.tgt),
+            "beam4_exact_match": exact_match(cfg, beam, test.tgt[rows]),
+            "beam4_rows": len(rows),
+            "exact_match_by_length": accuracy_by_length(pred, test.tgt, test.src_len)}
 
 
 def print_table(metrics: dict) -> str:
@@ -98,29 +131,24 @@ def print_table(metrics: dict) -> str:
     return table
 
 
+# ------------------------------------------------------------------------------- demo
 def run(out_dir: Path, full: bool = False) -> list:
     import matplotlib
     matplotlib.use("Agg")
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
     s = SETTINGS[full]
     out = demo_dir(out_dir, NAME)
-    SETS.update({"train": data.sample(s["n_train"], "train", seed=0),
-                 "val": data.sample(s["n_val"], "train", seed=1),
-                 "test": data.sample(s["n_test"], "test", seed=2)})
-    print(f"{len(SETS['train'].sources)} training pairs, {len(SETS['test'].sources)} held-out "
+    sets = load_data(s)
+    print(f"{len(sets['train'].sources)} training pairs, {len(sets['test'].sources)} held-out "
           f"test pairs (unseen dates and unseen formats), e.g. "
-          f"{SETS['test'].sources[0]!r} → {SETS['test'].targets[0]}", flush=True)
+          f"{sets['test'].sources[0]!r} → {sets['test'].targets[0]}", flush=True)
     start = time.perf_counter()
-    order = sorted(MODELS, key=lambda m: m not in SLOW_LEARNERS)       # longest jobs first
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
-        results = dict(zip(order, pool.map(train_one, order, [s] * len(order))))
+    results = train_all(sets, s)
     models = {name: results[name][:2] for name in MODELS}
     metrics = {name: results[name][2] for name in MODELS}
     table = print_table(metrics)
     write_json(out / "metrics.json", metrics)
     (out / "table.md").write_text(table + "\n")
-    figs = figures.make_all(out_dir, NAME, models, metrics, SETS["test"], LENGTH_BINS)
+    figs = figures.make_all(out_dir, NAME, models, metrics, sets["test"], LENGTH_BINS)
     print(f"total {time.perf_counter() - start:.0f} s; wrote {out}")
     return figs
 

@@ -1,4 +1,5 @@
-"""Show, Attend and Tell: data, encoder vs torch, decoder gradients, REINFORCE, beam search, BLEU."""
+"""Show, Attend and Tell: data, encoder vs torch, decoder gradients, REINFORCE, BLEU (beam search:
+tests/test_decoding.py)."""
 import itertools
 
 import numpy as np
@@ -7,7 +8,6 @@ import pytest
 from attention_np.apps.captioning.baseline import (baseline_decoder_backward,
                                               baseline_decoder_forward, baseline_loss_and_grads,
                                               init_baseline_params)
-from attention_np.apps.captioning.beam import beam_search
 from attention_np.apps.captioning.bleu import corpus_bleu
 from attention_np.apps.captioning.decoder import (decoder_forward, init_decoder_params, step_backward,
                                              step_forward)
@@ -61,7 +61,7 @@ def test_encoder_matches_torch(pools):
     def theirs(images, **p):
         x = images[:, None]
         for k in range(2):
-            x = tf.max_pool2d(torch.relu(tf.conv2d(x, p[f"conv{k}_W"], p[f"conv{k}_b"], padding=1)),
+            x = tf.max_pool2d(torch.relu(tf.conv2d(x, p[f"conv{k}.W"], p[f"conv{k}.b"], padding=1)),
                               kernels[k])
         return x.flatten(2).transpose(1, 2) + p["pos"]
 
@@ -84,7 +84,7 @@ def _step_case(attention, seed=0, B=2, L=3, D=4):
         p[name] = p[name] + 0.1 * rng.standard_normal(p[name].shape)
     inputs = {"emb": rng.standard_normal((B, 5)), "h": rng.standard_normal((B, 6)),
               "c": rng.standard_normal((B, 6)), "a": rng.standard_normal((B, L, D)), **p}
-    return inputs, sorted(set(p) - {"E", "W_h0", "b_h0", "W_c0", "b_c0"})   # used outside a step
+    return inputs, sorted(set(p) - {"E", "init_h.W", "init_h.b", "init_c.W", "init_c.b"})   # used outside a step
 
 
 @pytest.mark.parametrize("attention", ["soft", "hard"])
@@ -167,7 +167,7 @@ def test_hard_attention_estimator_is_unbiased():
         return total
 
     estimates = [expected_estimate(b) for b in (0.0, -4.0)]
-    for name in ["a", "att_v", "att_W_h", "L_o"]:
+    for name in ["a", "att.v", "att.W_h", "L_o"]:
         x = a if name == "a" else p[name]
         for j in (0, x.size // 2):
             idx = tuple(np.unravel_index(j, x.shape))
@@ -186,8 +186,8 @@ def test_hard_entropy_bonus_is_the_pathwise_gradient():
     def loss():
         stats = caption_loss(a, captions, p, cfg, locations=path)[0]
         return stats["ce"] + stats["reg"] - cfg.entropy * stats["entropy"]
-    for name, x, g in [("a", a, da), ("att_v", p["att_v"], grads["att_v"]),
-                       ("att_W_h", p["att_W_h"], grads["att_W_h"])]:
+    for name, x, g in [("a", a, da), ("att.v", p["att.v"], grads["att.v"]),
+                       ("att.W_h", p["att.W_h"], grads["att.W_h"])]:
         for j in range(0, x.size, max(1, x.size // 4)):
             idx = tuple(np.unravel_index(j, x.shape))
             np.testing.assert_allclose(g[idx], numerical_grad(loss, x, idx, 1e-6),
@@ -217,43 +217,7 @@ def test_article_baseline_decoder_finite_differences():
     assert np.allclose(np.triu(weights[0], 1), 0), "the article's weights are causal, over time"
 
 
-# --------------------------------------------------------------------- beam & BLEU
-def _markov_step(table):
-    """A step function whose next-word log-probabilities depend on the previous word only."""
-    def step(tokens, state, context):
-        return table[tokens], state, np.ones((len(tokens), 1))
-    return step
-
-
-def test_beam_search_finds_the_best_caption_of_a_markov_model():
-    rng = np.random.default_rng(0)
-    V, T = 5, 3                                      # word 1 = <start>, 2 = <end>
-    table = np.log(rng.dirichlet(np.ones(V) * 0.5, size=V))
-    table[:, 0] = table[:, 1] = -np.inf               # never <pad> or <start>
-
-    def score(seq):
-        s, prev = 0.0, 1
-        for w in seq:
-            s, prev = s + table[prev, w], w
-            if w == 2:
-                break
-        return s
-    best = max(itertools.product(range(2, V), repeat=T), key=score)
-    n_best = best.index(2) + 1 if 2 in best else T
-    tokens, _, top = beam_search(_markov_step(table), (np.zeros((1, 1)),), (np.zeros((1, 1)),),
-                                 start=1, end=2, beam_size=V * V, max_len=T)
-    assert np.isclose(top[0], score(best))
-    assert list(tokens[0, :n_best]) == list(best[:n_best])
-    greedy, _, _ = beam_search(_markov_step(table), (np.zeros((1, 1)),), (np.zeros((1, 1)),),
-                               start=1, end=2, beam_size=1, max_len=T)
-    prev = 1
-    for w in greedy[0]:
-        if w == 0:
-            break
-        assert w == table[prev].argmax()
-        prev = w
-
-
+# ------------------------------------------------------------------------------ BLEU
 def test_bleu():
     ref = [["three", "seven", "one", "four", "two"]]
     assert corpus_bleu(ref, ref) == pytest.approx(1.0)

@@ -13,7 +13,7 @@ from tests.helpers import assert_matches_torch, check_finite_differences
 def _ce(ignore_index=-100, label_smoothing=0.0):
     def ours(logits, targets):
         loss, cache = cross_entropy_forward(logits, targets, ignore_index, label_smoothing)
-        return loss, lambda dloss: {"logits": cross_entropy_backward(cache, dloss)}
+        return loss, lambda dloss: {"logits": cross_entropy_backward(dloss, cache)}
     return ours
 
 
@@ -63,7 +63,7 @@ def test_other_ignore_index_and_1d_logits():
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_all_ignored_gives_zero_loss_and_gradient(dtype):
     loss, cache = cross_entropy_forward(np.ones((3, 4), dtype), np.full(3, -100))
-    dlogits = cross_entropy_backward(cache)
+    dlogits = cross_entropy_backward(1.0, cache)
     assert loss == 0 and loss.dtype == dtype
     assert dlogits.dtype == dtype and not dlogits.any()
 
@@ -73,7 +73,7 @@ def test_extreme_logits_are_finite(dtype):
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [-1e4, 1e4, 1e4]], dtype=dtype)
     targets = np.array([1, 2, 0])
     loss, cache = cross_entropy_forward(logits, targets, label_smoothing=0.1)
-    dlogits = cross_entropy_backward(cache)
+    dlogits = cross_entropy_backward(1.0, cache)
     assert loss.dtype == dtype and dlogits.dtype == dtype
     assert np.isfinite(loss) and np.all(np.isfinite(dlogits))
     want = F.cross_entropy(torch.from_numpy(logits.astype(np.float64)), torch.from_numpy(targets),
@@ -93,4 +93,4 @@ def test_rejects_bad_input():
         cross_entropy_forward(logits, np.array([0, 1, 2]), label_smoothing=1.5)
     _, cache = cross_entropy_forward(logits, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"dloss must be a scalar, got shape \(3,\)"):
-        cross_entropy_backward(cache, np.ones(3))
+        cross_entropy_backward(np.ones(3), cache)

@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from attention_np.apps.las import LASConfig, beam_search, greedy_decode, init_las, las_backward, las_loss
+from attention_np.apps.las import LASConfig, beam_search, greedy_decode, init_las, loss_and_grads
 from demos._speech_data import _wav_to_array, espeak, formant_utterance, make_specs
 from demos.speech_digits import edit_distance, error_rates, make_batch, tokens_to_digits, train
 
@@ -61,8 +61,7 @@ def test_las_gradient_matches_finite_differences():
     cfg = _tiny_cfg()
     params = init_las(cfg, rng)
     x, mask, y_in, y_out = _tiny_batch(rng)
-    _, _, cache = las_loss(cfg, params, x, mask, y_in, y_out)
-    grads = las_backward(cache)
+    _, grads, _ = loss_and_grads(params, cfg, x, mask, y_in, y_out)
     assert set(grads) == set(params)
     for name in ("listen0.fwd.W_x", "listen1.bwd.W_h", "att.F", "att.V", "att.U", "dec.W_h",
                  "emb", "out.W"):
@@ -72,9 +71,9 @@ def test_las_gradient_matches_finite_differences():
             idx = (int(y_in[0, 1]), 0)
         old = p[idx]
         p[idx] = old + 1e-6
-        plus = las_loss(cfg, params, x, mask, y_in, y_out)[0]
+        plus = loss_and_grads(params, cfg, x, mask, y_in, y_out)[0]
         p[idx] = old - 1e-6
-        minus = las_loss(cfg, params, x, mask, y_in, y_out)[0]
+        minus = loss_and_grads(params, cfg, x, mask, y_in, y_out)[0]
         p[idx] = old
         np.testing.assert_allclose(grads[name][idx], (plus - minus) / 2e-6, rtol=1e-4,
                                    atol=1e-9, err_msg=name)
@@ -85,8 +84,8 @@ def test_beam_search_with_beam_one_is_greedy():
     cfg = _tiny_cfg()
     params = init_las(cfg, rng)
     x, mask, _, _ = _tiny_batch(rng)
-    greedy, _ = greedy_decode(cfg, params, x, mask)
-    tokens, alphas, _ = beam_search(cfg, params, x, mask, beam=1)
+    greedy, _ = greedy_decode(params, cfg, x, mask)
+    tokens, alphas, _ = beam_search(params, cfg, x, mask, beam=1)
     n = tokens.shape[1]
     np.testing.assert_array_equal(tokens, greedy[:, :n])
     assert alphas.shape[:2] == tokens.shape and np.allclose(alphas.sum(-1), 1, atol=1e-6)

@@ -8,7 +8,8 @@ import torch
 from attention_np.apps.seq2seq.attention import attention_backward, attention_forward, init_attention
 from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
 from attention_np.apps.seq2seq.model import decode_step, encode, init_model, loss_and_grads
-from attention_np.apps.seq2seq.search import beam_search, greedy_decode, log_softmax
+from attention_np.apps.seq2seq.search import beam_search, greedy_decode
+from attention_np.nn.losses import log_softmax
 from attention_np.apps.seq2seq.train import TrainConfig, train
 from demos import _dates_data as data
 from tests.helpers import assert_matches_torch, check_finite_differences
@@ -75,7 +76,7 @@ def test_model_gradients_match_finite_differences(model):
     params = init_model(cfg, seed=1)
 
     def ours(**p):
-        loss, grads, _ = loss_and_grads(cfg, p, src, mask, tgt)
+        loss, grads, _ = loss_and_grads(p, cfg, src, mask, tgt)
         return np.array([loss]), lambda dout: {k: g * dout[0] for k, g in grads.items()}
     assert set(ours(**params)[1](np.ones(1))) == set(params)
     check_finite_differences(ours, params, list(params), n_entries=3, rtol=1e-4, atol=1e-8)
@@ -125,12 +126,12 @@ def test_teacher_forcing_equals_step_by_step_decoding(model):
     from attention_np.apps.seq2seq.model import forward, shift_right
     cfg, src, mask, tgt = _tiny(model)
     params = init_model(cfg, seed=2)
-    logits, weights, _ = forward(cfg, params, src, mask, shift_right(cfg, tgt))
-    memory, state = encode(cfg, params, src, mask), None
+    logits, weights, _ = forward(params, cfg, src, mask, shift_right(cfg, tgt))
+    memory, state = encode(params, cfg, src, mask), None
     state = memory.state0
-    y = np.full(3, cfg.bos)
+    y = np.full(3, cfg.start)
     for t in range(tgt.shape[1]):
-        step_logits, state, w = decode_step(cfg, params, memory, y, state)
+        step_logits, state, w = decode_step(params, cfg, memory, y, state)
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-10)
         np.testing.assert_allclose(w, weights[:, t], atol=1e-10)
         y = tgt[:, t]
@@ -140,19 +141,19 @@ def test_teacher_forcing_equals_step_by_step_decoding(model):
 def test_beam_search(model):
     cfg, src, mask, _ = _tiny(model)
     params = init_model(cfg, seed=3)
-    greedy, _ = greedy_decode(cfg, params, src, mask)
-    one, _, _ = beam_search(cfg, params, src, mask, beam=1)
+    greedy, _ = greedy_decode(params, cfg, src, mask)
+    one, _, _ = beam_search(params, cfg, src, mask, beam=1)
     assert np.array_equal(one, greedy)
-    best, weights, score = beam_search(cfg, params, src, mask, beam=4)
+    best, weights, score = beam_search(params, cfg, src, mask, beam=4)
     assert weights.shape == (3, cfg.max_tgt_len, src.shape[1])
 
     def total_logp(tokens):
-        memory, y, state, s = encode(cfg, params, src, mask), np.full(3, cfg.bos), None, 0
+        memory, y, state, s = encode(params, cfg, src, mask), np.full(3, cfg.start), None, 0
         state = memory.state0
         for t in range(tokens.shape[1]):
-            logits, state, _ = decode_step(cfg, params, memory, y, state)
+            logits, state, _ = decode_step(params, cfg, memory, y, state)
             lp = log_softmax(logits)[np.arange(3), tokens[:, t]]
-            s = s + np.where(np.any(tokens[:, :t] == cfg.eos, axis=1), 0, lp)
+            s = s + np.where(np.any(tokens[:, :t] == cfg.end, axis=1), 0, lp)
             y = tokens[:, t]
         return s
     np.testing.assert_allclose(score, total_logp(best), atol=1e-9)
@@ -168,11 +169,11 @@ def test_a_short_training_run_lowers_the_loss(model):
     rows = np.arange(64)
     L = int(ds.src_len[rows].max())
     mask = np.arange(L)[None] < ds.src_len[rows][:, None]
-    before = loss_and_grads(cfg, params, ds.src[rows, :L], mask, ds.tgt[rows])[0]
-    hist = train(cfg, params, ds, data.sample(20, "train", 1),
+    before = loss_and_grads(params, cfg, ds.src[rows, :L], mask, ds.tgt[rows])[0]
+    hist = train(params, cfg, ds, data.sample(20, "train", 1),
                  TrainConfig(batch=32, lr=1e-2, max_steps=30, max_seconds=30, eval_every=30),
                  log=lambda *a: None)
-    after = loss_and_grads(cfg, params, ds.src[rows, :L], mask, ds.tgt[rows])[0]
+    after = loss_and_grads(params, cfg, ds.src[rows, :L], mask, ds.tgt[rows])[0]
     assert hist.steps == [30]
     assert after < 0.8 * before, (before, after)
     assert all(v.dtype == np.float32 for v in params.values())

@@ -21,7 +21,7 @@ def _log_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    """log p = z − max z − log Σ exp(z − max z) along the last axis (used by beam searches)."""
+    """log p = z − max z − log Σ exp(z − max z) along the last axis (used by beam search)."""
     return _log_softmax(z)[0]
 
 
@@ -71,11 +71,11 @@ def cross_entropy_forward(logits, targets, ignore_index: int = -100,
     return logits.dtype.type(loss), cache
 
 
-def cross_entropy_backward(cache, dloss=1.0):
+def cross_entropy_backward(dloss, cache):
     """dL/dz_{n,c} = dloss · (p_{n,c} − q_{n,c}) / N_valid for valid rows, 0 for ignored ones.
 
-    The loss ends the graph, so the upstream gradient ``dloss`` comes second and defaults to 1.
-    Returns dlogits (..., C) in logits' dtype.
+    dloss: the upstream gradient of the scalar loss (1.0 when the loss ends the graph), first
+    like every backward's. Returns dlogits (..., C) in logits' dtype.
     """
     dloss = np.asarray(dloss)
     if dloss.shape != ():

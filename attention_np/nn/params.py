@@ -1,8 +1,16 @@
-"""Parameters of a model live in one flat dict ``{"enc_f.W_x": ..., "dec.W_h": ...}`` so that the
-optimiser sees every array; each layer reads its own slice through :func:`sub`."""
+"""One convention for a model's parameters: a flat dict of named arrays.
+
+    params = {"enc_f.W_x": ..., "enc_f.W_h": ..., "dec.W_x": ..., "out.W": ..., "out.b": ...}
+
+The optimiser and the gradient clipping see every array of the model in one dict; a layer reads
+only its own slice, ``sub(params, "dec")`` → ``{"W_x": ..., "W_h": ..., "b": ...}``, and hands
+back gradients keyed like that slice, which ``prefixed("dec", grads)`` files under the model's
+names again. A layer used at several time steps adds its gradients up with :func:`add_grads`.
+Names are ``prefix.name``; prefixes nest (``listen0.fwd.W_x``).
+"""
 from __future__ import annotations
 
-import numpy as np
+from attention_np.nn import init
 
 
 def sub(params: dict, prefix: str) -> dict:
@@ -17,17 +25,14 @@ def prefixed(prefix: str, d: dict) -> dict:
 
 
 def add_grads(total: dict, new: dict) -> dict:
-    """Accumulate ``new`` into ``total`` (keys missing from ``total`` are added)."""
+    """Accumulate ``new`` into ``total`` (keys missing from ``total`` are added); returns total."""
     for k, g in new.items():
         total[k] = g if k not in total else total[k] + g
     return total
 
 
-def uniform(rng, shape, fan_in: int, dtype) -> np.ndarray:
-    """U(−1/√fan_in, 1/√fan_in), torch's default for linear layers."""
-    k = 1.0 / np.sqrt(fan_in)
-    return rng.uniform(-k, k, size=shape).astype(dtype)
-
-
 def linear_params(rng, d_in: int, d_out: int, dtype) -> dict:
-    return {"W": uniform(rng, (d_in, d_out), d_in, dtype), "b": np.zeros(d_out, dtype)}
+    """``{"W": (d_in, d_out), "b": (d_out,)}`` for y = x W + b, initialised as torch's
+    ``nn.Linear``: W ~ U(−1/√d_in, 1/√d_in), b = 0."""
+    return {"W": init.uniform_fan_in((d_in, d_out), rng, dtype=dtype),
+            "b": init.zeros(d_out, dtype)}

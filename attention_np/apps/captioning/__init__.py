@@ -4,5 +4,5 @@ encoder.py  conv → ReLU → max-pool blocks: an image → L annotation vectors
 decoder.py  the attention LSTM decoder, soft or hard attention, forward/backward step by step
 model.py    config, loss (doubly stochastic regulariser; REINFORCE for hard attention), generate
 baseline.py the article's printed decoder, which attends over its own LSTM states
-beam.py     batched beam search;  bleu.py  corpus BLEU-4
+bleu.py     corpus BLEU-4  (beam search: attention_np.decoding)
 """

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from attention_np.nn import init
 from attention_np.nn.checks import as_float_array
 from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
                                max_pool2d_forward)
 
 
-POS_STD = 1.0        # init scale of p_i: clearly distinct locations from the first step
+POS_STD = 1.0        # init scale of p_i: larger than the conv features at init (std ≈ 0.4 on
+                     # the demo's strips), so locations are clearly distinct from the first step
 
 
 def default_pools(n_blocks: int) -> tuple:
@@ -41,21 +43,26 @@ def grid_shape(image_shape: tuple[int, int], pools) -> tuple[int, int]:
 
 
 def init_encoder_params(image_shape, channels, rng, dtype=np.float64, pools=None) -> dict:
-    """He-initialised conv filters ``conv{k}_W`` (F, C, 3, 3), biases ``conv{k}_b`` and the
-    location embedding ``pos`` (L, D), D = channels[-1]; ``pools`` default: 2×2 per block."""
+    """Conv filters ``conv{k}.W`` (F, C, 3, 3), biases ``conv{k}.b`` and the location embedding
+    ``pos`` (L, D), D = channels[-1]; ``pools`` default: 2×2 per block.
+
+    Filters are He-initialised, N(0, 2 / fan_in) with fan_in = 9 C: a ReLU zeroes half of its
+    inputs, and the factor 2 makes up for it, so activations keep their scale through the
+    blocks (He et al., 2015).
+    """
     params, c_in = {}, 1
     for k, c_out in enumerate(channels):
         std = np.sqrt(2.0 / (9 * c_in))
-        params[f"conv{k}_W"] = (std * rng.standard_normal((c_out, c_in, 3, 3))).astype(dtype)
-        params[f"conv{k}_b"] = np.zeros(c_out, dtype)
+        params[f"conv{k}.W"] = init.normal((c_out, c_in, 3, 3), rng, std, dtype)
+        params[f"conv{k}.b"] = init.zeros(c_out, dtype)
         c_in = c_out
     gh, gw = grid_shape(image_shape, pools or default_pools(len(channels)))
-    params["pos"] = (POS_STD * rng.standard_normal((gh * gw, c_in))).astype(dtype)
+    params["pos"] = init.normal((gh * gw, c_in), rng, POS_STD, dtype)
     return params
 
 
 def _n_blocks(params: dict) -> int:
-    return sum(1 for name in params if name.startswith("conv") and name.endswith("_W"))
+    return sum(1 for name in params if name.startswith("conv") and name.endswith(".W"))
 
 
 def encoder_forward(images, params, pools=None):
@@ -65,10 +72,10 @@ def encoder_forward(images, params, pools=None):
     caches = []
     pools = pools or default_pools(_n_blocks(params))
     for k in range(_n_blocks(params)):
-        x, conv_cache = conv2d_forward(x, params[f"conv{k}_W"], params[f"conv{k}_b"], padding=1)
+        x, conv_cache = conv2d_forward(x, params[f"conv{k}.W"], params[f"conv{k}.b"], padding=1)
         x, relu_cache = relu_forward(x)
         x, pool_cache = max_pool2d_forward(x, pools[k])            # (B, C_k, H / ph, W / pw)
-        caches.append((conv_cache, relu_cache, pool_cache))
+        caches.append({"conv": conv_cache, "relu": relu_cache, "pool": pool_cache})
     B, D, gh, gw = x.shape
     pos = params["pos"]
     if pos.shape != (gh * gw, D):
@@ -85,8 +92,8 @@ def encoder_backward(da, cache) -> dict:
     grads = {"pos": da.sum(axis=0)}                                # a = CNN + p
     dx = da.transpose(0, 2, 1).reshape(B, D, gh, gw)
     for k in reversed(range(len(cache["blocks"]))):
-        conv_cache, relu_cache, pool_cache = cache["blocks"][k]
-        dx = max_pool2d_backward(dx, pool_cache)
-        dx = relu_backward(dx, relu_cache)
-        dx, grads[f"conv{k}_W"], grads[f"conv{k}_b"] = conv2d_backward(dx, conv_cache)
+        block = cache["blocks"][k]
+        dx = max_pool2d_backward(dx, block["pool"])
+        dx = relu_backward(dx, block["relu"])
+        dx, grads[f"conv{k}.W"], grads[f"conv{k}.b"] = conv2d_backward(dx, block["conv"])
     return grads

@@ -24,16 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.special import log_softmax
 
-from attention_np.apps.captioning.beam import beam_search
 from attention_np.apps.captioning.decoder import (decoder_backward, decoder_forward,
                                              init_decoder_params, init_state_forward,
                                              step_forward)
 from attention_np.apps.captioning.encoder import (default_pools, encoder_backward, encoder_forward,
                                              grid_shape, init_encoder_params)
+from attention_np.decoding import beam_search
 from attention_np.nn.layers import embedding_forward
-from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward, log_softmax
 
 
 @dataclass
@@ -103,14 +102,14 @@ def caption_loss(a, captions, params, cfg: CaptionConfig, rng=None, baseline: fl
     B, N = len(captions), max(int(valid.sum()), 1)
     logits, alphas, dec_cache = decoder_forward(a, inputs, params, cfg.attention, rng, locations)
     ce, ce_cache = cross_entropy_forward(logits, targets)
-    dlogits = cross_entropy_backward(ce_cache)
+    dlogits = cross_entropy_backward(1.0, ce_cache)
     cover = (alphas * valid[..., None]).sum(axis=1)                  # Σ_t α_ti  (B, L)
     reg = cfg.ds_lambda * ((1 - cover) ** 2).sum(axis=1).mean()
     dalphas = (-2 * cfg.ds_lambda / B) * (1 - cover)[:, None, :] * valid[..., None]
     stats = {"loss": float(ce + reg), "ce": float(ce), "reg": float(reg)}
     rewards = None
     if cfg.attention == "hard":
-        logp = np.take_along_axis(log_softmax(logits, axis=-1),
+        logp = np.take_along_axis(log_softmax(logits),
                                   np.where(valid, targets, 0)[..., None], axis=-1)[..., 0]
         R = (logp * valid).sum(axis=1)                               # log p(y_b | s_b)  (B,)
         rewards = cfg.reinforce * _reward_to_go(logp, valid, baseline) / N   # (B, T)
@@ -147,19 +146,21 @@ def update_baseline(baseline: float | None, stats: dict, cfg: CaptionConfig) -> 
 
 
 def _step_fn(params, cfg: CaptionConfig):
-    """The beam-search step: hard attention looks at the most likely location at test time."""
+    """The decoding step (tokens (N,), state (h, c), context (a,)) → (log p (N, V), new state,
+    α (N, L)); hard attention looks at the most likely location at test time."""
     index = "argmax" if cfg.attention == "hard" else None
 
     def step(tokens, state, context):
         emb, _ = embedding_forward(tokens, params["E"])
         logits, new_state, alpha, _ = step_forward(emb, state, context[0], params,
                                                    cfg.attention, None, index)
-        return log_softmax(logits, axis=-1), new_state, alpha
+        return log_softmax(logits), new_state, alpha
     return step
 
 
 def generate(params, cfg: CaptionConfig, images, beam_size: int = 3, max_len: int = 7):
-    """Caption images (B, H, W) → (tokens (B, max_len), α (B, max_len, L), log-prob (B,))."""
+    """Caption images (B, H, W) by beam search (attention_np.decoding) → (tokens (B, max_len),
+    α (B, max_len, L), log-prob (B,))."""
     a, _ = encoder_forward(images, params, cfg.block_pools)
     state, _ = init_state_forward(a, params)
     return beam_search(_step_fn(params, cfg), state, (a,), cfg.start, cfg.end, beam_size,

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.recurrent import bidirectional_backward, bidirectional_forward, init_recurrent_params
+from attention_np.nn.params import prefixed, sub
+from attention_np.nn.recurrent import (bidirectional_backward, bidirectional_forward,
+                                       init_recurrent_params)
 
 
 def init_listener(F: int, H: int, rng, dtype=np.float32, layers: int = 2) -> dict:
-    """Layer l reads 2·F (l = 0) or 4·H (the pair of the previous layer's 2H outputs)."""
+    """``listen{l}.fwd.*`` and ``listen{l}.bwd.*``: layer l reads 2·F (l = 0) or 4·H (the pair
+    of the previous layer's 2H outputs)."""
     p = {}
     for layer in range(layers):
         d_in = 2 * F if layer == 0 else 4 * H
         for direction in ("fwd", "bwd"):
-            for k, v in init_recurrent_params("lstm", d_in, H, rng, dtype).items():
-                p[f"listen{layer}.{direction}.{k}"] = v
+            p.update(prefixed(f"listen{layer}.{direction}",
+                              init_recurrent_params("lstm", d_in, H, rng, dtype)))
     return p
 
 
@@ -38,31 +41,25 @@ def _unpair_frames(dx, T):
     return dx.reshape(B, 2 * T2, D2 // 2)[:, :T]
 
 
-def _layer(params, layer):
-    get = (lambda d: {k.split(".")[-1]: v for k, v in params.items()
-                      if k.startswith(f"listen{layer}.{d}.")})
-    return get("fwd"), get("bwd")
-
-
 def listener_forward(params, x, mask):
     """x (B, T, F) features, mask (B, T) bool → h (B, ⌈T/2^L⌉, 2H), mask of h, cache."""
     n_layers = len({k.split(".")[0] for k in params if k.startswith("listen")})
-    caches = []
+    layers = []
     for layer in range(n_layers):
-        x, mask, T = _pair_frames(x, mask)
-        pf, pb = _layer(params, layer)
-        x, _, c = bidirectional_forward("lstm", x, pf, pb, mask)
-        caches.append((c, T))
-    return x, mask, caches
+        x, mask, T = _pair_frames(x, mask)                          # (B, ⌈T/2⌉, 2·D)
+        x, _, rnn_cache = bidirectional_forward("lstm", x, sub(params, f"listen{layer}.fwd"),
+                                                sub(params, f"listen{layer}.bwd"), mask)
+        layers.append({"rnn": rnn_cache, "T": T})                   # x: (B, ⌈T/2⌉, 2H)
+    return x, mask, {"layers": layers}
 
 
-def listener_backward(dh, caches) -> dict:
-    """Backprop through the pyramid; returns the gradients keyed like the params."""
+def listener_backward(dh, cache) -> dict:
+    """dh (B, T', 2H) → the gradients keyed like the params (back through the pyramid)."""
     grads = {}
-    for layer in reversed(range(len(caches))):
-        c, T = caches[layer]
-        dx, gf, gb = bidirectional_backward(dh, c)
-        grads.update({f"listen{layer}.fwd.{k}": v for k, v in gf.items()})
-        grads.update({f"listen{layer}.bwd.{k}": v for k, v in gb.items()})
-        dh = _unpair_frames(dx, T)
+    for layer in reversed(range(len(cache["layers"]))):
+        c = cache["layers"][layer]
+        dx, gf, gb = bidirectional_backward(dh, c["rnn"])
+        grads.update(prefixed(f"listen{layer}.fwd", gf))
+        grads.update(prefixed(f"listen{layer}.bwd", gb))
+        dh = _unpair_frames(dx, c["T"])
     return grads

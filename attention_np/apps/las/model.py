@@ -14,7 +14,7 @@ from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 @dataclass
 class LASConfig:
     n_mels: int = 40
-    vocab: int = 13              # <pad> <sos> <eos> and the ten digits
+    vocab: int = 13              # <pad> <start> <end> and the ten digits
     listener_hidden: int = 64    # per direction; the listener's output has 2 × this
     listener_layers: int = 2     # each halves the frame rate: ×4 fewer frames with 2
     emb: int = 16
@@ -23,8 +23,8 @@ class LASConfig:
     conv_filters: int = 8        # K location filters …
     conv_width: int = 15         # … of width r (odd)
     pad: int = 0
-    sos: int = 1
-    eos: int = 2
+    start: int = 1
+    end: int = 2
     max_len: int = 8
     dtype: str = "float32"
 
@@ -37,20 +37,15 @@ def init_las(cfg: LASConfig, rng) -> dict:
     return p
 
 
-def las_loss(cfg: LASConfig, params, x, mask, y_in, y_out):
-    """Mean cross-entropy of the next token under teacher forcing.
+def loss_and_grads(params, cfg: LASConfig, x, mask, y_in, y_out):
+    """Mean cross-entropy of the next token under teacher forcing, and its gradient.
 
-    x (B, T, n_mels), mask (B, T), y_in = <sos> y₁ … and y_out = y₁ … <eos> (B, L), padded
-    with cfg.pad → (loss, alignments (B, L, T'), cache).
+    x (B, T, n_mels), mask (B, T), y_in = <start> y₁ … and y_out = y₁ … <end> (B, L), padded
+    with cfg.pad → (loss, grads keyed like params, alignments α (B, L, T')).
     """
-    h, hmask, lcache = listener_forward(params, x.astype(cfg.dtype), mask)
-    logits, alphas, scache = speller_forward(params, h, hmask, y_in)
-    loss, ccache = cross_entropy_forward(logits, y_out, ignore_index=cfg.pad)
-    return float(loss), alphas, (lcache, scache, ccache)
-
-
-def las_backward(cache) -> dict:
-    lcache, scache, ccache = cache
-    dh, grads = speller_backward(cross_entropy_backward(ccache), scache)
-    grads.update(listener_backward(dh, lcache))
-    return grads
+    h, hmask, listener_cache = listener_forward(params, x.astype(cfg.dtype), mask)
+    logits, alphas, speller_cache = speller_forward(params, h, hmask, y_in)
+    loss, ce_cache = cross_entropy_forward(logits, y_out, ignore_index=cfg.pad)
+    dh, grads = speller_backward(cross_entropy_backward(1.0, ce_cache), speller_cache)
+    grads.update(listener_backward(dh, listener_cache))
+    return float(loss), grads, alphas

@@ -1,59 +1,43 @@
-"""Greedy and beam-search decoding for the LAS model (the speller fed its own outputs)."""
+"""Greedy and beam-search decoding for the LAS model: the speller fed its own outputs, as the
+step of :mod:`attention_np.decoding` (which holds the search itself)."""
 from __future__ import annotations
 
 import numpy as np
 
+from attention_np import decoding
 from attention_np.nn.losses import log_softmax
 from attention_np.apps.las.listener import listener_forward
-from attention_np.apps.las.speller import initial_state, speller_step
+from attention_np.apps.las.speller import DecoderState, initial_state, speller_step
 
 
-def _listen(cfg, params, x, mask):
+def _listen(params, cfg, x, mask):
+    """The search's start state and fixed context: listener features h (B, T', Dh), their
+    mask and the keys h V (B, T', A), computed once per utterance."""
     h, hmask, _ = listener_forward(params, x.astype(cfg.dtype), mask)
-    return h, hmask, h @ params["att.V"]
+    return initial_state(params, h), (h @ params["att.V"], h, hmask)
 
 
-def greedy_decode(cfg, params, x, mask):
-    """y_i = argmax p(y | y_<i, x) until <eos> or cfg.max_len → tokens (B, L), α (B, L, T')."""
-    h, hmask, keys = _listen(cfg, params, x, mask)
-    state, y = initial_state(params, h), np.full(len(x), cfg.sos)
-    tokens, alphas = [], []
-    for _ in range(cfg.max_len):
-        logits, state, _ = speller_step(params, keys, h, hmask, y, state)
-        y = logits.argmax(-1)
-        tokens.append(y)
-        alphas.append(state.alpha)
-    return np.stack(tokens, 1), np.stack(alphas, 1)
+def _step(params):
+    """(tokens (N,), state, context = (keys, h, mask)) → (log p (N, V), new state, α (N, T')),
+    log p in float64 whatever the model's dtype (beam scores add up over the steps)."""
+    def step(tokens, state, context):
+        keys, h, hmask = context
+        logits, new_state, _ = speller_step(params, keys, h, hmask, tokens, DecoderState(*state))
+        return log_softmax(logits.astype(np.float64)), new_state, new_state.alpha
+    return step
 
 
-def beam_search(cfg, params, x, mask, beam: int = 4):
-    """Keep the ``beam`` prefixes with the highest Σ log p; a finished prefix (it emitted
-    <eos>) keeps its score and stays put. Returns the best tokens (B, L), its α (B, L, T')
-    and its total log-probability (B,)."""
-    B, K = len(x), beam
-    h, hmask, keys = _listen(cfg, params, x, mask)
-    rows = np.repeat(np.arange(B), K)                                    # beam b·K + k
-    h, hmask, keys = h[rows], hmask[rows], keys[rows]
-    state, y = initial_state(params, h), np.full(B * K, cfg.sos)
-    score = np.tile(np.r_[0.0, np.full(K - 1, -np.inf)], B)              # one live beam at first
-    done = np.zeros(B * K, bool)
-    tokens = np.zeros((B * K, 0), np.int64)
-    alphas = np.zeros((B * K, 0, h.shape[1]), h.dtype)
-    for _ in range(cfg.max_len):
-        logits, new_state, _ = speller_step(params, keys, h, hmask, y, state)
-        logp = log_softmax(logits.astype(np.float64))                   # (B·K, V)
-        logp[done] = -np.inf
-        logp[done, cfg.eos] = 0.0
-        total = (score[:, None] + logp).reshape(B, -1)                   # (B, K·V)
-        best = np.argsort(-total, axis=1, kind="stable")[:, :K]          # (B, K)
-        parent = (np.arange(B)[:, None] * K + best // logp.shape[1]).reshape(-1)
-        y = (best % logp.shape[1]).reshape(-1)
-        score = np.take_along_axis(total, best, axis=1).reshape(-1)
-        state = new_state.take(parent)
-        tokens = np.concatenate([tokens[parent], y[:, None]], axis=1)
-        alphas = np.concatenate([alphas[parent], state.alpha[:, None]], axis=1)
-        done = done[parent] | (y == cfg.eos)
-        if done.all():
-            break
-    pick = np.arange(B) * K + score.reshape(B, K).argmax(1)
-    return tokens[pick], alphas[pick], score[pick]
+def greedy_decode(params, cfg, x, mask):
+    """y_i = argmax p(y | y_<i, x) → tokens (B, cfg.max_len) — <end>, then <pad> — and
+    α (B, cfg.max_len, T')."""
+    state, context = _listen(params, cfg, x, mask)
+    return decoding.greedy_decode(_step(params), state, context, cfg.start, cfg.end,
+                                  cfg.max_len, cfg.pad)
+
+
+def beam_search(params, cfg, x, mask, beam: int = 4):
+    """The ``beam`` prefixes with the highest Σ log p → the best tokens (B, cfg.max_len), its
+    α (B, cfg.max_len, T') and its total log-probability (B,)."""
+    state, context = _listen(params, cfg, x, mask)
+    return decoding.beam_search(_step(params), state, context, cfg.start, cfg.end, beam,
+                                cfg.max_len, cfg.pad)

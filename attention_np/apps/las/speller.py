@@ -11,43 +11,45 @@ Training feeds the true y_{i−1} (teacher forcing); decoding feeds the model's 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from attention_np.nn.layers import embedding_backward, embedding_forward
 from attention_np.location_attention import (init_location_params, location_attention_backward,
                                              location_attention_forward)
+from attention_np.nn import init
+from attention_np.nn.layers import embedding_backward, embedding_forward
+from attention_np.nn.params import add_grads, linear_params, prefixed, sub
 from attention_np.nn.recurrent import init_recurrent_params, lstm_cell_backward, lstm_cell_forward
 
 
 def init_speller(V: int, E: int, Dh: int, Hd: int, A: int, K: int, r: int, rng,
                  dtype=np.float32) -> dict:
-    p = {"emb": (rng.standard_normal((V, E)) * 0.3).astype(dtype),
-         "out.W": (rng.uniform(-1, 1, (Hd + Dh, V)) / np.sqrt(Hd + Dh)).astype(dtype),
-         "out.b": np.zeros(V, dtype)}
-    p.update({f"dec.{k}": v for k, v in init_recurrent_params("lstm", E + Dh, Hd, rng, dtype).items()})
-    p.update({f"att.{k}": v for k, v in init_location_params(Hd, Dh, A, K, r, rng, dtype).items()})
+    """``emb`` (V, E), ``out.W`` (Hd + Dh, V), ``out.b``, the LSTM ``dec.*`` and the attention
+    ``att.*`` (location_attention's W, V, U, F, b, w).
+
+    The embedding is N(0, 0.3²) for the reason given in seq2seq/encoder.py: the LSTM's input
+    weights are U(±1/√Hd), so each gate gets a term of std ≈ 0.3 · √(E / 3Hd) ≈ 0.07 here, in the
+    linear range of σ and tanh, while different digits still get clearly different inputs.
+    """
+    p = {"emb": init.normal((V, E), rng, 0.3, dtype)}
+    p.update(prefixed("out", linear_params(rng, Hd + Dh, V, dtype)))
+    p.update(prefixed("dec", init_recurrent_params("lstm", E + Dh, Hd, rng, dtype)))
+    p.update(prefixed("att", init_location_params(Hd, Dh, A, K, r, rng, dtype)))
     return p
 
 
-def _sub(params, prefix):
-    return {k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")}
-
-
-@dataclass
-class DecoderState:
-    """What one step hands to the next: LSTM state (s, m), context c, weights α — each (B, ·)."""
+class DecoderState(NamedTuple):
+    """What one step hands to the next: LSTM state (s, m), context c, weights α — each (B, ·).
+    A tuple of arrays, as :mod:`attention_np.decoding` wants its search state."""
     s: np.ndarray
     m: np.ndarray
     c: np.ndarray
     alpha: np.ndarray
 
-    def take(self, rows) -> "DecoderState":
-        return DecoderState(self.s[rows], self.m[rows], self.c[rows], self.alpha[rows])
-
 
 def initial_state(params, h) -> DecoderState:
+    """s_0 = m_0 = 0, c_0 = 0, α_0 = one-hot on frame 0, for listener features h (B, T, Dh)."""
     B, T, Dh = h.shape
     Hd = params["dec.W_h"].shape[0]
     alpha = np.zeros((B, T), h.dtype)
@@ -57,16 +59,17 @@ def initial_state(params, h) -> DecoderState:
 
 
 def speller_step(params, keys, h, mask, y_prev, state: DecoderState):
-    """One step: returns (logits (B, V), new state, cache)."""
-    e, ce = embedding_forward(y_prev, params["emb"])
-    s, m, cl = lstm_cell_forward(np.concatenate([e, state.c], -1), state.s, state.m,
-                                 _sub(params, "dec"))
-    c, alpha, ca = location_attention_forward(s, keys, h, state.alpha, _sub(params, "att"), mask)
-    feats = np.concatenate([s, c], axis=-1)
+    """One step: y_prev (B,) int → (logits (B, V), new state, cache)."""
+    e, emb_cache = embedding_forward(y_prev, params["emb"])                   # (B, E)
+    s, m, lstm_cache = lstm_cell_forward(np.concatenate([e, state.c], -1), state.s, state.m,
+                                         sub(params, "dec"))                  # (B, Hd) each
+    c, alpha, att_cache = location_attention_forward(s, keys, h, state.alpha,
+                                                     sub(params, "att"), mask)   # (B, Dh)
+    feats = np.concatenate([s, c], axis=-1)                                   # (B, Hd + Dh)
     logits = feats @ params["out.W"] + params["out.b"]
-    return logits, DecoderState(s, m, c, alpha), (ce, cl, ca, feats)
-
-
+    cache = {"emb": emb_cache, "lstm": lstm_cache, "att": att_cache, "feats": feats,
+             "E": e.shape[-1]}
+    return logits, DecoderState(s, m, c, alpha), cache
 def speller_forward(params, h, mask, y_in):
     """Teacher forcing. h (B, T, Dh), mask (B, T), y_in (B, L) = <sos> y_1 … y_{L−1}
     → logits (B, L, V), alignments α (B, L, T), cache."""
@@ -85,28 +88,27 @@ def speller_backward(dlogits, cache):
     """dlogits (B, L, V) → (dh (B, T, Dh), grads keyed like the params)."""
     h, steps = cache["h"], cache["steps"]
     B, T, Dh = h.shape
-    Hd = steps[0][1]["h"].shape[1]
+    Hd = cache["out.W"].shape[0] - Dh                                         # feats = [s ; c]
     g = {k: 0 for k in ("emb", "out.W", "out.b")}
-    dkeys, dh = np.zeros(h.shape[:2] + (steps[0][2]["U"].shape[1],), h.dtype), np.zeros_like(h)
+    dkeys, dh = np.zeros((B, T, cache["V"].shape[1]), h.dtype), np.zeros_like(h)
     ds_next, dm_next = np.zeros((B, Hd), h.dtype), np.zeros((B, Hd), h.dtype)
     dc_next, dalpha_next = np.zeros((B, Dh), h.dtype), None
     for i in reversed(range(len(steps))):
-        ce, cl, ca, feats = steps[i]
-        g["out.W"] = g["out.W"] + feats.T @ dlogits[:, i]                  # logits = feats W + b
+        step = steps[i]
+        g["out.W"] = g["out.W"] + step["feats"].T @ dlogits[:, i]          # logits = feats W + b
         g["out.b"] = g["out.b"] + dlogits[:, i].sum(0)
         dfeats = dlogits[:, i] @ cache["out.W"].T
         ds = dfeats[:, :Hd] + ds_next
         dc = dfeats[:, Hd:] + dc_next
-        ds_att, dk, dv, dalpha_next, ga = location_attention_backward(dc, ca, dalpha_next)
+        ds_att, dk, dv, dalpha_next, ga = location_attention_backward(dc, step["att"],
+                                                                      dalpha_next)
         dkeys += dk
         dh += dv
-        dx, ds_next, dm_next, gl = lstm_cell_backward(ds + ds_att, dm_next, cl)
-        E = ce["W_shape"][1]
-        dc_next = dx[:, E:]
-        g["emb"] = g["emb"] + embedding_backward(dx[:, :E], ce)
-        for k, v in gl.items():
-            g[f"dec.{k}"] = g.get(f"dec.{k}", 0) + v
-        for k, v in ga.items():
-            g[f"att.{k}"] = g.get(f"att.{k}", 0) + v
+        dx, ds_next, dm_next, gl = lstm_cell_backward(ds + ds_att, dm_next, step["lstm"])
+        E = step["E"]
+        dc_next = dx[:, E:]                                    # the LSTM read [E y ; c_{i−1}]
+        g["emb"] = g["emb"] + embedding_backward(dx[:, :E], step["emb"])
+        add_grads(g, prefixed("dec", gl))
+        add_grads(g, prefixed("att", ga))
     g["att.V"] = np.einsum("btd,bta->da", h, dkeys)                          # keys = h V
     return dh + dkeys @ cache["V"].T, g

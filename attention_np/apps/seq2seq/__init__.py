@@ -6,5 +6,6 @@
 * :mod:`.rnn_decoder` — LSTM decoders: none, Bahdanau, Luong;
 * :mod:`.transformer` — a small pre-LN Transformer encoder–decoder;
 * :mod:`.model` — one interface over all of them (loss and gradients, encode, decode step);
-* :mod:`.search` — greedy and beam-search decoding;  :mod:`.train` — the training loop.
+* :mod:`.search` — greedy and beam-search decoding (via :mod:`attention_np.decoding`);
+  :mod:`.train` — the training loop.
 """

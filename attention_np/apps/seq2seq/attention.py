@@ -21,21 +21,24 @@ from attention_np.core import softmax_backward, softmax_forward
 from attention_np.scores import (additive_score_backward, additive_score_forward,
                                  dot_score_backward, dot_score_forward,
                                  general_score_backward, general_score_forward)
-from attention_np.nn.params import uniform
+from attention_np.nn.init import uniform_fan_in
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
 KINDS = ("dot", "general", "concat", "local")
 
 
 def init_attention(kind: str, Hq: int, Hk: int, A: int, rng, dtype) -> dict:
+    """The layer's weights, U(±1/√fan_in) each (torch's ``nn.Linear`` default); dot has none."""
     if kind == "dot":
         return {}
     if kind == "concat":
-        return {"W_q": uniform(rng, (Hq, A), Hq, dtype), "W_k": uniform(rng, (Hk, A), Hk, dtype),
-                "v": uniform(rng, (A,), A, dtype)}
-    p = {"W": uniform(rng, (Hq, Hk), Hq, dtype)}
+        return {"W_q": uniform_fan_in((Hq, A), rng, dtype=dtype),
+                "W_k": uniform_fan_in((Hk, A), rng, dtype=dtype),
+                "v": uniform_fan_in((A,), rng, dtype=dtype)}
+    p = {"W": uniform_fan_in((Hq, Hk), rng, dtype=dtype)}
     if kind == "local":
-        p.update({"W_p": uniform(rng, (Hq, A), Hq, dtype), "v_p": uniform(rng, (A,), A, dtype)})
+        p.update({"W_p": uniform_fan_in((Hq, A), rng, dtype=dtype),
+                  "v_p": uniform_fan_in((A,), rng, dtype=dtype)})
     return p
 
 

@@ -27,9 +27,9 @@ class Seq2SeqConfig:
     heads: int = 4
     layers: int = 2
     ffn: int = 256
-    max_tgt_len: int = 11         # decoding stops after this many tokens (or at <eos>)
-    bos: int = 1
-    eos: int = 2
+    max_tgt_len: int = 11         # decoding stops after this many tokens (or at <end>)
+    start: int = 1                # token ids: <start> begins every output, <end> closes it,
+    end: int = 2                  # <pad> fills the rest
     pad: int = 0
     dtype: str = "float32"
 

@@ -2,9 +2,9 @@
 and the encode / decode-step pair that greedy and beam search drive.
 
     params = init_model(cfg, seed)
-    loss, grads, _ = loss_and_grads(cfg, params, src, src_mask, tgt)      # one training step
-    memory = encode(cfg, params, src, src_mask)                           # for decoding
-    logits, state, α = decode_step(cfg, params, memory, y_prev, state)
+    loss, grads, _ = loss_and_grads(params, cfg, src, src_mask, tgt)      # one training step
+    memory = encode(params, cfg, src, src_mask)                           # for decoding
+    logits, state, α = decode_step(params, cfg, memory, y_prev, state)
 """
 from __future__ import annotations
 
@@ -29,54 +29,58 @@ def init_model(cfg, seed: int = 0) -> dict:
 
 
 def shift_right(cfg, tgt):
-    """Teacher forcing: the decoder reads <bos> y_1 … y_{T−1} and predicts y_1 … y_T."""
-    return np.concatenate([np.full((tgt.shape[0], 1), cfg.bos, tgt.dtype), tgt[:, :-1]], axis=1)
+    """Teacher forcing: the decoder reads <start> y_1 … y_{T−1} and predicts y_1 … y_T."""
+    return np.concatenate([np.full((tgt.shape[0], 1), cfg.start, tgt.dtype), tgt[:, :-1]],
+                          axis=1)
 
 
-def forward(cfg, params, src, src_mask, tgt_in):
+def forward(params, cfg, src, src_mask, tgt_in):
     """Teacher-forced logits (B, T, V) and the alignment α (B, T, Tk) — for the Transformer, the
     last decoder layer's cross-attention, averaged over heads (``cache['cross']`` has all)."""
     if cfg.model == "transformer":
         memory, _, enc_cache = transformer_encode(cfg, params, src, src_mask)
         logits, cross, dec_cache = transformer_decode(cfg, params, memory, src_mask, tgt_in)
-        return logits, cross[-1].mean(axis=1), {"enc": enc_cache, "dec": dec_cache,
-                                                "cross": cross}
+        return logits, cross[-1].mean(axis=1), {"model": cfg.model, "enc": enc_cache,
+                                                "dec": dec_cache, "cross": cross}
     keys, state0, enc_cache = encoder_forward(params, src, src_mask)
     logits, weights, dec_cache = rnn_decoder_forward(cfg, params, keys, src_mask, state0, tgt_in)
-    return logits, weights, {"enc": enc_cache, "dec": dec_cache}
+    return logits, weights, {"model": cfg.model, "enc": enc_cache, "dec": dec_cache}
 
 
-def backward(cfg, dlogits, cache) -> dict:
-    if cfg.model == "transformer":
+def backward(dlogits, cache) -> dict:
+    """dlogits (B, T, V) → gradients of every parameter (keyed like the params)."""
+    if cache["model"] == "transformer":
         dmemory, grads = transformer_decode_backward(dlogits, cache["dec"])
         grads.update(transformer_encode_backward(dmemory, cache["enc"]))
         return grads
-    dkeys, dstate0, grads = rnn_decoder_backward(dlogits, cfg, cache["dec"])
+    dkeys, dstate0, grads = rnn_decoder_backward(dlogits, cache["dec"])
     grads.update(encoder_backward(dkeys, dstate0, cache["enc"]))
     return grads
 
 
-def loss_and_grads(cfg, params, src, src_mask, tgt):
-    """Mean cross-entropy of the teacher-forced targets; returns (loss, grads, α)."""
-    logits, weights, cache = forward(cfg, params, src, src_mask, shift_right(cfg, tgt))
+def loss_and_grads(params, cfg, src, src_mask, tgt):
+    """Mean cross-entropy of the teacher-forced targets.
+
+    src (B, Tk) int, src_mask (B, Tk) bool, tgt (B, T) int (``cfg.pad`` after <end>)
+    → (loss, grads keyed like params, α (B, T, Tk)).
+    """
+    logits, weights, cache = forward(params, cfg, src, src_mask, shift_right(cfg, tgt))
     loss, ce_cache = cross_entropy_forward(logits, tgt, ignore_index=cfg.pad)
-    return float(loss), backward(cfg, cross_entropy_backward(ce_cache), cache), weights
+    return float(loss), backward(cross_entropy_backward(1.0, ce_cache), cache), weights
 
 
 @dataclass
 class Memory:
-    """What the decoder reads at every step: encoder outputs (N, Tk, d), their mask, and for the
-    RNNs the start state."""
+    """What the decoder reads at every step: encoder outputs keys (N, Tk, d) and their mask
+    (N, Tk) — the search's fixed ``context`` —, and the decoder's start ``state0``: (h, c) of
+    the RNNs, the empty prefix (N, 0) of the Transformer."""
     keys: np.ndarray
     mask: np.ndarray
     state0: tuple
 
-    def take(self, index) -> "Memory":
-        """Rows ``index`` (to repeat a row per beam)."""
-        return Memory(self.keys[index], self.mask[index], tuple(s[index] for s in self.state0))
 
-
-def encode(cfg, params, src, src_mask) -> Memory:
+def encode(params, cfg, src, src_mask) -> Memory:
+    """src (B, Tk) int, src_mask (B, Tk) bool → the :class:`Memory` the decoder reads."""
     if cfg.model == "transformer":
         memory, _, _ = transformer_encode(cfg, params, src, src_mask)
         return Memory(memory, src_mask, (np.zeros((src.shape[0], 0), np.int64),))
@@ -84,7 +88,7 @@ def encode(cfg, params, src, src_mask) -> Memory:
     return Memory(keys, src_mask, state0)
 
 
-def decode_step(cfg, params, memory: Memory, y_prev, state):
+def decode_step(params, cfg, memory: Memory, y_prev, state):
     """y_prev (N,) → logits (N, V), new state, α (N, Tk). The Transformer's state is the prefix
     of tokens read so far; it re-runs the decoder on it (11 steps: cheap enough, and no KV cache
     to get wrong)."""

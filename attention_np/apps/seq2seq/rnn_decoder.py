@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
+from attention_np.nn import init
 from attention_np.nn.layers import embedding_backward, embedding_forward
 from attention_np.nn.recurrent import (init_recurrent_params, lstm_backward, lstm_cell_backward,
                                     lstm_cell_forward, lstm_forward)
@@ -36,7 +37,7 @@ def init_rnn_decoder(cfg, rng) -> dict:
     dt, Hd, Hk = cfg.np_dtype, cfg.d_model, cfg.d_model
     kind = ATTENTION_OF[cfg.model]
     d_in = cfg.emb + (Hk if cfg.model == "bahdanau" else 0)
-    p = {"tgt_emb.W": (rng.standard_normal((cfg.tgt_vocab, cfg.emb)) * 0.3).astype(dt)}
+    p = {"tgt_emb.W": init.normal((cfg.tgt_vocab, cfg.emb), rng, 0.3, dt)}   # encoder.py: why 0.3
     p.update(prefixed("dec", init_recurrent_params("lstm", d_in, Hd, rng, dt)))
     if kind is not None:
         p.update(prefixed("att", init_attention(kind, Hd, Hk, cfg.attn_dim, rng, dt)))
@@ -50,17 +51,17 @@ def _head_forward(params, feats):
     a, c1 = linear_forward(feats, params["out_c.W"], params["out_c.b"])
     ht = np.tanh(a)
     logits, c2 = linear_forward(ht, params["out_s.W"], params["out_s.b"])
-    return logits, (c1, ht, c2)
+    return logits, {"out_c": c1, "ht": ht, "out_s": c2}
 
 
 def _head_backward(dlogits, cache):
-    c1, ht, c2 = cache
-    dht, dW_s, db_s = linear_backward(dlogits, c2)
-    dfeats, dW_c, db_c = linear_backward(dht * (1 - ht * ht), c1)
+    ht = cache["ht"]
+    dht, dW_s, db_s = linear_backward(dlogits, cache["out_s"])
+    dfeats, dW_c, db_c = linear_backward(dht * (1 - ht * ht), cache["out_c"])   # tanh' = 1 − h̃²
     return dfeats, {"out_c.W": dW_c, "out_c.b": db_c, "out_s.W": dW_s, "out_s.b": db_s}
 
 
-def _bahdanau_forward(cfg, params, e, keys, key_mask, state0):
+def _bahdanau_forward(params, e, keys, key_mask, state0):
     """The time loop. e (B, T, E) → s (B, T, Hd), c (B, T, Hk), α (B, T, Tk), caches."""
     h, c = state0
     att, dec = sub(params, "att"), sub(params, "dec")
@@ -70,27 +71,27 @@ def _bahdanau_forward(cfg, params, e, keys, key_mask, state0):
         ctx, w, a_cache = bahdanau_step_forward(att, h, kp, keys, key_mask)
         h, c, c_cache = lstm_cell_forward(np.concatenate([e[:, t], ctx], -1), h, c, dec)
         hs.append(h), ctxs.append(ctx), weights.append(w)
-        steps.append((a_cache, c_cache))
-    return np.stack(hs, 1), np.stack(ctxs, 1), np.stack(weights, 1), (steps, kp_cache)
+        steps.append({"att": a_cache, "lstm": c_cache})
+    cache = {"steps": steps, "kp": kp_cache}
+    return np.stack(hs, 1), np.stack(ctxs, 1), np.stack(weights, 1), cache
 
 
-def _bahdanau_backward(dhs, dctx, keys, caches, E):
+def _bahdanau_backward(dhs, dctx, keys, cache, E):
     """Reverse time loop. Returns (de, dkeys, (dh0, dc0), grads)."""
-    steps, kp_cache = caches
     B, T, _ = dhs.shape
     dh_next, dc_next = np.zeros_like(dhs[:, 0]), np.zeros_like(dhs[:, 0])
     de = np.empty((B, T, E), dhs.dtype)
     dkeys, dkp, grads = np.zeros_like(keys), 0, {}
     for t in reversed(range(T)):
-        a_cache, c_cache = steps[t]
-        dx, dh_prev, dc_next, g = lstm_cell_backward(dhs[:, t] + dh_next, dc_next, c_cache)
-        de[:, t] = dx[:, :E]
-        dq, dkp_t, dk, ga = bahdanau_step_backward(dx[:, E:] + dctx[:, t], a_cache)
+        step = cache["steps"][t]
+        dx, dh_prev, dc_next, g = lstm_cell_backward(dhs[:, t] + dh_next, dc_next, step["lstm"])
+        de[:, t] = dx[:, :E]                                # the LSTM read [E y_{t−1} ; c_t]
+        dq, dkp_t, dk, ga = bahdanau_step_backward(dx[:, E:] + dctx[:, t], step["att"])
         dkeys, dkp = dkeys + dk, dkp + dkp_t
         dh_next = dh_prev + dq
         add_grads(grads, prefixed("dec", g))
         add_grads(grads, prefixed("att", ga))
-    dk, dW_k, _ = linear_backward(dkp, kp_cache)                        # kp = h W_k
+    dk, dW_k, _ = linear_backward(dkp, cache["kp"])                     # kp = h W_k
     grads["att.W_k"] = dW_k
     return de, dkeys + dk, (dh_next, dc_next), grads
 
@@ -102,9 +103,9 @@ def rnn_decoder_forward(cfg, params, keys, key_mask, state0, tgt_in):
     """
     kind = ATTENTION_OF[cfg.model]
     e, e_cache = embedding_forward(tgt_in, params["tgt_emb.W"])          # (B, T, E)
-    cache = {"e": e_cache, "E": e.shape[-1], "keys": keys}
+    cache = {"model": cfg.model, "e": e_cache, "E": e.shape[-1], "keys": keys}
     if cfg.model == "bahdanau":
-        hs, ctx, weights, cache["steps"] = _bahdanau_forward(cfg, params, e, keys, key_mask, state0)
+        hs, ctx, weights, cache["bahdanau"] = _bahdanau_forward(params, e, keys, key_mask, state0)
     else:
         hs, _, cache["lstm"] = lstm_forward(e, state0[0], state0[1], sub(params, "dec"))
         if kind is None:
@@ -117,14 +118,14 @@ def rnn_decoder_forward(cfg, params, keys, key_mask, state0, tgt_in):
     return logits, weights, cache
 
 
-def rnn_decoder_backward(dlogits, cfg, cache):
-    """Returns (dkeys, (dh0, dc0), grads)."""
+def rnn_decoder_backward(dlogits, cache):
+    """dlogits (B, T, V) → (dkeys (B, Tk, Hk), (dh0, dc0), grads)."""
     dfeats, grads = _head_backward(dlogits, cache["head"])
-    keys, kind = cache["keys"], ATTENTION_OF[cfg.model]
+    keys, kind = cache["keys"], ATTENTION_OF[cache["model"]]
     Hk = keys.shape[-1] if kind else 0
     dctx, dhs = dfeats[..., :Hk], dfeats[..., Hk:]
-    if cfg.model == "bahdanau":
-        de, dkeys, dstate0, g = _bahdanau_backward(dhs, dctx, keys, cache["steps"], cache["E"])
+    if cache["model"] == "bahdanau":
+        de, dkeys, dstate0, g = _bahdanau_backward(dhs, dctx, keys, cache["bahdanau"], cache["E"])
         add_grads(grads, g)
     else:
         dkeys = np.zeros_like(keys)

@@ -53,22 +53,22 @@ def batches(n, src_len, batch, rng, pool: int = 16):
             yield idx[k * batch:(k + 1) * batch]
 
 
-def predict(cfg, params, src, src_len, batch: int = 256):
+def predict(params, cfg, src, src_len, batch: int = 256):
     """Greedy tokens (N, T) for a whole data set, in batches."""
     out = []
     for start in range(0, len(src), batch):
         rows = np.arange(start, min(start + batch, len(src)))
-        out.append(greedy_decode(cfg, params, *crop(src, src_len, rows))[0])
+        out.append(greedy_decode(params, cfg, *crop(src, src_len, rows))[0])
     return np.concatenate(out)
 
 
 def exact_match(cfg, pred, tgt) -> float:
-    """Share of rows whose tokens match the target up to and including <eos>."""
+    """Share of rows whose tokens match the target up to and including <end>."""
     valid = tgt != cfg.pad
     return float(np.mean(np.all((pred == tgt) | ~valid, axis=1)))
 
 
-def train(cfg, params, data, val, tc: TrainConfig, log=print) -> History:
+def train(params, cfg, data, val, tc: TrainConfig, log=print) -> History:
     """Train ``params`` in place on ``data`` (an object with src, src_len, tgt arrays)."""
     rng = np.random.default_rng(tc.seed)
     opt, hist = Adam(lr=tc.lr), History()
@@ -76,7 +76,7 @@ def train(cfg, params, data, val, tc: TrainConfig, log=print) -> History:
     start, wall, running = time.process_time(), time.perf_counter(), []
     for step, rows in enumerate(batches(len(data.src), data.src_len, tc.batch, rng), 1):
         src, mask = crop(data.src, data.src_len, rows)
-        loss, grads, _ = loss_and_grads(cfg, params, src, mask, data.tgt[rows])
+        loss, grads, _ = loss_and_grads(params, cfg, src, mask, data.tgt[rows])
         clip_grad_norm(grads, tc.clip)
         elapsed = time.process_time() - start
         progress = min(1.0, max(step / tc.max_steps, elapsed / tc.max_seconds))
@@ -85,7 +85,7 @@ def train(cfg, params, data, val, tc: TrainConfig, log=print) -> History:
         running.append(loss)
         out_of_budget = step >= tc.max_steps or elapsed >= tc.max_seconds
         if step % tc.eval_every == 0 or out_of_budget:
-            score = exact_match(cfg, predict(cfg, params, val.src, val.src_len), val.tgt)
+            score = exact_match(cfg, predict(params, cfg, val.src, val.src_len), val.tgt)
             hist.steps.append(step), hist.val_exact.append(score)
             hist.train_loss.append(float(np.mean(running)))
             log(f"  step {step:5d}  loss {np.mean(running):.4f}  val exact {score:.3f}  "
