@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _softmax
+from attention_np.core import _softmax, softmax_backward
 from attention_np.nn.checks import as_dout, as_float_array
 from attention_np.soft import check_scores_values
 
@@ -58,7 +58,7 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     scores, values, mask = check_scores_values(scores, values, mask)
-    weights, _ = _softmax(scores, -1, mask)                                # α (..., Tq, Tk)
+    weights, softmax_cache = _softmax(scores, -1, mask)                    # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
     if index is None:
         flat = weights.reshape(-1, Tk).astype(np.float64)
@@ -67,15 +67,18 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
         index = _check_index(index, weights)
     onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
     context = onehot @ values                                               # (..., Tq, Dv)
-    cache = {"weights": weights, "onehot": onehot, "Dv": values.shape[-1]}
+    cache = {"weights": weights, "onehot": onehot, "Dv": values.shape[-1],
+             "softmax": softmax_cache}
     return context, index, weights, cache
 
 
-def hard_attention_backward(dcontext, cache, reward):
+def hard_attention_backward(dcontext, cache, reward, dweights=None):
     """REINFORCE for the scores, the sampled path for the values.
 
     de = −r ⊙ (onehot(j*) − α)   (gradient of −r · log α_{j*}),   dh = onehotᵀ dc.
     ``reward`` is a scalar or broadcastable to (..., Tq) — typically (reward − baseline).
+    ``dweights`` (same shape as α), optional: the exact gradient of a loss placed on α itself
+    (e.g. Show, Attend and Tell's doubly-stochastic regulariser), added through the softmax.
     Fully masked queries (index −1) get zero gradients.  Returns (dscores, dvalues).
     """
     weights, onehot = cache["weights"], cache["onehot"]
@@ -88,5 +91,8 @@ def hard_attention_backward(dcontext, cache, reward):
                          f"{weights.shape[:-1]} (one reward per query)") from None
     sampled = onehot.sum(axis=-1, keepdims=True)                            # 0 for masked rows
     dscores = (-r * (onehot - weights * sampled)).astype(weights.dtype)
+    if dweights is not None:                                    # a loss on α: through the softmax
+        dweights = as_dout(dweights, weights.shape, name="dweights")
+        dscores = dscores + softmax_backward(dweights, cache["softmax"])
     dvalues = np.swapaxes(onehot, -1, -2) @ dcontext                        # (..., Tk, Dv)
     return dscores, dvalues

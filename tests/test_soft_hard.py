@@ -124,6 +124,24 @@ def test_hard_attention_value_gradient_follows_the_sampled_path():
     np.testing.assert_allclose(dvalues, expected)
 
 
+def test_hard_attention_dweights_adds_the_exact_gradient_of_a_loss_on_alpha():
+    """With reward 0 the scores' gradient is only that of Σ α ⊙ g, which torch can compute."""
+    rng = np.random.default_rng(4)
+    scores, values = randn(rng, (2, 3, 4)), randn(rng, (2, 4, 5))
+    mask = random_mask(rng, (2, 3, 4))
+    context, _, weights, cache = an.hard_attention_forward(scores, values, rng, mask=mask)
+    g = randn(rng, weights.shape)
+    dscores, _ = an.hard_attention_backward(np.zeros_like(context), cache, reward=0.0,
+                                            dweights=g)
+    e = torch.from_numpy(scores).requires_grad_(True)
+    keep = torch.from_numpy(mask | ~mask.any(-1, keepdims=True))
+    alpha = torch.softmax(e.masked_fill(~keep, float("-inf")), -1)
+    (alpha * torch.from_numpy(np.where(alive_rows(mask), g, 0))).sum().backward()
+    np.testing.assert_allclose(np.where(alive_rows(mask), dscores, 0), e.grad.numpy(),
+                               rtol=1e-12, atol=1e-12)
+    assert np.all(dscores[~alive_rows(mask)[..., 0]] == 0)
+
+
 def test_hard_attention_replays_a_given_index_path():
     rng = np.random.default_rng(5)
     scores, values = randn(rng, (2, 3, 4)), randn(rng, (2, 4, 5))

@@ -19,7 +19,7 @@ import numpy as np
 
 from attention_np.nn.activations import (sigmoid_backward, sigmoid_forward, tanh_backward,
                                       tanh_forward)
-from attention_np.core import linear_backward, linear_forward, softmax_backward
+from attention_np.core import linear_backward, linear_forward
 from attention_np.hard import hard_attention_backward, hard_attention_forward
 from attention_np.nn import init
 from attention_np.nn.init import xavier_uniform, zeros
@@ -138,9 +138,8 @@ def step_backward(dlogits, dstate, dalpha, cache, grads, reward=None):
     if c_["attention"] == "soft":
         dscores, da = soft_attention_backward(dz[:, None], c_["ac"], dweights=dalpha[:, None])
     else:
-        dscores, da = hard_attention_backward(dz[:, None], c_["ac"], reward[:, None])
-        dscores = dscores + softmax_backward(dalpha[:, None], {"y": c_["alpha"][:, None],
-                                                               "axis": -1})
+        dscores, da = hard_attention_backward(dz[:, None], c_["ac"], reward[:, None],
+                                              dweights=dalpha[:, None])
     dq, dk, dW_h, dW_a, dv = additive_score_backward(dscores, c_["sc"])
     add_grads(grads, {"L_o": dL_o, "b_o": db_o, "L_h": dL_h, "L_z": dL_z, "beta.W": dW_beta,
                       "beta.b": db_beta, "att.W_h": dW_h, "att.W_a": dW_a, "att.v": dv})
