@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attention_np.models.minilm_explain import gradient_weighted_relevance, input_saliency
-from attention_np.models.minilm_layers import (l2_normalize_backward, l2_normalize_forward,
-                                               mean_pool_backward, mean_pool_forward)
+from attention_np.models.minilm_layers import l2_normalize_backward, l2_normalize_forward
+from attention_np.nn.layers import masked_mean_backward, masked_mean_forward
 from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
 from tests.helpers import (assert_matches_torch, check_finite_differences, record_error)
 from tests.strategies import seeds
@@ -105,9 +105,9 @@ def test_bert_layer_finite_differences():
 
 def pool_ours(mask):
     def ours(hidden):
-        s, c_pool = mean_pool_forward(hidden, mask)
+        s, c_pool = masked_mean_forward(hidden, mask)
         u, c_norm = l2_normalize_forward(s)
-        return u, lambda du: {"hidden": mean_pool_backward(l2_normalize_backward(du, c_norm),
+        return u, lambda du: {"hidden": masked_mean_backward(l2_normalize_backward(du, c_norm),
                                                            c_pool)}
     return ours
 

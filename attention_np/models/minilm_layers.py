@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
-                                    layer_norm_forward, masked_mean_backward,
-                                    masked_mean_forward)
+                                    layer_norm_forward)
 
 
 # --- embeddings ------------------------------------------------------------------------------
@@ -48,9 +47,7 @@ def bert_embeddings_backward(de, cache):
 
 # --- sentence embedding: mean pooling and L2 normalisation -----------------------------------
 
-# Mean pooling is attention_np.nn.layers.masked_mean_forward/backward. These two aliases stay
-# only until tests/test_minilm.py imports it from there (then delete them).
-mean_pool_forward, mean_pool_backward = masked_mean_forward, masked_mean_backward
+# Mean pooling is attention_np.nn.layers.masked_mean_forward/backward.
 
 
 def l2_normalize_forward(s, eps: float = 1e-12):

@@ -21,6 +21,7 @@ from attention_np.core import softmax_backward, softmax_forward
 from attention_np.scores import (additive_score_backward, additive_score_forward,
                                  dot_score_backward, dot_score_forward,
                                  general_score_backward, general_score_forward)
+from attention_np.nn.activations import stable_sigmoid
 from attention_np.nn.init import uniform_fan_in
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
@@ -66,7 +67,7 @@ def _local_window(params, q, key_mask, lengths, D):
     """p_t (B, Tq), the Gaussian g (B, Tq, Tk) and the window mask."""
     t = np.tanh(q @ params["W_p"])                                  # (B, Tq, A)
     u = t @ params["v_p"]                                           # (B, Tq)
-    sig = 1.0 / (1.0 + np.exp(-u))
+    sig = stable_sigmoid(u)
     S = (lengths - 1).astype(q.dtype)[:, None]                      # (B, 1)
     p = S * sig                                                     # (B, Tq)
     j = np.arange(key_mask.shape[1], dtype=q.dtype)
