@@ -30,6 +30,24 @@ def _draw_image(ax, img, grid):
     ax.axis("off")
 
 
+def _new_figure(w, image, grid_shape, source_tokens):
+    """The figure sized for the image (kept at its aspect ratio) or for the alignment matrix
+    → (fig, ax, image as an array or None, source tokens or None)."""
+    import matplotlib.pyplot as plt
+    if image is None:
+        src = token_list(source_tokens, w.shape[1], "source_tokens")
+        side = float(np.clip(0.3 * max(w.shape), 3.5, 9))
+        fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+        return fig, ax, None, src
+    if grid_shape is None or int(np.prod(grid_shape)) != w.shape[1]:
+        raise ValueError(f"grid_shape {grid_shape} must multiply to the frame width {w.shape[1]}")
+    img = as_image(image)
+    aspect = img.shape[1] / img.shape[0]                          # width / height, e.g. 4 for 16×64
+    width = float(np.clip(3.0 * aspect, 4.0, 10.0))
+    fig, ax = plt.subplots(figsize=(width, width / aspect + 0.6), layout="constrained")
+    return fig, ax, img, None
+
+
 def animate_decoding(frames, path, source_tokens=None, target_tokens=None, image=None,
                      grid_shape=None, fps: float = 2.0):
     """Write a GIF with one frame per decoding step t and return its path.
@@ -44,17 +62,7 @@ def animate_decoding(frames, path, source_tokens=None, target_tokens=None, image
 
     w = as_float_array(np.asarray(frames), "frames", ndim=2, check_finite=True)
     tgt = token_list(target_tokens, len(w), "target_tokens")
-    if image is not None:
-        if grid_shape is None or int(np.prod(grid_shape)) != w.shape[1]:
-            raise ValueError(f"grid_shape {grid_shape} must multiply to the frame width {w.shape[1]}")
-        img = as_image(image)
-        aspect = img.shape[1] / img.shape[0]                      # width / height, e.g. 4 for 16×64
-        width = float(np.clip(3.0 * aspect, 4.0, 10.0))
-        fig, ax = plt.subplots(figsize=(width, width / aspect + 0.6), layout="constrained")
-    else:
-        src = token_list(source_tokens, w.shape[1], "source_tokens")
-        side = float(np.clip(0.3 * max(w.shape), 3.5, 9))
-        fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    fig, ax, img, src = _new_figure(w, image, grid_shape, source_tokens)
 
     def draw(t: int):
         ax.clear()
