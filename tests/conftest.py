@@ -1,22 +1,52 @@
-"""Hypothesis profiles and the end-of-run table of errors against torch."""
+"""Hypothesis profiles and the end-of-run table of errors against torch.
+
+Choose a profile with ``HYPOTHESIS_PROFILE``:
+
+* ``dev`` (default): 25 examples per property test, random seeds, for the edit-test loop.
+* ``ci``: 200 examples, derandomized (the seed is a hash of the test, no example database),
+  so a CI run is reproducible and a good submission cannot fail on a new random draw.
+* ``thorough``: 10 000 examples per property test, on demand:
+  ``HYPOTHESIS_PROFILE=thorough pytest -n 2``. Tests too expensive for that many examples
+  (Numba kernels, the pretrained model, training) state their own budget per profile with
+  ``tests.strategies.examples(ci=..., thorough=...)``.
+
+The inputs that once broke a property are pinned with ``@example`` in their tests, so every
+profile runs them.
+"""
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
 from tests import helpers
 
-settings.register_profile(
-    "ci", max_examples=200, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile(
-    "dev", max_examples=25, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_COMMON = {"deadline": None, "print_blob": True,
+           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+settings.register_profile("dev", max_examples=25, **_COMMON)
+settings.register_profile("ci", max_examples=200, derandomize=True, database=None, **_COMMON)
+settings.register_profile("thorough", max_examples=10_000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # The tests multiply small matrices: OpenBLAS threads only add overhead there (measured 10-40x
 # slower on a busy 2-core machine). Kept for the whole session.
 _BLAS_LIMIT = threadpool_limits(1, user_api="blas")
+
+
+def pytest_report_header(config):
+    return f"hypothesis profile: {os.environ.get('HYPOTHESIS_PROFILE', 'dev')}"
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist a worker hands its errors to the controller (see pytest_testnodedown)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["max_errors"] = dict(helpers.MAX_ERRORS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for op, err in getattr(node, "workeroutput", {}).get("max_errors", {}).items():
+        helpers.record_error(op, err)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,11 +1,26 @@
 """Hypothesis strategies shared by the op tests: arrays, distinct shapes, masks with dead rows."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = st.sampled_from([np.float64, np.float32])
+
+
+def examples(ci: int, thorough: int) -> settings:
+    """The example budget of an expensive property test, for each profile (see conftest.py).
+
+    ``ci`` examples under the ci profile, ``thorough`` under thorough (a deliberate number,
+    stated beside the test, instead of the profile's 10 000), and at most the dev profile's
+    count under dev. Other settings come from the loaded profile.
+    """
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    n = {"ci": ci, "thorough": thorough}.get(profile, min(ci, settings.default.max_examples))
+    return settings(max_examples=n)
 
 
 @st.composite

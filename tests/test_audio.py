@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from attention_np.apps.las.audio import (hann_window, hz_to_mel, log_mel_spectrogram, mel_filterbank,
                                 mel_to_hz, stft)
 from tests.helpers import record_error
-from tests.strategies import seeds
+from tests.strategies import examples, seeds
 
 
-@settings(max_examples=30)
+@examples(ci=30, thorough=2_000)   # ~35 ms an example (torch.stft)
 @given(n_fft=st.sampled_from([16, 25, 64, 400]), hop=st.integers(1, 170),
        extra=st.integers(0, 900), seed=seeds)
 def test_stft_matches_torch(n_fft, hop, extra, seed):

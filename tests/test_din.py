@@ -3,12 +3,12 @@ pooling, is tested in test_layers.py)."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from attention_np.din import (din_activation_backward, din_activation_forward,
                               din_attention_backward, din_attention_forward, init_din_params)
 from tests.helpers import assert_matches_torch, check_finite_differences
-from tests.strategies import distinct_dims, dtypes, randn, seeds
+from tests.strategies import distinct_dims, dtypes, examples, randn, seeds
 
 PARAM_NAMES = ["W1", "b1", "w2", "b2"]
 
@@ -51,7 +51,7 @@ def _ours_din(mask, normalize):
     return ours
 
 
-@settings(max_examples=80)   # each example runs torch autograd; keep CI short
+@examples(ci=80, thorough=10_000)   # each example runs torch autograd; keep CI short
 @given(dims=distinct_dims(4, 1, 7), dtype=dtypes, seed=seeds,
        normalize=st.sampled_from(["none", "softmax"]))
 def test_din_attention_matches_torch(dims, dtype, seed, normalize):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from attention_np.nn import init
@@ -13,7 +13,7 @@ from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding
                                     embedding_forward, layer_norm_backward, layer_norm_forward,
                                     masked_mean_backward, masked_mean_forward,
                                     sinusoidal_positional_encoding)
-from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.helpers import assert_matches_torch, check_finite_differences, layer_norm_condition
 from tests.strategies import distinct_dims, dtypes, randn, seeds
 
 DTYPES = st.sampled_from([np.float64, np.float32])
@@ -73,6 +73,8 @@ def _layer_norm_inputs(rng, shape, dtype, spread=3.0):
 
 
 @given(lead=leading_shapes(), d=st.integers(2, 9), dtype=DTYPES, seed=st.integers(0, 2 ** 32 - 1))
+@example(lead=(2, 2, 5), d=2, dtype=np.float32, seed=209143456)   # once flaky: ill-conditioned
+@example(lead=(4, 4), d=2, dtype=np.float32, seed=4)              # rows (σ = 0.024), float32
 def test_layer_norm_matches_torch(lead, d, dtype, seed):
     inputs = _layer_norm_inputs(np.random.default_rng(seed), lead + (d,), dtype)
     assert_matches_torch("layer_norm", _layer_norm,
@@ -80,7 +82,7 @@ def test_layer_norm_matches_torch(lead, d, dtype, seed):
                          inputs, grad_wrt=["x", "gamma", "beta"],
                          # dx carries a 1/σ factor: with d = 2 a row's σ can be tiny, and
                          # float32 rounding of the row's mean is amplified by it.
-                         atol_scale=10.0 if dtype == np.float32 else 1.0)
+                         cond=layer_norm_condition(inputs["x"]))
     if dtype == np.float64:
         check_finite_differences(_layer_norm, inputs, grad_wrt=["x", "gamma", "beta"])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from attention_np.models.minilm_explain import gradient_weighted_relevance, input_saliency
@@ -18,7 +18,7 @@ from attention_np.models.minilm_layers import l2_normalize_backward, l2_normaliz
 from attention_np.nn.layers import masked_mean_backward, masked_mean_forward
 from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
 from tests.helpers import (assert_matches_torch, check_finite_differences, record_error)
-from tests.strategies import seeds
+from tests.strategies import examples, seeds
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -57,7 +57,7 @@ def layer_params(layer):
                            dtype=np.float64)
 
 
-@settings(deadline=None, max_examples=8)
+@examples(ci=8, thorough=200)   # ~0.3 s an example (a BERT layer through transformers)
 @given(B=st.integers(1, 3), T=st.integers(2, 7), seed=seeds)
 def test_bert_layer_matches_transformers(B, T, seed):
     rng = np.random.default_rng(seed)
@@ -112,7 +112,7 @@ def pool_ours(mask):
     return ours
 
 
-@settings(deadline=None, max_examples=20)
+@examples(ci=20, thorough=2_000)
 @given(B=st.integers(1, 4), T=st.integers(1, 6), seed=seeds)
 def test_mean_pool_and_normalize(B, T, seed):
     rng = np.random.default_rng(seed)

@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import attention_np as an
 from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
-from tests.strategies import alive_rows, distinct_dims, dtypes, randn, random_mask, seeds
+from tests.strategies import (alive_rows, distinct_dims, dtypes, examples, randn, random_mask,
+                              seeds)
 
 
 def full_mask(mask, causal, shape):
@@ -95,7 +96,11 @@ def mha_dims(draw):
 
 
 @given(dims=mha_dims(), causal=st.booleans(), use_mask=st.booleans(), dtype=dtypes, seed=seeds)
+@example(dims=(6, 4, 7, 5, 16), causal=False, use_mask=False, dtype=np.float32, seed=2)  # once
+@example(dims=(2, 4, 3, 5, 16), causal=True, use_mask=False, dtype=np.float32, seed=0)   # flaky
 def test_multi_head_attention_matches_torch(dims, causal, use_mask, dtype, seed):
+    # pinned: db_k, whose truth is 0 (softmax ignores a key bias), and a causal query that sees
+    # a single key (row 0: our dx_q is the exact 0, torch's float32 is not)
     B, H, Tq, Tk, d = dims
     rng = np.random.default_rng(seed)
     mask = random_mask(rng, (B, H, Tq, Tk)) if use_mask else None
@@ -182,8 +187,9 @@ def test_attention_bad_input(call, words):
         assert w in str(info.value)
 
 
-@settings(max_examples=15, deadline=None)
+@examples(ci=15, thorough=10_000)
 @given(dims=mha_dims(), causal=st.booleans(), use_mask=st.booleans(), dtype=dtypes, seed=seeds)
+@example(dims=(6, 4, 3, 1, 16), causal=False, use_mask=True, dtype=np.float32, seed=0)  # Tk = 1
 def test_numba_backend_equals_numpy_backend(dims, causal, use_mask, dtype, seed):
     """backend="numba" (flash kernels) computes the same outputs and gradients, weights None."""
     B, H, Tq, Tk, d = dims
@@ -193,15 +199,23 @@ def test_numba_backend_equals_numpy_backend(dims, causal, use_mask, dtype, seed)
               for n in an.self_attention.PARAM_NAMES}
     x_q, x_kv = randn(rng, (B, Tq, d), dtype), randn(rng, (B, Tk, d), dtype)
     dout = randn(rng, (B, Tq, d), dtype)
-    results = {}
-    for backend in ("numpy", "numba"):
-        out, w, cache = an.multi_head_attention_forward(x_q, x_kv, params, H, mask, causal, backend)
-        results[backend] = (out, *an.multi_head_attention_backward(dout, cache))
-        assert (w is None) == (backend == "numba") and out.dtype == dtype
-    tol = 1e-10 if dtype == np.float64 else 2e-4
-    (o1, dq1, dkv1, g1), (o2, dq2, dkv2, g2) = results["numpy"], results["numba"]
-    for a, b in [(o1, o2), (dq1, dq2), (dkv1, dkv2)] + [(g1[n], g2[n]) for n in g1]:
-        np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+
+    def run(backend, dt):
+        """[out, dx_q, dx_kv, grads in name order] in dtype dt."""
+        p = {n: v.astype(dt) for n, v in params.items()}
+        out, w, cache = an.multi_head_attention_forward(x_q.astype(dt), x_kv.astype(dt), p, H,
+                                                        mask, causal, backend)
+        assert (w is None) == (backend == "numba") and out.dtype == dt
+        dq, dkv, grads = an.multi_head_attention_backward(dout.astype(dt), cache)
+        return [out, dq, dkv] + [grads[n] for n in sorted(grads)]
+    truth = run("numpy", np.float64)          # float32 is judged against the float64 truth
+    for i, (a, b) in enumerate(zip(run("numpy", dtype), run("numba", dtype))):
+        if dtype == np.float64:
+            np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-10)
+        else:
+            # the flash backward reorders its sums, so a gradient whose truth is 0 (dW_k with
+            # one key) is rounding noise where NumPy happens to be exact: floor 20×, the old 2e-4
+            assert_close(f"numba result {i}", b, a, dtype, truth=truth[i], cond=20.0)
 
 
 def test_numba_backend_sdpa_any_rank():

@@ -3,7 +3,7 @@ the mask checked once per block; the numba backend on every path."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from torch.func import functional_call
 
@@ -11,7 +11,8 @@ from attention_np.core import causal_mask, padding_mask
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_block_backward,
                                       encoder_block_forward, encoder_forward, init_encoder,
                                       init_encoder_block)
-from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.helpers import (assert_matches_torch, check_finite_differences,
+                           torch_layer_norm_condition)
 from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
 from tests.test_checks_once import mask_checks  # noqa: F401  (the fixture counting check_mask)
 
@@ -67,6 +68,10 @@ def random_params(rng, d, d_ff, dtype):
 @given(dims=distinct_dims(5, lo=1, hi=7), norm_first=st.booleans(),
        activation=st.sampled_from(["relu", "gelu"]), causal=st.booleans(), dtype=dtypes,
        seed=seeds)
+@example(dims=[5, 7, 2, 1, 6], norm_first=True, activation="gelu", causal=False,   # once flaky:
+         dtype=np.float32, seed=3172865085)                                         # d_model = 2
+@example(dims=[5, 3, 2, 1, 7], norm_first=True, activation="relu", causal=False,
+         dtype=np.float32, seed=189675)
 def test_block_matches_torch_encoder_layer(dims, norm_first, activation, causal, dtype, seed):
     B, T, H, Dh, d_ff = dims
     d = H * Dh
@@ -84,9 +89,11 @@ def test_block_matches_torch_encoder_layer(dims, norm_first, activation, causal,
         return functional_call(layer, torch_params(p), (x,), kwargs)
 
     pair = block_pair(mask, H, activation=activation, norm_first=norm_first)
-    assert_matches_torch("encoder_block", pair, theirs,
-                         {"x": randn(rng, (B, T, d), dtype), **params},
-                         ["x", *params], seed=seed)
+    inputs = {"x": randn(rng, (B, T, d), dtype), **params}
+    cond = 1.0 if dtype == np.float64 else torch_layer_norm_condition(   # d_model = 2: σ tiny
+        [layer.norm1, layer.norm2], theirs, inputs)
+    assert_matches_torch("encoder_block", pair, theirs, inputs, ["x", *params], seed=seed,
+                         cond=cond)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
