@@ -16,6 +16,7 @@ profile runs them.
 import os
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
@@ -29,8 +30,10 @@ settings.register_profile("thorough", max_examples=10_000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # The tests multiply small matrices: OpenBLAS threads only add overhead there (measured 10-40x
-# slower on a busy 2-core machine). Kept for the whole session.
+# slower on a busy 2-core machine). Kept for the whole session. The same holds for torch's
+# intra-op threads in the reference computations (a third less CPU time; matters under -n 2).
 _BLAS_LIMIT = threadpool_limits(1, user_api="blas")
+torch.set_num_threads(1)
 
 
 def pytest_report_header(config):
