@@ -39,12 +39,17 @@ def test_generated_logs_are_consistent(small):
     assert data.label[logit > 0].mean() > data.label[logit < 0].mean()
 
 
-@pytest.mark.parametrize("kw", POOLINGS)
-def test_model_gradient_matches_finite_differences(small, kw):
+def _tiny_model(small, kw, seed, n):
+    """A small recommender with pooling ``kw`` and the first ``n`` clicks of the small data set
+    → (catalogue, config, params, batch)."""
     cat, data = small
     config = _config(cat, **kw, d_item=3, d_cat=4, d_att=5, d_mlp=6)
-    params = init_recommender(config, np.random.default_rng(0))
-    batch = data.take(slice(0, 6))
+    return cat, config, init_recommender(config, np.random.default_rng(seed)), data.take(slice(0, n))
+
+
+@pytest.mark.parametrize("kw", POOLINGS)
+def test_model_gradient_matches_finite_differences(small, kw):
+    cat, config, params, batch = _tiny_model(small, kw, seed=0, n=6)
     inputs = model_inputs(cat, batch)
 
     def loss():
@@ -91,10 +96,7 @@ def _torch_loss(config, history, mask, candidate, labels):
 
 @pytest.mark.parametrize("kw", POOLINGS)
 def test_model_matches_torch(small, kw):
-    cat, data = small
-    config = _config(cat, **kw, d_item=3, d_cat=4, d_att=5, d_mlp=6)
-    params = init_recommender(config, np.random.default_rng(2))
-    batch = data.take(slice(0, 9))
+    cat, config, params, batch = _tiny_model(small, kw, seed=2, n=9)
     history, mask, candidate = model_inputs(cat, batch)
     mask = mask.copy()
     mask[0] = False                                     # a user with no history at all
