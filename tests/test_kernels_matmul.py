@@ -18,7 +18,7 @@ def matmul_shapes(draw):
     return batch_a + (M, K), batch_b + (K, N)
 
 
-@examples(ci=30, thorough=5_000)
+@examples(ci=30, thorough=10_000)
 @given(matmul_shapes(), dtypes, seeds)
 def test_matmul_matches_numpy_and_torch(shapes, dtype, seed):
     import torch

@@ -9,7 +9,6 @@ from attention_np.nn.recurrent import (
     gru_cell_forward, gru_forward, init_recurrent_params, lstm_backward, lstm_cell_backward,
     lstm_cell_forward, lstm_forward, reverse_padded)
 from tests.helpers import assert_matches_torch, check_finite_differences
-from tests.strategies import examples
 
 DTYPES = [np.float64, np.float32]
 
@@ -81,7 +80,6 @@ def _grad_names(kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@examples(ci=200, thorough=2_500)   # thorough: 4 parametrizations × 2 500 = 10 000
 @given(B=st.integers(1, 4), T=st.integers(1, 7), D=st.integers(1, 6), H=st.integers(1, 5),
        padded=st.booleans(), seed=st.integers(0, 2**16))
 def test_sequence_matches_torch(kind, dtype, B, T, D, H, padded, seed):
@@ -99,7 +97,6 @@ def test_sequence_matches_torch(kind, dtype, B, T, D, H, padded, seed):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@examples(ci=200, thorough=2_500)   # thorough: 4 parametrizations × 2 500 = 10 000
 @given(B=st.integers(1, 5), D=st.integers(1, 6), H=st.integers(1, 5), seed=st.integers(0, 2**16))
 def test_cell_matches_torch(kind, dtype, B, D, H, seed):
     inputs = _inputs(kind, B, 1, D, H, dtype, seed)
@@ -143,7 +140,6 @@ def test_sequence_finite_differences(kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@examples(ci=200, thorough=2_500)   # thorough: 4 parametrizations × 2 500 = 10 000
 @given(B=st.integers(1, 4), T=st.integers(1, 6), D=st.integers(1, 5), H=st.integers(1, 4),
        seed=st.integers(0, 2**16))
 def test_bidirectional_matches_torch(kind, dtype, B, T, D, H, seed):
