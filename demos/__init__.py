@@ -18,3 +18,16 @@ DEMOS = [
     "speech_digits",
     "recommend",
 ]
+
+# Quick-mode wall time of each demo, measured on a 2-core AMD EPYC (Zen 4) with little else
+# running (``python -m demos --list`` shows them; the gallery records each run's own time).
+QUICK_SECONDS = {
+    "formulas": 4,
+    "translate_dates": 245,
+    "caption_digits": 225,
+    "classify_sentiment": 140,
+    "bert_attention": 60,
+    "efficient_attention": 40,
+    "speech_digits": 75,
+    "recommend": 15,
+}

@@ -1,4 +1,5 @@
-"""``python -m demos [--out DIR] [--full] [name ...]``: run the demos and write ``DIR/index.html``."""
+"""``python -m demos [--out DIR] [--full] [--quiet] [--list] [name ...]``: run the demos and write
+``DIR/index.html``."""
 from __future__ import annotations
 
 import argparse
@@ -7,39 +8,77 @@ import importlib.util
 import time
 from pathlib import Path
 
-from demos import DEMOS
+from demos import DEMOS, QUICK_SECONDS
 from demos._common import DemoUnavailable
+from demos._progress import say, set_quiet
 from demos.gallery import write_gallery
 
 
-def main(argv=None) -> None:
+def _parse(argv):
     parser = argparse.ArgumentParser(description="Run every attention-np demo and build the gallery.")
     parser.add_argument("names", nargs="*", help=f"demos to run (default: all of {DEMOS})")
     parser.add_argument("--out", type=Path, default=Path("out"))
-    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--full", action="store_true", help="the longer runs behind the README numbers")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or report lines")
+    parser.add_argument("--list", action="store_true", help="list the demos and their quick-mode times")
     args = parser.parse_args(argv)
     unknown = set(args.names) - set(DEMOS)
     if unknown:
         parser.error(f"unknown demo(s) {sorted(unknown)}; choose from {DEMOS}")
-    sections = []
-    for name in args.names or DEMOS:
-        if importlib.util.find_spec(f"demos.{name}") is None:
-            continue
-        module = importlib.import_module(f"demos.{name}")
-        print(f"=== demos.{name} ===", flush=True)
-        start = time.perf_counter()
-        doc = (module.__doc__ or "").strip()
-        try:
-            figures = module.run(args.out, full=args.full)
-        except DemoUnavailable as reason:
-            print(f"=== demos.{name}: skipped: {reason} ===", flush=True)
-            doc += f"\n\nSkipped in this run: {reason}"
-            figures = []
-        seconds = time.perf_counter() - start
-        print(f"=== demos.{name}: {len(figures)} figures in {seconds:.1f} s ===", flush=True)
-        sections.append((name, doc, figures, seconds))
+    return args
+
+
+def list_demos() -> str:
+    """One line per demo: its name, quick-mode time and the first line of its docstring."""
+    lines = []
+    for name in DEMOS:
+        spec = importlib.util.find_spec(f"demos.{name}")
+        doc = " ".join((importlib.import_module(f"demos.{name}").__doc__ or "").split()) \
+            if spec else "(not installed)"
+        first = doc.split(". ")[0].split(": ")[0]
+        lines.append(f"{name:20s} ~{_minutes(QUICK_SECONDS.get(name))}  "
+                     f"{first if len(first) <= 80 else first[:77] + '...'}")
+    total = sum(QUICK_SECONDS.get(n, 0) for n in DEMOS)
+    lines.append(f"{'all':20s} ~{_minutes(total)}  (quick mode, 2-core AMD EPYC; --full takes longer)")
+    return "\n".join(lines)
+
+
+def _minutes(seconds) -> str:
+    if seconds is None:
+        return "    ?"
+    return f"{seconds:4.0f} s" if seconds < 90 else f"{seconds / 60:4.1f} min"
+
+
+def _run_one(name: str, args, position: str):
+    module = importlib.import_module(f"demos.{name}")
+    say(f"=== [{position}] demos.{name} (quick mode ~{_minutes(QUICK_SECONDS.get(name)).strip()}) ===")
+    start, doc = time.perf_counter(), (module.__doc__ or "").strip()
+    try:
+        figures = module.run(args.out, full=args.full)
+    except DemoUnavailable as reason:
+        say(f"=== demos.{name}: skipped: {reason} ===")
+        doc, figures = doc + f"\n\nSkipped in this run: {reason}", []
+    seconds = time.perf_counter() - start
+    say(f"=== demos.{name}: {len(figures)} figures in {seconds:.1f} s ===")
+    return name, doc, figures, seconds
+
+
+def main(argv=None) -> None:
+    args = _parse(argv)
+    if args.list:
+        print(list_demos())
+        return
+    set_quiet(args.quiet)
+    names = [n for n in args.names or DEMOS if importlib.util.find_spec(f"demos.{n}") is not None]
+    start, sections = time.perf_counter(), []
+    for i, name in enumerate(names, 1):
+        sections.append(_run_one(name, args, f"{i}/{len(names)}"))
+        left = sum(QUICK_SECONDS.get(n, 0) for n in names[i:])
+        if i < len(names) and not args.full:
+            say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
+                f"about {_minutes(left).strip()} to go")
     index = write_gallery(args.out, sections)
-    print(f"gallery: {index}")
+    say(f"gallery: {index}")
 
 
 if __name__ == "__main__":

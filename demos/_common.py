@@ -21,20 +21,24 @@ class Figure:
 
 
 def parse_args(description: str, argv=None) -> argparse.Namespace:
-    """``--out DIR`` (default ``out``) and ``--full`` (the slower run whose numbers go in the README)."""
+    """``--out DIR`` (default ``out``), ``--full`` (the slower run whose numbers go in the README)
+    and ``--quiet``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, default=Path("out"), help="output root folder")
     parser.add_argument("--full", action="store_true", help="longer run for the README numbers")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or report lines")
     return parser.parse_args(argv)
 
 
 def demo_main(run, doc: str):
-    """The ``main(argv=None)`` of a demo module: parse ``--out``/``--full``, call ``run`` and
-    list the files it drew."""
+    """The ``main(argv=None)`` of a demo module: parse ``--out``/``--full``/``--quiet``, call
+    ``run`` and list the files it drew."""
     def main(argv=None) -> None:
+        from demos._progress import say, set_quiet
         args = parse_args(doc.strip().splitlines()[0], argv)
+        set_quiet(args.quiet)
         for figure in run(args.out, full=args.full):
-            print(f"wrote {Path(args.out) / figure.path}")
+            say(f"wrote {Path(args.out) / figure.path}")
     return main
 
 

@@ -23,6 +23,7 @@ from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.init import xavier_uniform
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.optim import Adam
+from demos._progress import progress
 
 
 @dataclass
@@ -115,19 +116,20 @@ def backward(dlogits: np.ndarray, cache: dict) -> dict:
     return grads
 
 
-def train(cfg: RecallConfig, attend, extra_params: dict | None = None, log=None) -> tuple:
+def train(cfg: RecallConfig, attend, extra_params: dict | None = None, desc: str = "") -> tuple:
     """Adam on fresh batches; returns (params, losses)."""
     rng = np.random.default_rng(cfg.seed)
     params = {**init_params(cfg, rng), **(extra_params or {})}
     opt, losses = Adam(lr=cfg.lr), []
-    for step in range(cfg.steps):
-        x, y, _ = make_batch(cfg, rng, cfg.batch)
-        logits, cache = forward(params, x, attend)
-        loss, ce_cache = cross_entropy_forward(logits, y)
-        opt.step(params, backward(cross_entropy_backward(1.0, ce_cache), cache))
-        losses.append(float(loss))
-        if log and (step + 1) % max(cfg.steps // 5, 1) == 0:
-            log(f"    step {step + 1:5d}  loss {np.mean(losses[-50:]):.3f}")
+    with progress(cfg.steps, desc or "  recall", every=max(cfg.steps // 5, 1)) as bar:
+        for step in range(cfg.steps):
+            x, y, _ = make_batch(cfg, rng, cfg.batch)
+            logits, cache = forward(params, x, attend)
+            loss, ce_cache = cross_entropy_forward(logits, y)
+            opt.step(params, backward(cross_entropy_backward(1.0, ce_cache), cache))
+            losses.append(float(loss))
+            bar.set_postfix(loss=float(np.mean(losses[-50:])))
+            bar.update()
     return params, losses
 
 

@@ -19,6 +19,7 @@ from attention_np.viz import attention_rollout, head_entropy, head_summary
 from demos._bert_figures import (figure_atlas, figure_corpus_stats, figure_explanations,
                                  figure_it_attention)
 from demos._common import DemoUnavailable, Figure, demo_dir, demo_main, write_json
+from demos._progress import say
 
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
@@ -162,8 +163,8 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     metrics["timings"] = timings(model, corpus)
     write_json(out / "metrics.json", metrics)
     for p in metrics["pair_similarity"]:
-        print(f"cos = {p['cosine']:.3f}   {p['a']!r} ~ {p['b']!r}")
-    print(f"timings: {metrics['timings']}")
+        say(f"cos = {p['cosine']:.3f}   {p['a']!r} ~ {p['b']!r}")
+    say(f"timings: {metrics['timings']}")
     figs = figure_it_attention(views, out, NAME)
     figs.append(figure_explanations(explained, out, NAME))
     figs.append(figure_corpus_stats(stats, len(corpus), out, NAME))

@@ -25,6 +25,7 @@ from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, START, decode, make_caption_data
 from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_overlays,
                                     write_gif)
+from demos._progress import say, progress
 
 NAME = "caption_digits"
 #          test strips; steps: soft, hard (fine-tuning the soft model), article; strips per step
@@ -52,16 +53,16 @@ def train(loss_fn, params, steps: int, rng, lr: float = 6e-3, warmup: int = 100,
           label: str = ""):
     """Adam with gradient clipping, a linear warm-up over ``warmup`` steps and a linear decay
     to 10 % of ``lr``; returns the loss curve."""
-    opt, losses, start = Adam(lr=lr), [], time.perf_counter()
-    for step in range(steps):
-        opt.lr = lr * min(1.0, (step + 1) / warmup) * (1 - 0.9 * step / steps)
-        stats, grads = loss_fn(rng)
-        clip_grad_norm(grads, 5.0)
-        opt.step(params, grads)
-        losses.append(stats["ce"])
-        if step % 250 == 0 or step == steps - 1:
-            print(f"  {label} step {step:5d}  ce {np.mean(losses[-50:]):.3f}  "
-                  f"{time.perf_counter() - start:5.0f} s", flush=True)
+    opt, losses = Adam(lr=lr), []
+    with progress(steps, f"  {label}", every=250) as bar:
+        for step in range(steps):
+            opt.lr = lr * min(1.0, (step + 1) / warmup) * (1 - 0.9 * step / steps)
+            stats, grads = loss_fn(rng)
+            clip_grad_norm(grads, 5.0)
+            opt.step(params, grads)
+            losses.append(stats["ce"])
+            bar.set_postfix(ce=float(np.mean(losses[-50:])))
+            bar.update()
     return np.array(losses)
 
 
@@ -162,13 +163,13 @@ def run(out_dir, full: bool = False):
             tokens, alphas, _ = generate(params, cfg, Xt, beam_size=3)
             metrics[kind] = evaluate(tokens, test, alphas, cfg.grid)
             models[kind] = (cfg, params, tokens, alphas)
-            print(f"  {kind}: {metrics[kind]}", flush=True)
+            say(f"  {kind}: {metrics[kind]}")
         cfg_a, params_a, curves["article"] = _train_article(n_article, setup["batch"], 7)
         tokens_a, _ = baseline_generate(params_a, cfg_a, Xt, beam_size=3)
         metrics["article_baseline"] = {
             "label": "the article's printed decoder (attends over its own LSTM states, applied "
                      "causally); not Show-Attend-Tell", **evaluate(tokens_a, test)}
-        print(f"  article: {metrics['article_baseline']}", flush=True)
+        say(f"  article: {metrics['article_baseline']}")
     metrics["hard"]["init"] = f"fine-tuned from the soft model ({n_soft} steps) for {n_hard} steps"
     metrics["setup"] = {**setup, "mode": "full" if full else "quick", **MODEL,
                         "data": "fresh strips every step from 1400 training digit images; "

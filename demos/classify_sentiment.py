@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
                                          loss_and_grads, predict, role_scores)
@@ -18,6 +17,7 @@ from attention_np.transformer import EncoderConfig
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._sentiment_data import CLASSES, make_splits, word_class
 from demos._sentiment_figures import all_figures
+from demos._progress import progress, say
 
 NAME = "classify_sentiment"
 QUICK = {"n_train": 30000, "n_test": 2000, "steps": 4500, "seeds": (0,),
@@ -53,8 +53,8 @@ def train_classifier(params, config, split, steps: int, lr: float = LR, batch_si
     opt = Adam(lr=lr, weight_decay=weight_decay)
     history = {"loss": [], "evals": []}
     warmup, start = max(1, steps // 10), time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc="training", leave=False, disable=log is None)
-    for step, idx in zip(bar, _batches(split.lengths, batch_size, rng)):
+    bar = progress(steps, "  training", every=eval_every or steps, enabled=log is not None)
+    for step, idx in zip(range(1, steps + 1), _batches(split.lengths, batch_size, rng)):
         opt.lr = lr * min(step / warmup, (steps - step + 1) / (steps - warmup + 1))
         width = int(split.lengths[idx].max())
         loss, grads, _ = loss_and_grads(params, config, split.ids[idx, :width],
@@ -63,6 +63,8 @@ def train_classifier(params, config, split, steps: int, lr: float = LR, batch_si
         clip_grad_norm(grads, 1.0)
         opt.step(params, grads)
         history["loss"].append(loss)
+        bar.set_postfix(loss=float(np.mean(history["loss"][-50:])))
+        bar.update()
         if evaluate is not None and eval_every and (step % eval_every == 0 or step == steps):
             row = {"step": step, "loss": float(np.mean(history["loss"][-eval_every:])),
                    **evaluate(params)}
@@ -71,6 +73,7 @@ def train_classifier(params, config, split, steps: int, lr: float = LR, batch_si
                 log("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                      for k, v in row.items())
                     + f" ({time.perf_counter() - start:.0f} s)")
+    bar.close()
     return history
 
 
@@ -103,7 +106,7 @@ def analyse_heads(params, config, split, vocab) -> dict:
 
 
 def _log(line: str) -> None:
-    tqdm.write(line)                       # prints above the progress bar
+    say(line)                              # prints above the progress bar
 
 
 def run_seed(seed: int, settings: dict, log=_log) -> dict:

@@ -26,6 +26,7 @@ from demos import _recall_task as recall
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
 from demos._efficient_data import qkv_vectors
 from demos._efficient_figures import plot_approximation, plot_cost, plot_recall
+from demos._progress import say
 from kernels import efficient as ke
 
 NAME = "efficient_attention"
@@ -77,7 +78,7 @@ def measure(op, q, k, v, repeats: int) -> tuple[float, float]:
     return min(times), peak / 2**20
 
 
-def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=print) -> dict:
+def run_cost(lengths, exact_max: int, H: int = 2, D: int = 64, log=say) -> dict:
     rng = np.random.default_rng(0)
     rows = {}
     for T in lengths:
@@ -177,12 +178,11 @@ def recall_variants(cfg: recall.RecallConfig, window: int) -> dict:
     }
 
 
-def run_recall(cfg: recall.RecallConfig, window: int, log=print) -> dict:
+def run_recall(cfg: recall.RecallConfig, window: int, log=say) -> dict:
     res = {}
     for name, (attend, extra) in recall_variants(cfg, window).items():
         t0 = time.perf_counter()
-        log(f"  training: {name}")
-        params, losses = recall.train(cfg, attend, extra, log=log)
+        params, losses = recall.train(cfg, attend, extra, desc=f"  {name}")
         edges, acc, overall = recall.accuracy_by_distance(cfg, params, attend)
         res[name] = {"accuracy": overall, "accuracy_by_distance": acc.tolist(),
                      "final_loss": float(np.mean(losses[-50:])), "losses": losses,
@@ -204,16 +204,16 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
 def _run(out_dir: Path, full: bool) -> list[Figure]:
     out = demo_dir(out_dir, NAME)
     lengths = [256, 512, 1024, 2048, 4096] + ([8192, 16384] if full else [])
-    print(f"[{NAME}] 1. cost of one forward pass, float32, B=1, H=2, D=64")
+    say(f"[{NAME}] 1. cost of one forward pass, float32, B=1, H=2, D=64")
     cost = run_cost(lengths, exact_max=8192 if full else 4096)
-    print(f"[{NAME}] 2. approximation error vs budget")
+    say(f"[{NAME}] 2. approximation error vs budget")
     approx = run_approximation()
     for name, pts in approx.items():
         if isinstance(pts, list):
-            print(f"  {name:28s} " + "  ".join(f"{b:.0f}:{e:.3f}" for b, e in pts))
+            say(f"  {name:28s} " + "  ".join(f"{b:.0f}:{e:.3f}" for b, e in pts))
     cfg = recall.RecallConfig(T=128, steps=600) if full else recall.RecallConfig(T=64, steps=250)
     window = cfg.T // 8
-    print(f"[{NAME}] 3. associative recall, T={cfg.T}, {cfg.steps} Adam steps per variant")
+    say(f"[{NAME}] 3. associative recall, T={cfg.T}, {cfg.steps} Adam steps per variant")
     rec = run_recall(cfg, window)
     figs = [plot_cost(cost, out_dir, "time_s"), plot_cost(cost, out_dir, "peak_mib"),
             plot_approximation(approx, out_dir), plot_recall(rec, cfg, window, out_dir)]

@@ -12,6 +12,7 @@ import attention_np as an
 from attention_np import viz
 from demos import _formulas_sentence as sentence
 from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
+from demos._progress import say
 
 NAME = "formulas"
 
@@ -31,9 +32,9 @@ def soft_attention_example(rng):
     s_t = rng.standard_normal((1, 1, 4)).round(1)                     # (B=1, Tq=1, D=4)
     e_t, _ = an.dot_score_forward(s_t, h)                             # (1, 1, 3)
     c_t, alpha_t, _ = an.soft_attention_forward(e_t, h)               # (1, 1, 4), (1, 1, 3)
-    print(table("§4.1.3 soft attention: e_t = s_tᵀh_j, α_t = softmax(e_t)",
+    say(table("§4.1.3 soft attention: e_t = s_tᵀh_j, α_t = softmax(e_t)",
                 {"e_t": e_t, "α_t": alpha_t}, ["h_1", "h_2", "h_3"]))
-    print(table("c_t = Σ_j α_tj h_j", {"c_t": c_t}, [f"dim {i}" for i in range(4)]))
+    say(table("c_t = Σ_j α_tj h_j", {"c_t": c_t}, [f"dim {i}" for i in range(4)]))
     return {"h": h[0], "s_t": s_t[0, 0], "e_t": e_t[0, 0], "alpha_t": alpha_t[0, 0], "c_t": c_t[0, 0]}
 
 
@@ -50,8 +51,8 @@ def all_scores(ex, rng):
             rng.standard_normal(A))[0],
     }
     alphas = {n: an.softmax_forward(e)[0][0, 0] for n, e in scores.items()}
-    print(table("score functions e(s_t, h_j)", {n: e for n, e in scores.items()}, ["h_1", "h_2", "h_3"]))
-    print(table("their weights α = softmax(e)", alphas, ["h_1", "h_2", "h_3"]))
+    say(table("score functions e(s_t, h_j)", {n: e for n, e in scores.items()}, ["h_1", "h_2", "h_3"]))
+    say(table("their weights α = softmax(e)", alphas, ["h_1", "h_2", "h_3"]))
     return {n: e[0, 0] for n, e in scores.items()}, alphas
 
 
@@ -68,7 +69,7 @@ def hard_attention_example(e_t, h, rng, n: int = 2000):
         grad += an.hard_attention_backward(np.zeros((1, 1, 4)), cache, reward[j])[0][0, 0]
     alpha = alpha[0, 0]
     exact = -alpha * (reward - alpha @ reward)                         # ∇_e of −Σ α_j r_j
-    print(table(f"hard attention, {n} samples", {"α": alpha, "sample freq.": counts / n,
+    say(table(f"hard attention, {n} samples", {"α": alpha, "sample freq.": counts / n,
                 "REINFORCE mean": grad / n, "exact ∇(−E r)": exact}, ["h_1", "h_2", "h_3"]))
     return alpha, counts / n, grad / n, exact
 
@@ -80,9 +81,9 @@ def self_attention_example():
     params = sentence.hand_built_params()
     out, weights, _ = an.multi_head_attention_forward(x, x, params, sentence.N_HEADS)
     it, animal = tokens.index("it"), tokens.index("animal")
-    print(f"self-attention: α('it' → 'animal') in the coreference head = {weights[0, 0, it, animal]:.3f}")
+    say(f"self-attention: α('it' → 'animal') in the coreference head = {weights[0, 0, it, animal]:.3f}")
     prev = [weights[0, 1, i, i - 1] for i in range(1, len(tokens))]
-    print(f"previous-token head: mean α(i → i−1) = {np.mean(prev):.3f}")
+    say(f"previous-token head: mean α(i → i−1) = {np.mean(prev):.3f}")
     return tokens, x[0], params, weights[0], out[0]
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from tqdm import tqdm
 
 from attention_np.apps.recommend import (RecConfig, init_recommender, loss_and_grads, predict,
                                          recommender_forward)
 from attention_np.nn.optim import Adam
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._recsys_data import Catalogue, ClickData, bayes_logit, make_catalogue, make_clicks
+from demos._progress import progress, say
 
 
 # ------------------------------------------------------------------------------- data
@@ -49,7 +49,7 @@ def train(config: RecConfig, schedule: Schedule, cat: Catalogue, data: ClickData
     rng = np.random.default_rng(seed)
     params, opt, losses = init_recommender(config, rng), Adam(schedule.lr), []
     steps_per_epoch = -(-len(data) // schedule.batch)
-    with tqdm(total=schedule.epochs * steps_per_epoch, desc=f"  {name}", unit="step") as bar:
+    with progress(schedule.epochs * steps_per_epoch, f"  {name}", every=steps_per_epoch) as bar:
         for epoch in range(schedule.epochs):
             order = rng.permutation(len(data))
             for i in range(0, len(data), schedule.batch):
@@ -58,8 +58,8 @@ def train(config: RecConfig, schedule: Schedule, cat: Catalogue, data: ClickData
                                              batch.label)
                 opt.step(params, grads)
                 losses.append(loss)
+                bar.set_postfix(epoch=epoch + 1, train_loss=float(np.mean(losses[-50:])))
                 bar.update()
-            bar.set_postfix(epoch=epoch + 1, train_loss=f"{np.mean(losses[-steps_per_epoch:]):.4f}")
     return params, losses
 
 
@@ -139,7 +139,7 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     n_users = 6000 if full else 3000
     train_data = make_clicks(cat, n_users, 4, seed=1)
     test_data = make_clicks(cat, 1000, 4, seed=2)
-    print(f"recommend: {len(train_data)} train / {len(test_data)} test clicks "
+    say(f"recommend: {len(train_data)} train / {len(test_data)} test clicks "
           f"(disjoint users), {len(cat.category)} items")
     metrics, curves, models = {}, {}, {}
     for name, (fields, lr) in MODELS.items():
@@ -150,7 +150,7 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
         scores = predict(params, config, *model_inputs(cat, test_data))
         metrics[name] = {"auc": float(roc_auc_score(test_data.label, scores)),
                          "final_train_loss": float(np.mean(curves[name][-20:]))}
-        print(f"  {name}: test AUC {metrics[name]['auc']:.4f}")
+        say(f"  {name}: test AUC {metrics[name]['auc']:.4f}")
     config, params = models["din"]
     sample = test_data.take(slice(0, 2000))
     _, weights, _ = recommender_forward(*model_inputs(cat, sample), params, config)
@@ -159,7 +159,7 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     metrics["bayes_optimal_auc"] = float(ideal)
     metrics["seconds"] = time.perf_counter() - start
     write_json(out / "metrics.json", metrics)
-    print(f"  ideal model (true click probability): AUC {metrics['bayes_optimal_auc']:.4f}")
+    say(f"  ideal model (true click probability): AUC {metrics['bayes_optimal_auc']:.4f}")
     return [attention_figure(config, params, cat, test_data, Path(out_dir)),
             loss_figure(curves, Path(out_dir))]
 

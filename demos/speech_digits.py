@@ -14,6 +14,7 @@ from attention_np.apps.las import LASConfig, beam_search, init_las, loss_and_gra
 from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._speech_data import END, PAD, START, TEST_VARIANTS, VOCAB, WORDS, load_split
+from demos._progress import progress, say
 
 
 # ------------------------------------------------------------------------------- data
@@ -46,26 +47,27 @@ def length_batches(feats, batch, rng):
 
 # ------------------------------------------------------------------------------- training
 def train(cfg, feats, digits, epochs: int, seconds: float, seed: int = 0, batch: int = 32,
-          lr: float = 2e-3, log=print):
+          lr: float = 2e-3):
     """Adam with gradient clipping, lr × 0.7 per epoch over the second half; stops after
     ``epochs`` or ``seconds`` of wall time."""
     rng = np.random.default_rng(seed)
     params, opt, losses = init_las(cfg, rng), Adam(lr=lr), []
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        for idx in length_batches(feats, batch, rng):
-            x, mask, y_in, y_out = make_batch(feats, digits, idx)
-            loss, grads, _ = loss_and_grads(params, cfg, x, mask, y_in, y_out)
-            clip_grad_norm(grads, 5.0)
-            opt.step(params, grads)
-            losses.append(loss)
-        if epoch + 1 >= epochs // 2:
-            opt.lr *= 0.7                      # anneal over the second half
-        log(f"  epoch {epoch + 1}: loss {np.mean(losses[-20:]):.4f}, "
-            f"{time.perf_counter() - start:.0f} s")
-        if time.perf_counter() - start > seconds:
-            log(f"  time budget of {seconds:.0f} s reached")
-            break
+    start, per_epoch = time.perf_counter(), -(-len(feats) // batch)
+    with progress(epochs * per_epoch, "  listen-attend-spell", every=per_epoch) as bar:
+        for epoch in range(epochs):
+            for idx in length_batches(feats, batch, rng):
+                x, mask, y_in, y_out = make_batch(feats, digits, idx)
+                loss, grads, _ = loss_and_grads(params, cfg, x, mask, y_in, y_out)
+                clip_grad_norm(grads, 5.0)
+                opt.step(params, grads)
+                losses.append(loss)
+                bar.set_postfix(epoch=epoch + 1, loss=float(np.mean(losses[-20:])))
+                bar.update()
+            if epoch + 1 >= epochs // 2:
+                opt.lr *= 0.7                      # anneal over the second half
+            if time.perf_counter() - start > seconds:
+                say(f"  time budget of {seconds:.0f} s reached after {epoch + 1} epochs")
+                break
     return params, losses
 
 
@@ -185,8 +187,8 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
     with one_blas_thread():
         ftr, dtr, source = load_split(n_train, "train", 0, cache)
         fte, dte, _ = load_split(n_test, "test", 1, cache)
-        print(f"speech_digits: {n_train} train / {n_test} test utterances from {source} "
-              f"({time.perf_counter() - start:.0f} s)")
+        say(f"speech_digits: {n_train} train / {n_test} test utterances from {source} "
+            f"({time.perf_counter() - start:.0f} s)")
         raw_test = fte
         ftr, fte = normalise(ftr), normalise(fte)
         cfg = LASConfig()
@@ -202,7 +204,7 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
                        [is_monotone(a, len(h) + 1) for a, h in zip(alphas, hyps)])),
                    train_steps=len(losses), seconds=time.perf_counter() - start)
     write_json(out / "metrics.json", metrics)
-    print(f"  test WER {metrics['word_error_rate']:.4f}, CER {metrics['character_error_rate']:.4f}"
+    say(f"  test WER {metrics['word_error_rate']:.4f}, CER {metrics['character_error_rate']:.4f}"
           f", monotone alignments {metrics['monotone_alignment_fraction']:.3f}")
     k = next((i for i, (r, h) in enumerate(zip(dte, hyps)) if list(r) == h and len(r) >= 4), 0)
     return [alignment_figure(raw_test[k], alphas[k], dte[k], hyps[k], reduction, Path(out_dir)),

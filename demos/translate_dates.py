@@ -17,6 +17,7 @@ from attention_np.apps.seq2seq.train import TrainConfig, crop, exact_match, pred
 from demos import _dates_data as data
 from demos import _dates_figures as figures
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
+from demos._progress import say
 
 NAME = "translate_dates"
 SETTINGS = {  # quick: ≤ 5 min for all seven models on two idle cores (two models at a time)
@@ -66,7 +67,7 @@ def train_and_evaluate(model: str, sets: dict, s: dict, seed: int = 0):
                          max_seconds=s["seconds"] * scale, eval_every=100,
                          patience=s["patience"], seed=seed)
         hist = train(params, cfg, sets["train"], sets["val"], tc,
-                     log=lambda msg: print(f"{model:13s} {msg}", flush=True))
+                     log=lambda msg: say(f"{model:13s} {msg}"))
         metrics = evaluate(params, cfg, sets["test"], s["beam_rows"])
     metrics.update({"train_seconds": round(hist.seconds, 1), "train_steps": hist.steps[-1],
                     "train_wall_seconds": round(hist.wall_seconds, 1), "stopped": hist.stopped,
@@ -127,7 +128,7 @@ def print_table(metrics: dict) -> str:
                      f"{m['char_accuracy']:.4f} | {bins} | {m['train_seconds']:.0f} | "
                      f"{m['train_steps']} |")
     table = "\n".join(lines)
-    print(table)
+    say(table)
     return table
 
 
@@ -138,9 +139,9 @@ def run(out_dir: Path, full: bool = False) -> list:
     s = SETTINGS[full]
     out = demo_dir(out_dir, NAME)
     sets = load_data(s)
-    print(f"{len(sets['train'].sources)} training pairs, {len(sets['test'].sources)} held-out "
+    say(f"{len(sets['train'].sources)} training pairs, {len(sets['test'].sources)} held-out "
           f"test pairs (unseen dates and unseen formats), e.g. "
-          f"{sets['test'].sources[0]!r} → {sets['test'].targets[0]}", flush=True)
+          f"{sets['test'].sources[0]!r} → {sets['test'].targets[0]}")
     start = time.perf_counter()
     results = train_all(sets, s)
     models = {name: results[name][:2] for name in MODELS}
@@ -149,7 +150,7 @@ def run(out_dir: Path, full: bool = False) -> list:
     write_json(out / "metrics.json", metrics)
     (out / "table.md").write_text(table + "\n")
     figs = figures.make_all(out_dir, NAME, models, metrics, sets["test"], LENGTH_BINS)
-    print(f"total {time.perf_counter() - start:.0f} s; wrote {out}")
+    say(f"total {time.perf_counter() - start:.0f} s; wrote {out}")
     return figs
 
 
