@@ -22,7 +22,8 @@ def softmax_forward(x, axis: int = -1, mask=None):
         y_i = exp(x_i − m) / Σ_j exp(x_j − m),   m = max_j x_j   (over entries with mask True)
 
     Entries where ``mask`` is False get y = 0; a row whose entries are all masked gives all
-    zeros (not NaN). Shapes: x (...), mask broadcastable to x.shape; y has x's shape and dtype.
+    zeros (not NaN), and so does an empty axis (an empty y). Shapes: x (...), mask
+    broadcastable to x.shape; y has x's shape and dtype.
     """
     x = as_float_array(x, "x", min_ndim=1)
     if not -x.ndim <= axis < x.ndim:
@@ -36,7 +37,7 @@ def _softmax(x: np.ndarray, axis: int, mask: np.ndarray | None):
     xc = x.astype(compute_dtype(x.dtype), copy=False)
     if mask is not None:
         xc = np.where(mask, xc, -np.inf)
-    m = np.max(xc, axis=axis, keepdims=True)
+    m = np.max(xc, axis=axis, keepdims=True, initial=-np.inf)   # −inf for an empty axis
     m = np.where(np.isfinite(m), m, 0)               # fully masked row: exp(−inf − 0) = 0
     e = np.exp(xc - m)
     s = np.sum(e, axis=axis, keepdims=True)

@@ -24,9 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.activations import stable_sigmoid
-from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_params,
+                                    check_positive_int, check_same_dim)
 from attention_np.nn.init import xavier_uniform, zeros
-from attention_np.soft import soft_attention_backward, soft_attention_forward
+from attention_np.soft import _soft_attention, soft_attention_backward
 
 
 def _check_inputs(behaviours, candidate, mask):
@@ -39,9 +40,17 @@ def _check_inputs(behaviours, candidate, mask):
     return h, a.astype(h.dtype, copy=False), mask
 
 
+def _check_params(params, D: int) -> dict:
+    """W1 (4D, H), b1 (H,), w2 (H,), b2 (1,) as float arrays."""
+    p = check_params(params, {"W1": (4 * D, None)})
+    H = p["W1"].shape[1]
+    return p | check_params(params, {"b1": (H,), "w2": (H,), "b2": (1,)})
+
+
 def init_din_params(D: int, H: int, rng, dtype=np.float64) -> dict:
     """W₁ (4D, H) ~ U(±√(6/(4D+H))), b₁ = 0, w₂ (H,) ~ U(±√(6/(H+1))), b₂ = 0 (shape (1,)):
     Xavier for both layers, w₂ being the (H, 1) matrix of the last one."""
+    D, H = check_positive_int(D, "D"), check_positive_int(H, "H")
     return {"W1": xavier_uniform((4 * D, H), rng, dtype), "b1": zeros(H, dtype),
             "w2": xavier_uniform((H, 1), rng, dtype)[:, 0], "b2": zeros(1, dtype)}
 
@@ -53,19 +62,25 @@ def din_activation_forward(behaviours, candidate, params):
     → scores (B, T). Returns ``(scores, cache)``.
     """
     h, a, _ = _check_inputs(behaviours, candidate, None)
-    D = h.shape[2]
-    W1 = as_float_array(params["W1"], "params['W1']", ndim=2)
-    check_shape(W1, "params['W1']", (4 * D, None))
-    check_shape(np.asarray(params["w2"]), "params['w2']", (W1.shape[1],))
+    return _din_activation(h, a, _check_params(params, h.shape[2]))
+
+
+def _din_activation(h: np.ndarray, a: np.ndarray, p: dict):
+    """:func:`din_activation_forward` on checked input."""
     ab = np.broadcast_to(a[:, None, :], h.shape)                       # (B, T, D)
     z = np.concatenate([h, ab, h * ab, h - ab], axis=-1)               # (B, T, 4D)
-    u = stable_sigmoid(z @ W1 + params["b1"]).astype(h.dtype, copy=False)   # (B, T, H)
-    scores = u @ params["w2"] + params["b2"][0]                        # (B, T)
-    return scores, {"h": h, "a": a, "z": z, "u": u, "W1": W1, "w2": params["w2"]}
+    u = stable_sigmoid(z @ p["W1"] + p["b1"]).astype(h.dtype, copy=False)   # (B, T, H)
+    scores = u @ p["w2"] + p["b2"][0]                                  # (B, T)
+    return scores, {"h": h, "a": a, "z": z, "u": u, "W1": p["W1"], "w2": p["w2"]}
 
 
 def din_activation_backward(dscores, cache):
     """Undo :func:`din_activation_forward`. Returns ``(dbehaviours, dcandidate, grads)``."""
+    h = cache["h"]
+    return _din_activation_backward(as_dout(dscores, h.shape[:2], name="dscores"), cache)
+
+
+def _din_activation_backward(dscores: np.ndarray, cache):
     h, a, z, u, W1, w2 = (cache[k] for k in ("h", "a", "z", "u", "W1", "w2"))
     D = h.shape[2]
     grads = {"w2": np.einsum("bth,bt->h", u, dscores),                # s = u w₂ + b₂
@@ -90,9 +105,9 @@ def din_attention_forward(behaviours, candidate, params, mask=None, normalize: s
     if normalize not in ("none", "softmax"):
         raise ValueError(f"normalize must be 'none' or 'softmax', got {normalize!r}")
     h, a, mask = _check_inputs(behaviours, candidate, mask)
-    scores, act = din_activation_forward(h, a, params)
+    scores, act = _din_activation(h, a, _check_params(params, h.shape[2]))
     if normalize == "softmax":                                         # a = softmax(s, mask)
-        pooled, weights, soft = soft_attention_forward(scores[:, None, :], h, mask[:, None, :])
+        pooled, weights, soft = _soft_attention(scores[:, None, :], h, mask[:, None, :], 0.0, None)
         pooled, weights = pooled[:, 0], weights[:, 0]                  # (B, D), (B, T)
     else:                                                              # a_j = s_j m_j
         weights, soft = np.where(mask, scores, 0).astype(h.dtype, copy=False), None
@@ -103,8 +118,9 @@ def din_attention_forward(behaviours, candidate, params, mask=None, normalize: s
 def din_attention_backward(dpooled, cache, dweights=None):
     """Returns ``(dbehaviours (B, T, D), dcandidate (B, D), grads)`` keyed like the params."""
     h, weights, mask = cache["h"], cache["weights"], cache["mask"]
-    dpooled = np.asarray(dpooled, h.dtype)
-    check_shape(dpooled, "dpooled", (h.shape[0], h.shape[2]))
+    dpooled = as_dout(dpooled, (h.shape[0], h.shape[2]), h.dtype, name="dpooled")
+    if dweights is not None:
+        dweights = as_dout(dweights, weights.shape, name="dweights")
     if cache["soft"] is not None:                                      # a = softmax(s, mask)
         dw = None if dweights is None else dweights[:, None, :]
         dscores, dh_direct = soft_attention_backward(dpooled[:, None, :], cache["soft"], dw)
@@ -114,5 +130,5 @@ def din_attention_backward(dpooled, cache, dweights=None):
         dw = dw if dweights is None else dw + dweights
         dh_direct = weights[..., None] * dpooled[:, None, :]           # (B, T, D)
         dscores = np.where(mask, dw, 0)                                # a_j = s_j m_j
-    dh, da, grads = din_activation_backward(dscores, cache["act"])
+    dh, da, grads = _din_activation_backward(dscores, cache["act"])
     return dh + dh_direct, da, grads

@@ -13,6 +13,8 @@ The values still get an ordinary gradient along the sampled path: dh_{j*} += dc.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from attention_np.core import _softmax, softmax_backward
@@ -21,9 +23,12 @@ from attention_np.soft import check_scores_values
 
 
 def _sample_rows(weights2d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One index per row drawn from that row's distribution (−1 for an all-zero row)."""
+    """One index per row drawn from that row's distribution (−1 for an all-zero or empty row,
+    and for a row holding NaN: there is nothing to sample from)."""
+    if weights2d.shape[1] == 0:                                          # no key at all
+        return np.full(weights2d.shape[0], -1)
     cdf = np.cumsum(weights2d, axis=1)                                   # (N, Tk)
-    total = cdf[:, -1:]
+    total = np.where(np.isnan(cdf[:, -1:]), 0, cdf[:, -1:])             # a NaN row: no sample
     u = rng.random((weights2d.shape[0], 1)) * total
     index = np.minimum((cdf <= u).sum(axis=1), weights2d.shape[1] - 1)   # first cdf > u
     # A zero-weight position can only be hit through rounding: step to the nearest positive one.
@@ -52,8 +57,8 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     scores (..., Tq, Tk), values (..., Tk, Dv), rng a ``numpy.random.Generator``,
     mask broadcastable to scores (True = may attend); ``index`` (..., Tq), optional: replay
     this path instead of sampling (e.g. to recompute a step, or to take the argmax at test time)
-    → context (..., Tq, Dv), index (..., Tq) int (−1 for a fully masked query, whose context is 0),
-      weights α (..., Tq, Tk), cache.
+    → context (..., Tq, Dv), index (..., Tq) int (−1 for a fully masked query, whose context is 0,
+      and for a query whose α holds a NaN, whose context is NaN), weights α (..., Tq, Tk), cache.
     """
     if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -61,12 +66,13 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     weights, softmax_cache = _softmax(scores, -1, mask)                    # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
     if index is None:
-        flat = weights.reshape(-1, Tk).astype(np.float64)
+        flat = weights.reshape(math.prod(weights.shape[:-1]), Tk).astype(np.float64)   # (N, Tk)
         index = _sample_rows(flat, rng).reshape(*lead, Tq)                   # (..., Tq)
     else:
         index = _check_index(index, weights)
     onehot = (index[..., None] == np.arange(Tk)).astype(values.dtype)       # (..., Tq, Tk)
     context = onehot @ values                                               # (..., Tq, Dv)
+    context[np.isnan(weights).any(axis=-1)] = np.nan                        # NaN α: NaN c
     cache = {"weights": weights, "onehot": onehot, "Dv": values.shape[-1],
              "softmax": softmax_cache}
     return context, index, weights, cache

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array, check_mask, check_same_dim, check_shape
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_params,
+                                    check_positive_int, check_same_dim, check_shape)
 from attention_np.nn.init import uniform_fan_in, zeros
-from attention_np.soft import soft_attention_backward, soft_attention_forward
+from attention_np.soft import _soft_attention, soft_attention_backward
 
 
 def init_location_params(Ds: int, Dh: int, A: int, K: int, r: int, rng,
                          dtype=np.float64) -> dict:
     """W (Ds, A), V (Dh, A), U (K, A), F (K, r), b (A,), w (A,), uniform ±1/√fan_in
     (torch's default for linear and conv layers; F's fan-in is its width r)."""
+    Ds, Dh, A, K, r = (check_positive_int(n, name) for n, name in
+                       zip((Ds, Dh, A, K, r), ("Ds", "Dh", "A", "K", "r")))
     if r % 2 != 1:
         raise ValueError(f"filter width r must be odd (same-length convolution), got {r}")
     return {"W": uniform_fan_in((Ds, A), rng, dtype=dtype),
@@ -37,20 +40,37 @@ def init_location_params(Ds: int, Dh: int, A: int, K: int, r: int, rng,
             "b": zeros(A, dtype), "w": uniform_fan_in(A, rng, dtype=dtype)}
 
 
+def _check_filters(F, name: str) -> np.ndarray:
+    """F (K, r) float with an odd width r (a same-length convolution)."""
+    F = as_float_array(F, name, ndim=2)
+    if F.shape[1] % 2 != 1:
+        raise ValueError(f"{name} must have an odd width r (axis 1), got shape {F.shape}")
+    return F
+
+
 def conv1d_same_forward(alpha, F):
     """f[b, j, k] = Σ_τ F[k, τ] α[b, j + τ − r//2]  (α zero outside 0 … T−1).
 
-    alpha (B, T), F (K, r) with r odd → f (B, T, K).
+    alpha (B, T), F (K, r) with r odd → f (B, T, K) (T = 0 gives an empty f).
     """
-    K, r = F.shape
-    B, T = alpha.shape
+    return _conv1d_same(as_float_array(alpha, "alpha", ndim=2), _check_filters(F, "F"))
+
+
+def _conv1d_same(alpha: np.ndarray, F: np.ndarray):
+    """:func:`conv1d_same_forward` on checked input."""
+    r, T = F.shape[1], alpha.shape[1]
     padded = np.pad(alpha, ((0, 0), (r // 2, r // 2)))                     # (B, T + r − 1)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, r, axis=1)  # (B, T, r)
+    windows = padded[:, np.arange(T)[:, None] + np.arange(r)]              # (B, T, r) α_pad[j+τ]
     return windows @ F.T, {"windows": windows, "F": F}                     # (B, T, K)
 
 
 def conv1d_same_backward(df, cache):
     """dF[k, τ] = Σ_{b,j} df[b,j,k] α_pad[b, j+τ];  dα_pad[b, j+τ] += Σ_k df[b,j,k] F[k,τ]."""
+    B, T, _ = cache["windows"].shape
+    return _conv1d_same_backward(as_dout(df, (B, T, cache["F"].shape[0]), name="df"), cache)
+
+
+def _conv1d_same_backward(df: np.ndarray, cache):
     windows, F = cache["windows"], cache["F"]
     B, T, r = windows.shape
     dF = np.einsum("btk,btr->kr", df, windows)
@@ -70,12 +90,10 @@ def _check_step(s, keys, values, alpha_prev, params, mask):
     check_shape(values, "values", keys.shape[:2] + (None,))
     check_shape(alpha_prev, "alpha_prev", keys.shape[:2])
     A = keys.shape[2]
-    check_shape(np.asarray(params["W"]), "params['W']", (s.shape[1], A))
-    check_shape(np.asarray(params["U"]), "params['U']", (None, A))
-    check_shape(np.asarray(params["F"]), "params['F']", (params["U"].shape[0], None))
-    if params["F"].shape[1] % 2 != 1:
-        raise ValueError(f"params['F'] must have an odd width, got shape {params['F'].shape}")
-    return s, keys, values, alpha_prev, check_mask(mask, "mask", keys.shape[:2])
+    p = check_params(params, {"W": (s.shape[1], A), "U": (None, A), "b": (A,), "w": (A,)})
+    p |= check_params(params, {"F": (p["U"].shape[0], None)})
+    _check_filters(p["F"], "params['F']")
+    return s, keys, values, alpha_prev, p, check_mask(mask, "mask", keys.shape[:2])
 
 
 def location_attention_forward(s, keys, values, alpha_prev, params, mask=None):
@@ -84,15 +102,15 @@ def location_attention_forward(s, keys, values, alpha_prev, params, mask=None):
     s (B, Ds), keys (B, T, A), values (B, T, Dh), alpha_prev (B, T), mask (B, T) bool or None
     → context c (B, Dh), weights α (B, T). Returns ``(context, weights, cache)``.
     """
-    s, keys, values, alpha_prev, mask = _check_step(s, keys, values, alpha_prev, params, mask)
-    f, conv = conv1d_same_forward(alpha_prev, params["F"])                # (B, T, K)
-    a = (s @ params["W"])[:, None, :] + keys + f @ params["U"] + params["b"]   # (B, T, A)
+    s, keys, values, alpha_prev, p, mask = _check_step(s, keys, values, alpha_prev, params, mask)
+    f, conv = _conv1d_same(alpha_prev, p["F"])                            # (B, T, K)
+    a = (s @ p["W"])[:, None, :] + keys + f @ p["U"] + p["b"]             # (B, T, A)
     t = np.tanh(a)
-    e = t @ params["w"]                                                   # (B, T)
+    e = t @ p["w"]                                                        # (B, T)
     m = None if mask is None else mask[:, None, :]                        # (B, 1, T)
-    context, alpha, soft = soft_attention_forward(e[:, None, :], values, m)   # one query each
+    context, alpha, soft = _soft_attention(e[:, None, :], values, m, 0.0, None)   # one query
     cache = {"s": s, "f": f, "t": t, "soft": soft, "conv": conv, "Dh": values.shape[2],
-             "W": params["W"], "U": params["U"], "w": params["w"]}
+             "W": p["W"], "U": p["U"], "w": p["w"]}
     return context[:, 0], alpha[:, 0], cache                              # (B, Dh), (B, T)
 
 
@@ -102,9 +120,8 @@ def location_attention_backward(dcontext, cache, dalpha=None):
     ``dalpha`` is the gradient reaching α_i from later steps (through their convolution).
     """
     s, f, t = cache["s"], cache["f"], cache["t"]
-    dcontext = np.asarray(dcontext, t.dtype)
-    check_shape(dcontext, "dcontext", (t.shape[0], cache["Dh"]))
-    dal = None if dalpha is None else dalpha[:, None, :]                  # (B, 1, T)
+    dcontext = as_dout(dcontext, (t.shape[0], cache["Dh"]), t.dtype, name="dcontext")
+    dal = None if dalpha is None else as_dout(dalpha, t.shape[:2], name="dalpha")[:, None, :]
     de, dvalues = soft_attention_backward(dcontext[:, None, :], cache["soft"], dal)
     de = de[:, 0]                                                         # α = softmax(e), c = α h
     grads = {"w": np.einsum("bta,bt->a", t, de)}                          # e = t w
@@ -112,5 +129,5 @@ def location_attention_backward(dcontext, cache, dalpha=None):
     ds_a = da.sum(axis=1)                                                 # (B, A)
     grads["W"], grads["b"] = s.T @ ds_a, ds_a.sum(axis=0)
     grads["U"] = f.reshape(-1, f.shape[-1]).T @ da.reshape(-1, da.shape[-1])
-    dalpha_prev, grads["F"] = conv1d_same_backward(da @ cache["U"].T, cache["conv"])
+    dalpha_prev, grads["F"] = _conv1d_same_backward(da @ cache["U"].T, cache["conv"])
     return ds_a @ cache["W"].T, da, dvalues, dalpha_prev, grads

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_dout, as_float_array, check_same_dim, check_shape
+from attention_np.nn.checks import (as_dout, as_float_array, check_nonempty, check_same_dim,
+                                    check_shape)
 
 
 def _check_qk(q, k, same_dim: bool):
@@ -63,8 +64,9 @@ def _dot_backward(dscores: np.ndarray, cache):
 
 
 def scaled_dot_score_forward(q, k):
-    """e_ij = q_iᵀ k_j / √D.   q (B, Tq, D), k (B, Tk, D) → e (B, Tq, Tk)."""
+    """e_ij = q_iᵀ k_j / √D.   q (B, Tq, D), k (B, Tk, D), D ≥ 1 → e (B, Tq, Tk)."""
     q, k = _check_qk(q, k, same_dim=True)
+    check_nonempty(q, "q", -1, "feature dimension D (the scale is 1/√D)")
     scale = dot_product_scale(q)
     return (q @ _swap(k)) * scale, {"q": q, "k": k, "scale": scale}
 

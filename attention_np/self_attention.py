@@ -24,8 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import _linear, causal_mask, linear_backward
-from attention_np.nn.checks import (as_dout, as_float_array, check_dropout, check_mask,
-                                    check_same_dim, check_shape)
+from attention_np.nn.checks import (as_dout, as_float_array, check_attention_inputs,
+                                    check_dropout, check_mask, check_nonempty, check_num_heads,
+                                    check_params, check_positive_int, check_same_dim)
 from attention_np.nn.init import xavier_uniform, zeros
 from attention_np.scores import dot_product_scale
 from attention_np.soft import _soft_attention, soft_attention_backward
@@ -35,18 +36,13 @@ PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
 
 
 def check_qkv(q, k, v, same_length: bool = False):
-    """Validate q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); return them as float arrays.
+    """Validate q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) with D ≥ 1 (the scale 1/√D);
+    return them as float arrays.
 
     ``same_length``: also require Tq = Tk (variants that attend within one sequence).
     """
-    q = as_float_array(q, "q", min_ndim=2)
-    k = as_float_array(k, "k", ndim=q.ndim)
-    v = as_float_array(v, "v", ndim=q.ndim)
-    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
-        raise ValueError(f"q, k, v must share their leading (batch/head) dims, got "
-                         f"q{q.shape}, k{k.shape}, v{v.shape}")
-    check_same_dim(q, "q", -1, k, "k", -1)
-    check_same_dim(k, "k", -2, v, "v", -2)
+    q, k, v = check_attention_inputs(q, k, v, ("q", "k", "v"))
+    check_nonempty(q, "q", -1, "feature dimension D (the scale is 1/√D)")
     if same_length and q.shape[-2] != k.shape[-2]:
         raise ValueError(f"this variant needs Tq = Tk (self-attention over one sequence), got "
                          f"q{q.shape} and k{k.shape}")
@@ -64,10 +60,10 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backe
                                          dropout_p=0.0, rng=None):
     """out = Dropout(softmax(q kᵀ / √D, masked)) v.
 
-    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv); mask boolean broadcastable to
-    (..., Tq, Tk), True = may attend; ``causal``: query i sees keys j ≤ i (top-left aligned,
-    as torch's ``is_causal``); ``dropout_p`` on the weights, with an ``np.random.Generator``
-    ``rng`` when > 0 (forces the NumPy path for "numba")
+    q (..., Tq, D) with D ≥ 1, k (..., Tk, D), v (..., Tk, Dv) (Tk = 0: out = 0); mask boolean
+    broadcastable to (..., Tq, Tk), True = may attend; ``causal``: query i sees keys j ≤ i
+    (top-left aligned, as torch's ``is_causal``); ``dropout_p`` on the weights, with an
+    ``np.random.Generator`` ``rng`` when > 0 (forces the NumPy path for "numba")
     → out (..., Tq, Dv), weights (..., Tq, Tk) before dropout (None for "numba"), cache.
     """
     check_backend(backend)
@@ -136,44 +132,49 @@ def _sdpa_numba_backward(dout, cache):
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
 
 
-def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
+def split_heads(x, num_heads: int) -> np.ndarray:
     """(B, T, H·Dh) → (B, H, T, Dh): head h owns features h·Dh … (h+1)·Dh − 1 (as torch)."""
+    x = as_float_array(x, "x", ndim=3)
+    return _split_heads(x, check_num_heads(num_heads, x.shape[2], f"x has shape {x.shape}"))
+
+
+def _split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
     B, T, d = x.shape
-    return x.reshape(B, T, num_heads, d // num_heads).transpose(0, 2, 1, 3)
+    return x.reshape(B, T, num_heads, d // num_heads).transpose(0, 2, 1, 3)   # (B, H, T, Dh)
 
 
-def merge_heads(x: np.ndarray) -> np.ndarray:
+def merge_heads(x) -> np.ndarray:
     """(B, H, T, Dh) → (B, T, H·Dh), the inverse of :func:`split_heads` (the Concat)."""
+    return _merge_heads(as_float_array(x, "x", ndim=4))
+
+
+def _merge_heads(x: np.ndarray) -> np.ndarray:
     B, H, T, Dh = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)                  # (B, T, H·Dh)
 
 
 def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.float64) -> dict:
     """Xavier-uniform projections (torch's ``in_proj`` init) and zero biases."""
+    d_model = check_positive_int(d_model, "d_model")
     params = {f"W_{n}": xavier_uniform((d_model, d_model), rng, dtype) for n in "qkvo"}
     params.update({f"b_{n}": zeros(d_model, dtype) for n in "qkvo"})
     return params
 
 
 def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="numpy",
-                            dropout_p=0.0, rng=None):
+                            dropout_p=0.0, rng=None, params_name="params"):
     """Everything :func:`multi_head_attention_forward` checks, for callers of
     ``_multi_head_attention``. Returns (x_q, x_kv, params, mask) as float arrays, params
-    restricted to :data:`PARAM_NAMES`, the mask broadcast to (B, H, Tq, Tk) or None."""
+    restricted to :data:`PARAM_NAMES`, the mask broadcast to (B, H, Tq, Tk) or None.
+    ``params_name`` is what messages call the dict (e.g. layers[2] for a stack of blocks)."""
     x_q = as_float_array(x_q, "x_q", ndim=3)
     x_kv = as_float_array(x_kv, "x_kv", ndim=3)
     check_same_dim(x_q, "x_q", 0, x_kv, "x_kv", 0)
     check_same_dim(x_q, "x_q", 2, x_kv, "x_kv", 2)
     (B, Tq, d), Tk = x_q.shape, x_kv.shape[1]
-    if not isinstance(num_heads, (int, np.integer)) or num_heads < 1 or d % num_heads:
-        raise ValueError(f"num_heads ({num_heads}) must be a positive divisor of d_model ({d}); "
-                         f"x_q has shape {x_q.shape}")
-    missing = [n for n in PARAM_NAMES if n not in params]
-    if missing:
-        raise ValueError(f"params is missing {missing}")
-    params = {n: as_float_array(params[n], f"params[{n!r}]") for n in PARAM_NAMES}
-    for n, W in params.items():
-        check_shape(W, f"params[{n!r}]", (d, d) if n.startswith("W") else (d,))
+    check_num_heads(num_heads, d, f"x_q has shape {x_q.shape}")
+    params = check_params(params, {n: (d, d) if n.startswith("W") else (d,)
+                                   for n in PARAM_NAMES}, params_name)
     check_backend(backend)
     check_dropout(dropout_p, rng)
     return x_q, x_kv, params, check_mask(mask, "mask", (B, num_heads, Tq, Tk))
@@ -203,10 +204,10 @@ def _multi_head_attention(x_q, x_kv, params, num_heads, mask, causal, backend, d
     q, cache_q = _linear(x_q, p["W_q"], p["b_q"])                        # (B, Tq, d)
     k, cache_k = _linear(x_kv, p["W_k"], p["b_k"])                       # (B, Tk, d)
     v, cache_v = _linear(x_kv, p["W_v"], p["b_v"])                       # (B, Tk, d)
-    qh, kh, vh = (split_heads(t, num_heads) for t in (q, k, v))          # (B, H, T, Dh)
+    qh, kh, vh = (_split_heads(t, num_heads) for t in (q, k, v))         # (B, H, T, Dh)
     heads, weights, cache_attn = _sdpa(qh, kh, vh, mask, causal, backend,
                                        dropout_p, rng)                   # (B, H, Tq, Dh)
-    out, cache_o = _linear(merge_heads(heads), p["W_o"], p["b_o"])       # (B, Tq, d)
+    out, cache_o = _linear(_merge_heads(heads), p["W_o"], p["b_o"])      # (B, Tq, d)
     cache = {"q": cache_q, "k": cache_k, "v": cache_v, "attn": cache_attn, "o": cache_o,
              "num_heads": num_heads, "out_shape": out.shape}
     return out, weights, cache
@@ -224,10 +225,10 @@ def multi_head_attention_backward(dout, cache, return_dweights=False):
     dout = as_dout(dout, cache["out_shape"], name="dout")
     dmerged, dW_o, db_o = linear_backward(dout, cache["o"])             # (B, Tq, d)
     dqh, dkh, dvh, dweights = scaled_dot_product_attention_backward(
-        split_heads(dmerged, H), cache["attn"], return_dweights=True)   # (B, H, T, Dh)
-    dx_q, dW_q, db_q = linear_backward(merge_heads(dqh), cache["q"])
-    dx_k, dW_k, db_k = linear_backward(merge_heads(dkh), cache["k"])
-    dx_v, dW_v, db_v = linear_backward(merge_heads(dvh), cache["v"])
+        _split_heads(dmerged, H), cache["attn"], return_dweights=True)  # (B, H, T, Dh)
+    dx_q, dW_q, db_q = linear_backward(_merge_heads(dqh), cache["q"])
+    dx_k, dW_k, db_k = linear_backward(_merge_heads(dkh), cache["k"])
+    dx_v, dW_v, db_v = linear_backward(_merge_heads(dvh), cache["v"])
     grads = {"W_q": dW_q, "W_k": dW_k, "W_v": dW_v, "W_o": dW_o,
              "b_q": db_q, "b_k": db_k, "b_v": db_v, "b_o": db_o}
     if return_dweights:

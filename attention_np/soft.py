@@ -40,7 +40,7 @@ def soft_attention_forward(scores, values, mask=None, dropout_p=0.0, rng=None):
     scores (..., Tq, Tk), values (..., Tk, Dv), mask broadcastable to scores (True = may attend),
     dropout_p in [0, 1) with an ``np.random.Generator`` rng when it is > 0
     → context (..., Tq, Dv), weights α (..., Tq, Tk) (before dropout), cache.
-    A query whose keys are all masked gets α = 0 and c = 0.
+    A query whose keys are all masked gets α = 0 and c = 0 (so does every query when Tk = 0).
     """
     scores, values, mask = check_scores_values(scores, values, mask)
     return _soft_attention(scores, values, mask, check_dropout(dropout_p, rng), rng)

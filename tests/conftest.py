@@ -14,12 +14,14 @@ The inputs that once broke a property are pinned with ``@example`` in their test
 profile runs them.
 """
 import os
+import sys
 
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
+from attention_np.nn import checks
 from tests import helpers
 
 _COMMON = {"deadline": None, "print_blob": True,
@@ -34,6 +36,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # intra-op threads in the reference computations (a third less CPU time; matters under -n 2).
 _BLAS_LIMIT = threadpool_limits(1, user_api="blas")
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def mask_checks(monkeypatch):
+    """Replace ``check_mask`` in every module that imported it by a wrapper counting its calls:
+    the list of the ``name`` each call validated."""
+    calls = []
+    original = checks.check_mask
+
+    def counting(*args, **kwargs):
+        calls.append(args[1] if len(args) > 1 else kwargs.get("name"))
+        return original(*args, **kwargs)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "check_mask", None) is original:
+            monkeypatch.setattr(module, "check_mask", counting)
+    return calls
 
 
 def pytest_report_header(config):

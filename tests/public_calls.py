@@ -87,4 +87,5 @@ CALLS = [
                                             dalpha=np.ones((2, 4))), ["dalpha"]),
     ("kernels.softmax_backward-axis", kernels.softmax_backward,
      lambda: kernels.softmax_backward(np.ones((2, 3)), np.ones((2, 3)), axis=5), ["axis"]),
+    ("kernels.tune-repeats", kernels.tune, lambda: kernels.tune(repeats=0), ["repeats"]),
 ]

@@ -1,6 +1,6 @@
 """Every public entry fuzzed with bad input, from a generated table of calls.
 
-For each entry of :data:`tests.public_entries.ENTRIES` (arguments described by their shapes):
+For each entry of the table (tests/bad_input_table.py; arguments described by their shapes):
 the valid call; each array argument with a wrong dtype, a wrong rank, a wrong size on each axis
 tied to another argument (masks: not broadcastable), a NaN and a +inf; each dimension set to
 zero; the literal values that must be refused; a ``dout`` of the wrong shape and a NaN ``dout``.
@@ -19,12 +19,9 @@ import warnings
 import numpy as np
 import pytest
 
-import attention_np as an
-import kernels
-from attention_np import din, efficient, location_attention, transformer
 from tests.bad_input_gaps import gap
-from tests.public_calls import CALLS
-from tests.public_entries import DERIVED, DIMS, ENTRIES, REACHED_THROUGH_WRAPPERS, Fresh
+from tests.bad_input_table import CALLS, ENTRIES, MODULES, REACHED_THROUGH_WRAPPERS
+from tests.public_entries import DERIVED, DIMS, Fresh
 
 SPEC = re.compile(r"^(f|b|i[A-Z]):([A-Z]*)$")
 
@@ -114,11 +111,15 @@ def cases():
                 yield e, kind, (), None
 
 
+def _marks(case_id):
+    """A strict xfail for a row listed in tests/bad_input_gaps.py."""
+    why = gap(case_id)
+    return [] if why is None else [pytest.mark.xfail(strict=True, reason=why)]
+
+
 def _param(entry, kind, path, how):
     case_id = "-".join(filter(None, [entry.name, kind, ".".join(path)]))
-    why = gap(case_id)
-    marks = [] if why is None else [pytest.mark.xfail(strict=True, reason=why)]
-    return pytest.param(entry, kind, path, how, id=case_id, marks=marks)
+    return pytest.param(entry, kind, path, how, id=case_id, marks=_marks(case_id))
 
 
 CASES = [_param(*c) for c in cases()]
@@ -219,12 +220,8 @@ def _check_zero_size(entry, letter):
     assert np.all(np.isfinite(out)), f"zero-size {letter} gave a non-finite output"
 
 
-def _call_param(case_id, call, names):
-    marks = [pytest.mark.xfail(strict=True, reason=gap(case_id))] if gap(case_id) else []
-    return pytest.param(call, names, id=case_id, marks=marks)
-
-
-@pytest.mark.parametrize("call, names", [_call_param(i, c, n) for i, _, c, n in CALLS])
+@pytest.mark.parametrize("call, names",
+                         [pytest.param(c, n, id=i, marks=_marks(i)) for i, _, c, n in CALLS])
 def test_bad_sizes_and_options(call, names):
     _raises_naming(call, names)
 
@@ -238,12 +235,9 @@ def _public(module, names=None):
 
 
 def test_every_public_entry_is_in_the_table():
-    """Each function exported by the package, efficient, transformer, location attention, DIN
-    and kernels is fuzzed here (as an entry, its backward, or a row of CALLS)."""
-    top = getattr(an, "__all__", None) or [n for n in dir(an) if not n.startswith("_")]
-    public = (_public(an, top) | _public(efficient, efficient.__all__) | _public(transformer)
-              | _public(location_attention) | _public(din) | _public(kernels, kernels.__all__)
-              | _public(kernels.efficient))
+    """Each public function of the MODULES (tests/public_entries.py and every
+    tests/public_entries_*.py) is fuzzed here (as an entry, its backward, or a row of CALLS)."""
+    public = {k: f for module, names in MODULES for k, f in _public(module, names).items()}
     covered = {id(f) for e in ENTRIES for f in (e.forward, getattr(e.backward, "library", None))}
     covered |= {id(fn) for _, fn, _, _ in CALLS} | {id(f) for f in REACHED_THROUGH_WRAPPERS}
     missing = sorted(name for name, f in public.items() if id(f) not in covered)

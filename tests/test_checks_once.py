@@ -1,28 +1,10 @@
-"""Checks at the door: a public call validates its mask once; every backward checks its dout."""
-import sys
-
+"""Checks at the door: a public call validates its mask once (the ``mask_checks`` fixture of
+tests/conftest.py counts the calls); every backward checks its dout."""
 import numpy as np
 import pytest
 
 import attention_np as an
-from attention_np.nn import checks
 from tests.strategies import randn, random_mask
-
-
-@pytest.fixture
-def mask_checks(monkeypatch):
-    """Replace ``check_mask`` in every module that imported it by a wrapper counting its calls."""
-    calls = []
-    original = checks.check_mask
-
-    def counting(*args, **kwargs):
-        calls.append(args[1] if len(args) > 1 else kwargs.get("name"))
-        return original(*args, **kwargs)
-
-    for module in list(sys.modules.values()):
-        if getattr(module, "check_mask", None) is original:
-            monkeypatch.setattr(module, "check_mask", counting)
-    return calls
 
 
 def test_multi_head_attention_checks_its_mask_once(mask_checks):

@@ -14,7 +14,6 @@ from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_b
 from tests.helpers import (assert_matches_torch, check_finite_differences,
                            torch_layer_norm_condition)
 from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
-from tests.test_checks_once import mask_checks  # noqa: F401  (the fixture counting check_mask)
 
 
 def config_of(num_heads, **fields):

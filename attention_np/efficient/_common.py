@@ -1,14 +1,8 @@
-"""Argument checks shared by the efficient variants (q, k, v: ``self_attention.check_qkv``)."""
+"""Argument checks shared by the efficient variants (q, k, v: ``self_attention.check_qkv``;
+sizes: ``nn.checks.check_positive_int``)."""
 from __future__ import annotations
 
 import numpy as np
-
-
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int ≥ ``minimum``, or ValueError naming it."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_indices(indices, name: str, size: int) -> np.ndarray:

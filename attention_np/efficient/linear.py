@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_dout
+from attention_np.nn.checks import as_dout, as_float_array, check_attention_inputs, check_same_dim
 from attention_np.self_attention import check_qkv
 
 CHUNK = 64
 
 
 def elu_feature_map_forward(x):
-    """φ(x) = elu(x) + 1 = x + 1 (x > 0), eˣ (x ≤ 0): positive, so the weights stay ≥ 0."""
+    """φ(x) = elu(x) + 1 = x + 1 (x > 0), eˣ (x ≤ 0): positive, so the weights stay ≥ 0.
+
+    x (...) → φ (...)."""
+    return _elu_feature_map(as_float_array(x, "x"))
+
+
+def _elu_feature_map(x: np.ndarray):
     positive = x > 0
     phi = np.where(positive, x + 1, np.exp(np.minimum(x, 0))).astype(x.dtype, copy=False)
     return phi, {"positive": positive, "phi": phi}
@@ -33,6 +39,10 @@ def elu_feature_map_forward(x):
 
 def elu_feature_map_backward(dphi, cache):
     """dφ/dx = 1 (x > 0), eˣ = φ (x ≤ 0)."""
+    return _elu_feature_map_backward(as_dout(dphi, cache["phi"].shape, name="dphi"), cache)
+
+
+def _elu_feature_map_backward(dphi: np.ndarray, cache):
     return np.where(cache["positive"], dphi, dphi * cache["phi"])
 
 
@@ -61,9 +71,17 @@ def _product(a, b, c, causal: bool, reverse: bool = False, chunk: int = CHUNK):
 def kernelized_attention_forward(phi_q, phi_k, v, causal: bool = False, eps: float = 1e-6):
     """out_i = φq_i S / (φq_i · z + ε),  S = Σ_j φk_j v_jᵀ,  z = Σ_j φk_j  (j ≤ i if causal).
 
-    phi_q (..., Tq, F), phi_k (..., Tk, F), v (..., Tk, Dv), features ≥ 0 → out (..., Tq, Dv).
-    The building block of linear attention and of the Performer.
+    phi_q (..., Tq, F), phi_k (..., Tk, F), v (..., Tk, Dv), features ≥ 0; ``causal`` needs
+    Tq = Tk → out (..., Tq, Dv). The building block of linear attention and of the Performer.
     """
+    phi_q, phi_k, v = check_attention_inputs(phi_q, phi_k, v, ("phi_q", "phi_k", "v"))
+    if causal:
+        check_same_dim(phi_q, "phi_q", -2, phi_k, "phi_k", -2)
+    return _kernelized_attention(phi_q, phi_k, v, causal, eps)
+
+
+def _kernelized_attention(phi_q, phi_k, v, causal: bool, eps: float):
+    """:func:`kernelized_attention_forward` on checked input."""
     ones = np.ones(v.shape[:-1] + (1,), dtype=v.dtype)
     v1 = np.concatenate([v, ones], axis=-1)                          # (..., Tk, Dv + 1) = [v, 1]
     n = _product(phi_q, phi_k, v1, causal)                           # (..., Tq, Dv + 1)
@@ -98,7 +116,7 @@ def featurized_attention_forward(q, k, v, feature_q, feature_k, causal: bool, ep
     """
     phi_q, cache_q = feature_q(q)
     phi_k, cache_k = feature_k(k)
-    out, cache = kernelized_attention_forward(phi_q, phi_k, v, causal, eps)
+    out, cache = _kernelized_attention(phi_q, phi_k, v, causal, eps)
     return out, None, {"q": cache_q, "k": cache_k, "attn": cache}
 
 
@@ -115,10 +133,9 @@ def linear_attention_forward(q, k, v, causal: bool = False, eps: float = 1e-6):
     → out (..., Tq, Dv), weights None, cache.
     """
     q, k, v = check_qkv(q, k, v, same_length=causal)
-    return featurized_attention_forward(q, k, v, elu_feature_map_forward,
-                                        elu_feature_map_forward, causal, eps)
+    return featurized_attention_forward(q, k, v, _elu_feature_map, _elu_feature_map, causal, eps)
 
 
 def linear_attention_backward(dout, cache):
     """Returns (dq, dk, dv)."""
-    return featurized_attention_backward(dout, cache, elu_feature_map_backward)
+    return featurized_attention_backward(dout, cache, _elu_feature_map_backward)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_positive_int
+from attention_np.nn.checks import check_nonempty, check_params, check_positive_int
 from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
 
 
@@ -40,13 +40,10 @@ def mean_pool_projections(rank: int, T: int, dtype=np.float64) -> dict:
 
 
 def _check_params(params: dict, Tk: int) -> tuple[np.ndarray, np.ndarray]:
-    E, F = (np.asarray(params.get(n)) for n in "EF")
-    for name, P in (("E", E), ("F", F)):
-        if P.ndim != 2 or P.shape[1] != Tk or not np.issubdtype(P.dtype, np.floating):
-            raise ValueError(f"params[{name!r}] must be a float (rank, Tk={Tk}) matrix, "
-                             f"got {P.dtype} {P.shape}")
-    if E.shape != F.shape:
-        raise ValueError(f"E and F must have the same shape, got {E.shape} and {F.shape}")
+    """E, F (r, Tk) float, r ≥ 1 (what init_linformer_projections makes)."""
+    E = check_params(params, {"E": (None, Tk)})["E"]
+    check_nonempty(E, "params['E']", 0, "rank r")
+    F = check_params(params, {"F": E.shape})["F"]
     return E, F
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import _softmax, softmax_backward
-from attention_np.efficient._common import check_indices, check_positive_int
-from attention_np.nn.checks import as_dout
+from attention_np.efficient._common import check_indices
+from attention_np.nn.checks import as_dout, check_positive_int
 from attention_np.scores import dot_product_scale
 from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
 

@@ -71,11 +71,9 @@ def gelu_backward(dy, cache):
 # --- ReLU ------------------------------------------------------------------------------------
 
 def relu_forward(x):
-    """y = max(x, 0).   x (...) → y (...)."""
+    """y = max(x, 0).   x (...) → y (...)   (np.maximum keeps a NaN; a where on x > 0 would not)."""
     x, _ = _prepare(x)
-    positive = x > 0
-    return np.where(positive, x, 0).astype(x.dtype, copy=False), {"positive": positive,
-                                                                   "dtype": x.dtype}
+    return np.maximum(x, 0).astype(x.dtype, copy=False), {"positive": x > 0, "dtype": x.dtype}
 
 
 def relu_backward(dy, cache):

@@ -49,6 +49,58 @@ def check_shape(x: np.ndarray, name: str, shape: tuple) -> None:
         raise ValueError(f"{name} must have shape {want}, got {x.shape}")
 
 
+def check_attention_inputs(q, k, v, names: tuple = ("q", "k", "v")):
+    """q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) as float arrays of one rank sharing their
+    leading dims; messages use ``names`` (e.g. phi_q, phi_k, v for feature maps)."""
+    nq, nk, nv = names
+    q = as_float_array(q, nq, min_ndim=2)
+    k = as_float_array(k, nk, ndim=q.ndim)
+    v = as_float_array(v, nv, ndim=q.ndim)
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(f"{nq}, {nk}, {nv} must share their leading (batch/head) dims, got "
+                         f"{nq}{q.shape}, {nk}{k.shape}, {nv}{v.shape}")
+    check_same_dim(q, nq, -1, k, nk, -1)
+    check_same_dim(k, nk, -2, v, nv, -2)
+    return q, k, v
+
+
+def check_nonempty(x: np.ndarray, name: str, axis: int, what: str) -> None:
+    """Raise unless ``x`` has at least one entry along ``axis`` (``what`` names that axis)."""
+    if x.shape[axis] == 0:
+        raise ValueError(f"{name} must have a positive {what} (axis {axis}), got shape {x.shape}")
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum`` (a size or a count), or ValueError naming it."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_num_heads(num_heads, d_model: int, where: str) -> int:
+    """``num_heads``, a positive integer dividing ``d_model`` (``where`` says where d_model
+    comes from, e.g. "x_q has shape (2, 5, 6)"), or ValueError naming num_heads."""
+    if not isinstance(num_heads, (int, np.integer)) or isinstance(num_heads, bool) \
+            or num_heads < 1 or d_model % num_heads:
+        raise ValueError(f"num_heads ({num_heads!r}) must be a positive divisor of d_model "
+                         f"({d_model}); {where}")
+    return int(num_heads)
+
+
+def check_params(params, shapes: dict, name: str = "params") -> dict:
+    """Each ``params[key]`` as a float array of shape ``shapes[key]`` (``None`` entries match
+    any size), for the keys of ``shapes``; messages name ``name[key]``, e.g. params['W_1']."""
+    missing = [key for key in shapes if key not in params]
+    if missing:
+        raise ValueError(f"{name} is missing {missing}")
+    checked = {}
+    for key, shape in shapes.items():
+        label = f"{name}[{key!r}]"
+        checked[key] = as_float_array(params[key], label, ndim=len(shape))
+        check_shape(checked[key], label, shape)
+    return checked
+
+
 def check_mask(mask, name: str, target_shape: tuple) -> np.ndarray | None:
     """Validate a boolean attention mask (True = may attend) broadcastable to ``target_shape``.
 
