@@ -12,6 +12,9 @@ The root of the package lists the article's ideas, one module each:
     transformer         the encoder block: attention + FFN, residuals, layer norm (§4.3)
     location_attention  location-aware attention for speech                  (§6.3)
     din                 the Deep Interest Network's attention pooling          (§6.4)
+    graph_attention     GAT: attention over a node's neighbours               (§8.1.1)
+    graph_relation      relation-aware GAT for knowledge graphs               (§8.1.1)
+    vision              SE, CBAM, ViT pieces, mean attention distance         (§1.2.2, §2.2.2)
     efficient           window, block-sparse, linear, Performer, Linformer    (§8.2–§8.3)
     decoding            greedy and beam search over any decoder step
     viz                 heatmaps, head views, rollout, flow, atlas            (§7)
@@ -21,7 +24,7 @@ recurrent, init, optim, params, checks), ``apps`` (models for one application ea
 las, captioning, sentiment, recommend) and ``models`` (pretrained all-MiniLM-L6-v2:
 ``from attention_np.models.minilm import MiniLM``).
 """
-from attention_np import apps, efficient, models, nn, viz
+from attention_np import apps, efficient, models, nn, vision, viz
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
 from attention_np.din import (din_activation_backward, din_activation_forward,
@@ -32,6 +35,9 @@ from attention_np.efficient import (block_sparse_attention_backward,
                                     linformer_attention_forward, performer_attention_backward,
                                     performer_attention_forward, sliding_window_attention_backward,
                                     sliding_window_attention_forward)
+from attention_np.graph_attention import gat_backward, gat_forward, init_gat_params
+from attention_np.graph_relation import (init_relation_gat_params, relation_gat_backward,
+                                         relation_gat_forward)
 from attention_np.hard import hard_attention_backward, hard_attention_forward
 from attention_np.location_attention import (init_location_params, location_attention_backward,
                                              location_attention_forward)
@@ -62,7 +68,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # sub-packages
-    "apps", "efficient", "models", "nn", "viz", "init", "optim",
+    "apps", "efficient", "models", "nn", "vision", "viz", "init", "optim",
     # core: softmax, linear, masks
     "softmax_forward", "softmax_backward", "linear_forward", "linear_backward",
     "causal_mask", "padding_mask",
@@ -84,6 +90,9 @@ __all__ = [
     "init_location_params", "location_attention_forward", "location_attention_backward",
     "init_din_params", "din_activation_forward", "din_activation_backward",
     "din_attention_forward", "din_attention_backward",
+    # graph attention (§8.1.1)
+    "init_gat_params", "gat_forward", "gat_backward",
+    "init_relation_gat_params", "relation_gat_forward", "relation_gat_backward",
     # efficient variants (§8.2–§8.3)
     "sliding_window_attention_forward", "sliding_window_attention_backward",
     "block_sparse_attention_forward", "block_sparse_attention_backward",

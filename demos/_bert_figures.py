@@ -1,5 +1,5 @@
 """Figures of the bert_attention demo: where "it" attends (interactive views and per-head maps),
-four explanation maps for "it", Clark-style head statistics, and an attention atlas."""
+six explanation maps for "it", Clark-style head statistics, and an attention atlas."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,25 +49,28 @@ def figure_it_attention(views: dict, out, name: str) -> list[Figure]:
 def figure_explanations(explained: dict, out, name: str) -> Figure:
     """``explained[key]`` = (tokens, {map name: (T,) row of "it"}, title)."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 1, figsize=(11, 7), constrained_layout=True)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 9), constrained_layout=True)
     for ax, (tokens, rows, title) in zip(axes, explained.values()):
         it = tokens.index("it")
         words = np.array([t not in ("[CLS]", "[SEP]") for t in tokens])
         words[it] = False        # the token's own entry dominates rollout and relevance
-        grid = np.stack([r / max(r[words].max(), 1e-12) for r in rows.values()])  # (4, T)
-        grid[:3, it] = np.nan
+        grid = np.stack([r / max(r[words].max(), 1e-12) for r in rows.values()])  # (6, T)
+        grid[:-1, it] = np.nan   # every row but saliency is the row of "it" of a (T, T) map
         ax.imshow(np.ma.masked_invalid(grid), cmap="magma", vmin=0, vmax=1, aspect="auto")
         ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
         ax.set_xticks(range(len(tokens)), tokens, rotation=45, fontsize=9)
         ax.set_title(title, fontsize=9)
     return save_figure(fig, out.parent, f"{name}/explanations.png",
-                       "Four answers to \"what does 'it' draw on?\", each row scaled so its "
-                       "largest word entry is 1 ([CLS]/[SEP] may saturate; the self-entry of "
-                       "'it' is hidden in the first three rows). Raw attention "
-                       "sees one layer; rollout multiplies all layers' head-averaged maps; "
-                       "the relevance keeps only heads and edges whose gradient raises the "
-                       "similarity to the resolved sentence; saliency is per input token.",
-                       "Raw attention vs rollout vs gradient-weighted relevance")
+                       "Six answers to \"what does 'it' draw on?\", each row scaled so its "
+                       "largest word entry is 1 ([CLS]/[SEP] may saturate; negative "
+                       "gradient × attention shows as 0; the self-entry of 'it' is hidden in "
+                       "the first five rows). Raw attention sees one layer; rollout multiplies "
+                       "all layers' head-averaged maps, flow takes the max-flow through them; "
+                       "gradient × attention and the relevance weight edges by the gradient "
+                       "of the similarity to a target that names neither the animal nor the "
+                       "street; saliency is per input token. Whether such maps are faithful "
+                       "is measured in faithfulness.png.",
+                       "Raw attention vs rollout vs flow vs gradient-based maps")
 
 
 def figure_corpus_stats(stats: dict, n_sentences: int, out, name: str) -> Figure:

@@ -23,17 +23,20 @@ def plot_curves(curves: dict, out_dir, name: str) -> Figure:
     for label, curve in curves.items():
         k = min(50, len(curve))
         smooth = np.convolve(curve, np.ones(k) / k, mode="valid")
-        ax.plot(np.arange(k - 1, len(curve)), smooth, label=label)
+        start = len(curves["soft"]) if label == "hard" else 0     # fine-tuned after soft
+        ax.plot(start + np.arange(k - 1, len(curve)), smooth, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("training step (batch of 32 strips)")
+    ax.set_xlabel("steps trained in all (batch of 32 strips)")
     ax.set_ylabel("cross-entropy per word (50-step mean)")
     ax.legend()
     ax.grid(alpha=0.3)
     return save_figure(fig, out_dir, f"{name}/training_curves.png",
-                       "Training loss of the three decoders, on fresh strips every step. Hard "
-                       "attention starts from the trained soft model and is fine-tuned on "
-                       "sampled locations (REINFORCE), so its curve starts low and is noisier; "
-                       "the article's decoder, which never looks at a location, stays higher.",
+                       "Training loss of every decoder, on fresh strips every step. Fine-tuned "
+                       "hard attention (\"hard\") starts from the trained soft model and "
+                       "continues on sampled locations (REINFORCE), so its curve starts low "
+                       "and is noisier; \"hard_from_scratch\" trains the same objective from "
+                       "random weights for as many steps in all; the article's decoder, which "
+                       "never looks at a location, trains as many steps as soft attention.",
                        "training curves")
 
 

@@ -32,34 +32,64 @@ def pick_examples(test, n: int = 3) -> list[int]:
             first(lambda s: 20 <= len(s) <= 40 and any(m in s.lower() for m in data.MONTHS))][:n]
 
 
-def accuracy_figure(out_dir, name, metrics, bins) -> Figure:
-    import matplotlib.pyplot as plt
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+def _final_and_by_length(a1, a2, metrics, bins, colours, budget) -> None:
+    """Held-out exact match per model (bars) and against input length (lines)."""
     names = list(metrics)
-    a1.barh(names, [metrics[m]["exact_match"] for m in names], color="tab:blue")
+    a1.barh(names, [metrics[m]["exact_match"] for m in names],
+            color=[colours[m] for m in names])
     for y, m in enumerate(names):
-        a1.text(metrics[m]["exact_match"], y, f" {metrics[m]['exact_match']:.3f}", va="center")
-    a1.set_xlim(0, 1.15)
+        a1.text(metrics[m]["exact_match"], y, f" {metrics[m]['exact_match']:.3f} "
+                f"({metrics[m]['train_steps']} steps)", va="center", fontsize=9)
+    a1.set_xlim(0, 1.35)
     a1.invert_yaxis()
-    a1.set_xlabel("held-out exact match (greedy)")
+    a1.set_xlabel(f"held-out exact match (greedy), budget {budget} steps each")
     centres = [(lo + hi) / 2 for lo, hi in bins]
     for m in names:
         acc = [np.nan if a is None else a for a in metrics[m]["exact_match_by_length"]]
-        a2.plot(centres, acc, "o-", label=m, lw=2.5 if m == "none" else 1.5)
+        a2.plot(centres, acc, "o-", label=m, color=colours[m], lw=2.5 if m == "none" else 1.5)
     a2.set_xticks(centres, [f"{lo}–{hi}" for lo, hi in bins])
     a2.set_xlabel("input length (characters)")
-    a2.set_ylabel("exact match")
-    a2.legend(fontsize=8)
-    for m in names:
+    a2.set_ylabel("held-out exact match")
+    a2.set_ylim(0, 1.02)
+    a2.set_title("against input length (the model kept)", fontsize=10)
+    a2.legend(fontsize=8, loc="lower left")
+
+
+def _against_steps(a3, a4, metrics, colours, budget) -> None:
+    """Held-out exact match (sample efficiency) and validation exact match against steps."""
+    for m in metrics:
+        c = metrics[m]["test_exact_match_by_step"]
+        a3.plot(c["step"], c["exact_match"], "o-", ms=3, color=colours[m], label=m,
+                lw=2.5 if m == "none" else 1.5)
+        a3.plot(metrics[m]["train_steps"], metrics[m]["exact_match"], "*", ms=11,
+                color=colours[m])                         # the kept (best) parameters
         h = metrics[m]["history"]
-        a3.plot(h["step"], h["val_exact"], label=m)
-    a3.set_xlabel("training step (batch 64)")
-    a3.set_ylabel("validation exact match")
-    a3.set_ylim(0, 1.02)
+        a4.plot(h["step"], h["val_exact"], color=colours[m], label=m)
+    a3.set_ylabel("held-out exact match")
+    a3.set_title("sample efficiency (★: the model kept, at the step training ended)",
+                 fontsize=10)
+    a4.set_ylabel("validation exact match (training formats)")
+    for ax in (a3, a4):
+        ax.set_xlabel("training step (batch 64)")
+        ax.set_xlim(0, budget * 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    a3.legend(fontsize=8, loc="lower right")
+
+
+def accuracy_figure(out_dir, name, metrics, bins) -> Figure:
+    import matplotlib.pyplot as plt
+    fig, ((a1, a2), (a3, a4)) = plt.subplots(2, 2, figsize=(13, 8.5), layout="constrained")
+    colours = {m: f"C{i}" for i, m in enumerate(metrics)}
+    budget = max(m["step_budget"] for m in metrics.values())
+    _final_and_by_length(a1, a2, metrics, bins, colours, budget)
+    _against_steps(a3, a4, metrics, colours, budget)
     return save_figure(fig, out_dir, f"{name}/accuracy.png",
-                       "Held-out exact match per model, against input length, and during "
-                       "training. The no-attention baseline must squeeze the whole input into "
-                       "one state vector and falls behind on long inputs.", "Accuracy")
+                       "Every model trained for the same step budget (early stopping may end "
+                       "a run sooner). Top: held-out exact match per model and against input "
+                       "length. Bottom left: held-out exact match against training steps "
+                       "(sample efficiency); bottom right: the validation score that early "
+                       "stopping watches.", "Accuracy")
 
 
 def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:

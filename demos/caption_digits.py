@@ -3,10 +3,12 @@
 Strips of 2–5 handwritten digits are captioned word by word ("three seven one") by a conv
 encoder and an attention LSTM decoder, all written in NumPy. Soft attention takes the expected
 feature; hard attention samples one location and is trained with REINFORCE — starting from the
-trained soft model's weights, a curriculum: from scratch it stays on its initial plateau far
-longer than quick mode can afford. Every step trains on freshly drawn strips. Because we know
-where each digit was drawn, we measure whether the model looks at the digit it names. The
-article's printed decoder, which attends over its own LSTM states, is trained as a baseline.
+trained soft model's weights, a curriculum — and, next to it, from scratch for the same total
+number of steps. Every step trains on freshly drawn strips. Because we know where each digit
+was drawn, we measure whether the model looks at the digit it names, against an honest floor:
+a rule that knows the digit count and looks at evenly spaced columns. The article's printed
+decoder, which attends over its own LSTM states, is trained as a baseline for as many steps as
+Show-Attend-Tell.
 """
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_ove
 from demos._progress import say, progress
 
 NAME = "caption_digits"
-#          test strips; steps: soft, hard (fine-tuning the soft model), article; strips per step
-QUICK = dict(n_test=400, steps=(5500, 1500, 800), batch=32)
-FULL = dict(n_test=1000, steps=(8000, 4000, 3000), batch=32)
+# test strips; steps: soft (S), hard fine-tuning the soft model (H); strips per step. The
+# article's decoder trains S steps, as soft attention; hard attention from scratch S + H, as
+# the fine-tuned one in all.
+QUICK = dict(n_test=400, steps=(3000, 1000), batch=32)
+FULL = dict(n_test=1000, steps=(8000, 4000), batch=32)
 
 
 # ------------------------------------------------------------------------------- data
@@ -66,8 +70,8 @@ def train(loss_fn, params, steps: int, rng, lr: float = 6e-3, warmup: int = 100,
     return np.array(losses)
 
 
-def _train_attention_model(kind, steps, batch, seed, init=None):
-    """Soft attention from scratch; hard attention from ``init`` (the trained soft weights)."""
+def _train_attention_model(kind, steps, batch, seed, init=None, label=None):
+    """Soft or hard attention from scratch, or from ``init`` (the trained soft weights)."""
     cfg = CaptionConfig(attention=kind, **MODEL)
     rng = np.random.default_rng(seed)
     params = init_params(cfg, rng, np.float32)
@@ -82,7 +86,7 @@ def _train_attention_model(kind, steps, batch, seed, init=None):
             state["b"] = update_baseline(state["b"], stats, cfg)
         return stats, grads
     lr = 6e-3 if init is None else 1e-3
-    curve = train(loss_fn, params, steps, rng, lr=lr, label=kind)
+    curve = train(loss_fn, params, steps, rng, lr=lr, label=label or kind)
     return cfg, params, curve
 
 
@@ -119,14 +123,44 @@ def localization_hits(tokens, alphas, boxes, grid) -> np.ndarray:
     return np.array(hits)
 
 
+def evenly_spaced_columns(n_digits: int, grid) -> np.ndarray:
+    """The positional rule behind the localisation floor: for a strip of k digits, word j
+    looks at the column under x = (j + ½) · W / k, the centre of the j-th of k equal slices.
+    → one-hot α (k, cells) over the grid's cells (the middle row when there are several)."""
+    gh, gw = grid
+    x = (np.arange(n_digits) + 0.5) * CANVAS[1] / n_digits
+    alphas = np.zeros((n_digits, gh * gw))
+    alphas[np.arange(n_digits), (gh // 2) * gw + (x // (CANVAS[1] / gw)).astype(int)] = 1.0
+    return alphas
+
+
+def localization_floor(data, grid) -> float:
+    """Localisation of the evenly-spaced-columns rule on the true captions (it knows the digit
+    count): what a model scores without looking at the image at all."""
+    tokens = data.captions[:, 1:]                                 # w_1 … w_k <end> <pad> …
+    alphas = [evenly_spaced_columns(int((data.digits[i] >= 0).sum()), grid)
+              for i in range(len(data))]
+    return float(localization_hits(tokens, alphas, data.boxes, grid).mean())
+
+
+def localization_chance(data, grid) -> float:
+    """Expected localisation of a uniformly random column: the share of columns whose centre
+    lies inside each digit's box, averaged over the digits."""
+    gw = grid[1]
+    centres = (np.arange(gw) + 0.5) * CANVAS[1] / gw                  # (gw,)
+    boxes = data.boxes[data.digits >= 0]                            # (n digits, 4)
+    inside = (boxes[:, 1:2] <= centres) & (centres < boxes[:, 3:4])  # (n, gw)
+    return float(inside.mean())
+
+
 def evaluate(tokens, data, alphas=None, grid=None) -> dict:
     words = [decode(t) for t in tokens]
     refs = [decode(c) for c in data.captions]
     out = {"sequence_accuracy": float(np.mean([w == r for w, r in zip(words, refs)])),
            "bleu4": corpus_bleu(words, refs)}
-    if alphas is not None:
-        out["localization_accuracy"] = float(localization_hits(tokens, alphas, data.boxes,
-                                                               grid).mean())
+    if alphas is not None:            # a model that names no digit localises none (0, not NaN)
+        hits = localization_hits(tokens, alphas, data.boxes, grid)
+        out["localization_accuracy"] = float(hits.mean()) if hits.size else 0.0
     return out
 
 
@@ -147,36 +181,61 @@ def _figures(curves, models, article, test, out_dir):
 
 
 # ------------------------------------------------------------------------------- demo
+def train_all(setup: dict, test):
+    """Soft (S steps), hard fine-tuned from it (H), hard from scratch (S + H) and the article's
+    decoder (S) → (models, metrics, curves, article model)."""
+    Xt = test.images.astype(np.float32)
+    n_soft, n_hard = setup["steps"]
+    runs = {"soft": ("soft", n_soft, None), "hard": ("hard", n_hard, "soft"),
+            "hard_from_scratch": ("hard", n_soft + n_hard, None)}
+    models, metrics, curves = {}, {}, {}
+    for seed, (name, (kind, steps, start_from)) in enumerate(runs.items()):
+        init = models[start_from][1] if start_from else None
+        cfg, params, curves[name] = _train_attention_model(kind, steps, setup["batch"], seed,
+                                                           init, label=name)
+        tokens, alphas, _ = generate(params, cfg, Xt, beam_size=3)
+        metrics[name] = {**evaluate(tokens, test, alphas, cfg.grid), "train_steps": steps}
+        models[name] = (cfg, params, tokens, alphas)
+        say(f"  {name}: {metrics[name]}")
+    metrics["hard"].update(train_steps=n_soft + n_hard, fine_tune_steps=n_hard,
+                           init=f"fine-tuned from the soft model ({n_soft} steps) for "
+                                f"{n_hard} steps")
+    metrics["hard_from_scratch"]["init"] = "random, as soft attention; lr 6e-3"
+    cfg_a, params_a, curves["article"] = _train_article(n_soft, setup["batch"], 7)
+    tokens_a, _ = baseline_generate(params_a, cfg_a, Xt, beam_size=3)
+    metrics["article_baseline"] = {
+        "label": "the article's printed decoder (attends over its own LSTM states, applied "
+                 "causally); not Show-Attend-Tell", **evaluate(tokens_a, test),
+        "train_steps": n_soft}
+    say(f"  article: {metrics['article_baseline']}")
+    return models, metrics, curves, (cfg_a, params_a, tokens_a)
+
+
+def floors(test, grid) -> dict:
+    """What localisation scores without a model: the positional rule and a random column."""
+    out = {"localization_floor": localization_floor(test, grid),
+           "localization_floor_rule": "knows the digit count k and looks, for word j, at the "
+                                      "column under x = (j + 1/2) W / k",
+           "localization_chance_uniform": localization_chance(test, grid)}
+    say(f"  localization floor (evenly spaced columns) {out['localization_floor']:.3f}, "
+        f"uniform chance {out['localization_chance_uniform']:.3f}")
+    return out
+
+
 def run(out_dir, full: bool = False):
     setup = FULL if full else QUICK
     out = demo_dir(out_dir, NAME)
     start = time.perf_counter()
     test = make_caption_data(setup["n_test"], "test", seed=1)
-    Xt = test.images.astype(np.float32)
-    n_soft, n_hard, n_article = setup["steps"]
-    models, metrics, curves = {}, {}, {}
     with one_blas_thread():
-        for seed, (kind, steps) in enumerate(zip(("soft", "hard"), (n_soft, n_hard))):
-            init = models["soft"][1] if kind == "hard" else None
-            cfg, params, curves[kind] = _train_attention_model(kind, steps, setup["batch"], seed,
-                                                               init)
-            tokens, alphas, _ = generate(params, cfg, Xt, beam_size=3)
-            metrics[kind] = evaluate(tokens, test, alphas, cfg.grid)
-            models[kind] = (cfg, params, tokens, alphas)
-            say(f"  {kind}: {metrics[kind]}")
-        cfg_a, params_a, curves["article"] = _train_article(n_article, setup["batch"], 7)
-        tokens_a, _ = baseline_generate(params_a, cfg_a, Xt, beam_size=3)
-        metrics["article_baseline"] = {
-            "label": "the article's printed decoder (attends over its own LSTM states, applied "
-                     "causally); not Show-Attend-Tell", **evaluate(tokens_a, test)}
-        say(f"  article: {metrics['article_baseline']}")
-    metrics["hard"]["init"] = f"fine-tuned from the soft model ({n_soft} steps) for {n_hard} steps"
+        models, metrics, curves, article = train_all(setup, test)
+    metrics.update(floors(test, models["soft"][0].grid))
     metrics["setup"] = {**setup, "mode": "full" if full else "quick", **MODEL,
                         "data": "fresh strips every step from 1400 training digit images; "
                                 "test strips from the 397 held-out images",
                         "seconds": round(time.perf_counter() - start, 1)}
     write_json(out / "metrics.json", metrics)
-    return _figures(curves, models, (cfg_a, params_a, tokens_a), test, out_dir)
+    return _figures(curves, models, article, test, out_dir)
 
 
 main = demo_main(run, __doc__)

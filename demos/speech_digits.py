@@ -114,9 +114,38 @@ def transcribe(params, cfg, feats, beam: int = 4, batch: int = 64):
 
 
 def is_monotone(alpha, n_tokens: int) -> bool:
-    """The attention peak of each emitted digit lies at or after the previous digit's peak."""
+    """The attention peak of each emitted token lies at or after the previous one's peak
+    (non-strict: an alignment stuck on one frame passes)."""
     peaks = alpha[:n_tokens].argmax(axis=1)
     return bool(np.all(np.diff(peaks) >= 0))
+
+
+def is_strictly_monotone(alpha, n_digits: int) -> bool:
+    """Each emitted digit's attention peak lies strictly after the previous digit's, and the
+    <end> token's peak (row ``n_digits``) not before the last digit's: two digits read off the
+    same listener step — an alignment stuck on one frame — do not count as monotonic."""
+    peaks = alpha[:n_digits + 1].argmax(axis=1)
+    return bool(np.all(np.diff(peaks[:n_digits]) > 0) and np.all(np.diff(peaks[-2:]) >= 0))
+
+
+def repeated_peaks(alphas, hyps) -> float:
+    """Share of consecutive emitted digit pairs whose attention peaks fall on the same step."""
+    same = [np.diff(a[:len(h)].argmax(axis=1)) == 0 for a, h in zip(alphas, hyps) if len(h) > 1]
+    return float(np.mean(np.concatenate(same))) if same else 0.0
+
+
+def alignment_metrics(alphas, hyps) -> dict:
+    """Share of test alignments that are monotonic (non-strict and strict) and of consecutive
+    digits read off the same listener step."""
+    return {"monotone_alignment_fraction": float(np.mean(
+                [is_monotone(a, len(h) + 1) for a, h in zip(alphas, hyps)])),
+            "strict_monotone_alignment_fraction": float(np.mean(
+                [is_strictly_monotone(a, len(h)) for a, h in zip(alphas, hyps)])),
+            "repeated_peak_fraction": repeated_peaks(alphas, hyps),
+            "monotone_definitions": {"non-strict": "each token's attention peak at or after "
+                                     "the previous one's (a stuck alignment passes)",
+                                     "strict": "each digit's peak strictly after the previous "
+                                     "digit's; <end> not before the last"}}
 
 
 # ------------------------------------------------------------------------------- figures
@@ -200,12 +229,12 @@ def run(out_dir: Path, full: bool = False) -> list[Figure]:
     metrics.update(audio_source=source, train_utterances=n_train, test_utterances=n_test,
                    test_voices="held-out espeak-ng variants " + ", ".join(TEST_VARIANTS)
                    if source == "espeak-ng" else "formant synthesiser, unseen seeds",
-                   monotone_alignment_fraction=float(np.mean(
-                       [is_monotone(a, len(h) + 1) for a, h in zip(alphas, hyps)])),
+                   **alignment_metrics(alphas, hyps),
                    train_steps=len(losses), seconds=time.perf_counter() - start)
     write_json(out / "metrics.json", metrics)
     say(f"  test WER {metrics['word_error_rate']:.4f}, CER {metrics['character_error_rate']:.4f}"
-          f", monotone alignments {metrics['monotone_alignment_fraction']:.3f}")
+        f", monotone alignments {metrics['monotone_alignment_fraction']:.3f} (strict "
+        f"{metrics['strict_monotone_alignment_fraction']:.3f})")
     k = next((i for i, (r, h) in enumerate(zip(dte, hyps)) if list(r) == h and len(r) >= 4), 0)
     return [alignment_figure(raw_test[k], alphas[k], dte[k], hyps[k], reduction, Path(out_dir)),
             decoding_gif(alphas[k], hyps[k], len(raw_test[k]), reduction, Path(out_dir)),

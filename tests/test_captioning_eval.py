@@ -61,15 +61,47 @@ def test_localization_hits_by_hand():
     assert localization_hits(tokens[:, [0, 1, 3]], alphas, boxes, (2, 8)).tolist() == [True, False]
 
 
+def test_evenly_spaced_columns_by_hand():
+    """k = 4 digits on the 64 px strip: x = 8, 24, 40, 56 → columns 2, 6, 10, 14 of 16; with two
+    rows of 8 cells the rule uses the lower row (gh // 2 = 1): cells 8 + 1, 3, 5, 7."""
+    from demos.caption_digits import evenly_spaced_columns
+    assert evenly_spaced_columns(4, (1, 16)).argmax(axis=1).tolist() == [2, 6, 10, 14]
+    assert evenly_spaced_columns(4, (2, 8)).argmax(axis=1).tolist() == [9, 11, 13, 15]
+    assert evenly_spaced_columns(3, (1, 16)).sum(axis=1).tolist() == [1, 1, 1]
+
+
+def test_localization_floor_and_chance_by_hand():
+    """Two strips: 2 digits at x 0–20 and 40–52 (the rule looks at x = 16 and 48: both hit);
+    3 digits at x 30–40, 40–50, 50–60 (x = 10.7, 32, 53.3 → columns 2, 8, 13, centres 10, 34,
+    54: one hit). Floor 3/5. Chance: the digits cover 5, 3, 3, 2, 3 of the 16 column centres
+    (2, 6, …, 62): (5 + 3 + 3 + 2 + 3) / (5 · 16)."""
+    from demos._digits_data import CaptionData, MAX_DIGITS
+    from demos.caption_digits import localization_chance, localization_floor
+    boxes = np.full((2, MAX_DIGITS, 4), -1)
+    boxes[0, :2] = [[0, 0, 16, 20], [2, 40, 14, 52]]
+    boxes[1, :3] = [[0, 30, 10, 40], [4, 40, 14, 50], [6, 50, 16, 60]]
+    digits = np.full((2, MAX_DIGITS), -1)
+    digits[0, :2], digits[1, :3] = [1, 2], [3, 4, 5]
+    captions = np.zeros((2, MAX_DIGITS + 2), dtype=int)
+    captions[0, :4] = [1, FIRST_DIGIT + 1, FIRST_DIGIT + 2, END]
+    captions[1, :5] = [1, FIRST_DIGIT + 3, FIRST_DIGIT + 4, FIRST_DIGIT + 5, END]
+    data = CaptionData(np.zeros((2, 16, 64)), captions, digits, boxes)
+    assert localization_floor(data, (1, 16)) == pytest.approx(3 / 5)
+    assert localization_chance(data, (1, 16)) == pytest.approx(16 / 80)
+
+
 def test_demo_writes_metrics_and_figures(tmp_path, monkeypatch):
     """A few steps of the whole demo: every metric the README reports, and every figure."""
     import json
 
     import demos.caption_digits as demo
-    monkeypatch.setattr(demo, "QUICK", dict(n_test=6, steps=(12, 12, 12), batch=4))
+    monkeypatch.setattr(demo, "QUICK", dict(n_test=6, steps=(12, 8), batch=4))
     figures = demo.run(tmp_path)
     metrics = json.loads((tmp_path / demo.NAME / "metrics.json").read_text())
-    for kind in ("soft", "hard"):
+    for kind in ("soft", "hard", "hard_from_scratch"):
         assert {"sequence_accuracy", "bleu4", "localization_accuracy"} <= set(metrics[kind])
     assert "article" in metrics["article_baseline"]["label"]
+    assert [metrics[k]["train_steps"] for k in ("soft", "hard", "hard_from_scratch",
+                                                 "article_baseline")] == [12, 20, 20, 12]
+    assert 0 <= metrics["localization_chance_uniform"] <= metrics["localization_floor"] <= 1
     assert all((tmp_path / f.path).stat().st_size > 0 for f in figures) and len(figures) == 7

@@ -1,4 +1,5 @@
-"""The sentiment grammar's rules and splits, the classifier's gradient, and a tiny training run."""
+"""The sentiment grammar's rules and splits, the classifier's gradient, and a tiny training run
+(the baseline, the negated set, validation and faithfulness: tests/test_sentiment_eval.py)."""
 import numpy as np
 import pytest
 
@@ -6,8 +7,8 @@ from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sent
                                          loss_and_grads, predict, role_scores,
                                          sentiment_backward, sentiment_forward)
 from attention_np.transformer import EncoderConfig
-from demos._sentiment_data import (CLS, MAX_LEN, MIN_LEN, NEGATORS, held_out_pairs, make_splits,
-                                   sentence_label, word_class)
+from demos._sentiment_data import (CLS, MAX_LEN, MIN_LEN, NEGATORS, deciding_clause,
+                                   held_out_pairs, make_splits, sentence_label, word_class)
 from tests.helpers import check_finite_differences
 
 
@@ -60,7 +61,11 @@ def test_splits_have_the_promised_shape_and_hold_out_pairs(splits):
         return {(m, a) for c in clauses for m in c.split() for a in c.split()} & held
     assert not any(pairs(s) for s in train.sentences)
     assert all(pairs(s) for s in test.sentences)
-    assert np.array_equal(test.negated, [any(w in NEGATORS for w in s) for s in test.sentences])
+    assert np.array_equal(test.negated, [any(w in NEGATORS for w in deciding_clause(s))
+                                         for s in test.sentences])
+    assert np.array_equal(test.has_negator, [any(w in NEGATORS for w in s)
+                                             for s in test.sentences])
+    assert np.all(test.has_negator[test.negated]) and np.any(test.has_negator & ~test.negated)
     assert make_splits(600, 200, seed=3)[0].sentences == train.sentences
     assert make_splits(600, 200, seed=4)[0].sentences != train.sentences
 
@@ -105,7 +110,7 @@ def test_loss_and_grads_is_the_mean_cross_entropy_and_its_gradient(splits):
 
 
 def test_tiny_training_lowers_the_loss(splits):
-    from demos.classify_sentiment import train_classifier
+    from demos._sentiment_train import train_classifier
     train, _, vocab = splits
     config, params = tiny_model(len(vocab), np.float32, d_model=16)
     history = train_classifier(params, config, train, steps=150, lr=5e-3, batch_size=32,
@@ -134,3 +139,4 @@ def test_role_scores_and_ablation():
     preds, weights = predict(ids, lengths, params, config, return_weights=True)
     assert preds.shape == (1,) and weights[0].shape == (1, 2, 4, 4)
     assert np.all(weights[1][0, :, :, 3] == 0)                           # the padded key
+

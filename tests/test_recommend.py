@@ -145,3 +145,22 @@ def test_training_lowers_the_loss(small):
     config = _config(cat, pooling="din")
     _, losses = train(config, Schedule(lr=1e-2, batch=45, epochs=8), cat, data)
     assert np.mean(losses[-4:]) < np.mean(losses[:4]) - 0.02
+
+
+def test_every_model_gets_the_same_learning_rate_search(small, monkeypatch):
+    """search_lr trains once per lr of the shared grid and keeps the one with the best
+    validation AUC (its parameters and losses): the same search for pooling and DIN."""
+    from sklearn.metrics import roc_auc_score
+
+    import demos.recommend as demo
+    cat, data = small
+    val = make_clicks(cat, 40, 3, seed=5)
+    monkeypatch.setattr(demo, "LEARNING_RATES", (1e-4, 3e-2))
+    for fields in (POOLINGS[0], POOLINGS[1]):
+        found = demo.search_lr("m", _config(cat, **fields), cat, data, val, epochs=2)
+        assert set(found["validation_auc"]) == {"0.0001", "0.03"}
+        assert found["validation_auc"][f"{found['lr']:g}"] == max(found["validation_auc"].values())
+        scores = predict(found["params"], _config(cat, **fields), *model_inputs(cat, val))
+        assert roc_auc_score(val.label, scores) == pytest.approx(
+            found["validation_auc"][f"{found['lr']:g}"])
+        assert len(found["losses"]) == 2 * -(-len(data) // Schedule().batch)

@@ -103,3 +103,22 @@ def test_training_lowers_the_loss():
                     conv_filters=2, conv_width=3)
     _, losses = train(cfg, feats, digits, epochs=6, seconds=30, batch=8, lr=1e-2)
     assert np.mean(losses[-2:]) < losses[0] - 0.2
+
+
+def test_strict_monotonicity_rejects_an_alignment_stuck_on_one_frame():
+    """Rows: digits, then <end>. A digit read off the same step as the previous one passes the
+    non-strict test and fails the strict one; <end> may stay on the last digit's step."""
+    from demos.speech_digits import is_monotone, is_strictly_monotone, repeated_peaks
+
+    def alignment(peaks, steps=8):
+        return np.eye(steps)[peaks]
+    walking = alignment([1, 3, 5, 5])                  # 3 digits, <end> on the last one's step
+    stuck = alignment([1, 3, 3, 6])                    # digits 2 and 3 on one step
+    backwards = alignment([1, 4, 2, 6])
+    assert is_strictly_monotone(walking, 3) and is_monotone(walking, 4)
+    assert is_monotone(stuck, 4) and not is_strictly_monotone(stuck, 3)
+    assert not is_monotone(backwards, 4) and not is_strictly_monotone(backwards, 3)
+    assert not is_strictly_monotone(alignment([1, 3, 5, 4]), 3)        # <end> steps back
+    assert is_strictly_monotone(alignment([2, 2]), 1)                  # one digit + <end>
+    # consecutive digit pairs: walking (1→3, 3→5), stuck (1→3, 3→3): 1 repeat in 4
+    assert repeated_peaks([walking, stuck], [[7, 1, 2], [7, 1, 2]]) == pytest.approx(1 / 4)

@@ -10,7 +10,7 @@ from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
 from attention_np.apps.seq2seq.model import decode_step, encode, init_model, loss_and_grads
 from attention_np.apps.seq2seq.search import beam_search, greedy_decode
 from attention_np.nn.losses import log_softmax
-from attention_np.apps.seq2seq.train import TrainConfig, train
+from attention_np.apps.seq2seq.train import TrainConfig, exact_match, predict, train
 from demos import _dates_data as data
 from tests.helpers import assert_matches_torch, check_finite_differences
 
@@ -177,3 +177,30 @@ def test_a_short_training_run_lowers_the_loss(model):
     assert hist.steps == [30]
     assert after < 0.8 * before, (before, after)
     assert all(v.dtype == np.float32 for v in params.values())
+
+
+def test_checkpoints_see_each_evaluated_step_and_the_budget_is_never_exceeded():
+    """The sample-efficiency curve of the demo: ``checkpoint(step, params)`` runs after every
+    validation evaluation with that step's parameters; the recorder measures the test set
+    every ``every`` steps on those parameters; a step budget stops training, not a clock."""
+    from demos.translate_dates import test_accuracy_recorder
+    cfg = Seq2SeqConfig(len(data.SRC_VOCAB), len(data.TGT_VOCAB), model="luong_dot", emb=8,
+                        hidden=8, attn_dim=8, layers=1)
+    ds, test = data.sample(200, "train", 0), data.sample(16, "test", 1)
+    params = init_model(cfg, 0)
+    seen, snapshots = [], []
+
+    def checkpoint(step, p):
+        seen.append(step)
+        snapshots.append({k: v.copy() for k, v in p.items()})
+        record(step, p)
+    record, curve = test_accuracy_recorder(cfg, test, every=10)
+    hist = train(params, cfg, ds, data.sample(8, "train", 1),
+                 TrainConfig(batch=16, lr=1e-2, max_steps=25, max_seconds=float("inf"),
+                             eval_every=5, patience=100), log=lambda *a: None,
+                 checkpoint=checkpoint)
+    assert seen == hist.steps == [5, 10, 15, 20, 25] and hist.stopped == "step budget"
+    assert curve["step"] == [10, 20]
+    for step, em in zip(curve["step"], curve["exact_match"]):
+        p = snapshots[seen.index(step)]
+        assert em == exact_match(cfg, predict(p, cfg, test.src, test.src_len), test.tgt)

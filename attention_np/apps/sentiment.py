@@ -8,6 +8,11 @@ Transformer encoder → the [CLS] vector → class logits, with its backward pas
 With pre-LN blocks (``encoder.norm_first``) a final LayerNorm is applied to h_[CLS] first,
 as in GPT-2 and torch's ``TransformerEncoder(norm=...)``.
 
+``pooling="mean"`` is the baseline without attention (a bag of words): no positions, no
+encoder, the mean of the word embeddings (``[CLS]`` left out) into the same linear layer:
+
+    logits = (1/n) Σ_{t=1…n} E[w_t] W_c + b_c     (B, C)
+
 Token 0 of every sequence is the [CLS] token; ``lengths`` count it. Parameters live in one
 flat dict (``"embed"``, ``"block{l}.W_q"`` …, ``"W_cls"``, ``"b_cls"``) so that the optimisers
 of :mod:`attention_np.nn.optim` update them directly.
@@ -22,6 +27,7 @@ from attention_np.core import linear_backward, linear_forward, padding_mask
 from attention_np.nn.init import normal, ones, xavier_uniform, zeros
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
                                     embedding_forward, layer_norm_backward, layer_norm_forward,
+                                    masked_mean_backward, masked_mean_forward,
                                     sinusoidal_positional_encoding)
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.params import prefixed, sub
@@ -35,6 +41,11 @@ class SentimentConfig:
     num_classes: int = 5
     max_len: int = 64
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    pooling: str = "cls"        # "cls": the encoder's [CLS] vector; "mean": bag-of-words baseline
+
+    def __post_init__(self):
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
 
 
 def init_sentiment_classifier(config: SentimentConfig, rng: np.random.Generator,
@@ -43,6 +54,9 @@ def init_sentiment_classifier(config: SentimentConfig, rng: np.random.Generator,
     positions in [−1, 1] added to them), the encoder blocks, W_c Xavier (d, C)."""
     d = config.encoder.d_model
     params = {"embed": normal((config.vocab_size, d), rng, dtype=dtype)}
+    if config.pooling == "mean":
+        return {**params, "W_cls": xavier_uniform((d, config.num_classes), rng, dtype),
+                "b_cls": zeros(config.num_classes, dtype)}
     for l, block in enumerate(init_encoder(config.encoder, rng, dtype)):
         params.update(prefixed(f"block{l}", block))
     if config.encoder.norm_first:
@@ -60,6 +74,8 @@ def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=N
     B, T = ids.shape
     if T > config.max_len:
         raise ValueError(f"ids has T={T} positions, more than config.max_len={config.max_len}")
+    if config.pooling == "mean":
+        return _mean_pool_forward(ids, np.asarray(lengths), params)
     enc = config.encoder
     pad = padding_mask(np.asarray(lengths), T)                           # (B, T) True = real
     x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
@@ -78,20 +94,40 @@ def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=N
     return logits, weights, cache
 
 
-def sentiment_backward(dlogits, cache) -> dict:
-    """Gradients of every parameter, keyed like the params dict."""
+def _mean_pool_forward(ids, lengths, params: dict):
+    """The bag-of-words baseline: logits = mean of E[w_t] over the words (t ≥ 1) W_c + b_c."""
+    x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
+    words = padding_mask(lengths, ids.shape[1])                          # (B, T) True = real
+    words[:, 0] = False                                                  # [CLS] is no word
+    pooled, pool_cache = masked_mean_forward(x, words)                   # (B, d)
+    logits, cls_cache = linear_forward(pooled, params["W_cls"], params["b_cls"])     # (B, C)
+    return logits, [], {"emb": emb_cache, "pool": pool_cache, "cls": cls_cache}
+
+
+def _mean_pool_backward(dlogits, cache) -> dict:
+    dpooled, dW_cls, db_cls = linear_backward(dlogits, cache["cls"])
+    dx = masked_mean_backward(dpooled, cache["pool"])                    # (B, T, d)
+    return {"embed": embedding_backward(dx, cache["emb"]), "W_cls": dW_cls, "b_cls": db_cls}
+
+
+def sentiment_backward(dlogits, cache, return_dweights: bool = False):
+    """Gradients of every parameter, keyed like the params dict; with ``return_dweights``
+    also [∂L/∂α (B, H, T, T) per layer] for the attention weights the forward returned."""
+    if "pool" in cache:                                                  # pooling="mean"
+        grads = _mean_pool_backward(dlogits, cache)
+        return (grads, []) if return_dweights else grads
     dh_cls, dW_cls, db_cls = linear_backward(dlogits, cache["cls"])
     grads = {"W_cls": dW_cls, "b_cls": db_cls}
     if cache["ln_f"] is not None:
         dh_cls, grads["ln_f_gamma"], grads["ln_f_beta"] = layer_norm_backward(dh_cls, cache["ln_f"])
     dh = np.zeros(cache["h_shape"], dtype=dh_cls.dtype)
     dh[:, 0] = dh_cls                          # only the [CLS] position reaches the classifier
-    dx, layer_grads = encoder_backward(dh, cache["enc"])
+    dx, layer_grads, dweights = encoder_backward(dh, cache["enc"], return_dweights=True)
     dx = dropout_backward(dx, cache["drop"])   # the positional encoding is fixed: no gradient
     grads["embed"] = embedding_backward(dx, cache["emb"])
     for l, g in enumerate(layer_grads):
         grads.update(prefixed(f"block{l}", g))
-    return grads
+    return (grads, dweights) if return_dweights else grads
 
 
 def loss_and_grads(params: dict, config: SentimentConfig, ids, lengths, labels, rng=None,

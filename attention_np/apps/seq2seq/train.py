@@ -68,8 +68,21 @@ def exact_match(cfg, pred, tgt) -> float:
     return float(np.mean(np.all((pred == tgt) | ~valid, axis=1)))
 
 
-def train(params, cfg, data, val, tc: TrainConfig, log=print) -> History:
-    """Train ``params`` in place on ``data`` (an object with src, src_len, tgt arrays)."""
+def _validate(params, cfg, val, hist: History, running: list, step: int, log, elapsed) -> float:
+    """Validation exact match at ``step``, recorded in ``hist`` (with the mean training loss
+    since the last evaluation) and logged."""
+    score = exact_match(cfg, predict(params, cfg, val.src, val.src_len), val.tgt)
+    hist.steps.append(step), hist.val_exact.append(score)
+    hist.train_loss.append(float(np.mean(running)))
+    log(f"  step {step:5d}  loss {np.mean(running):.4f}  val exact {score:.3f}  "
+        f"({elapsed:.0f} CPU s)")
+    return score
+
+
+def train(params, cfg, data, val, tc: TrainConfig, log=print, checkpoint=None) -> History:
+    """Train ``params`` in place on ``data`` (an object with src, src_len, tgt arrays).
+    ``checkpoint(step, params)``, if given, is called after every validation evaluation with
+    the parameters of that step (e.g. to measure test accuracy against training steps)."""
     rng = np.random.default_rng(tc.seed)
     opt, hist = Adam(lr=tc.lr), History()
     best, best_score, bad = {k: v.copy() for k, v in params.items()}, -1.0, 0
@@ -85,11 +98,9 @@ def train(params, cfg, data, val, tc: TrainConfig, log=print) -> History:
         running.append(loss)
         out_of_budget = step >= tc.max_steps or elapsed >= tc.max_seconds
         if step % tc.eval_every == 0 or out_of_budget:
-            score = exact_match(cfg, predict(params, cfg, val.src, val.src_len), val.tgt)
-            hist.steps.append(step), hist.val_exact.append(score)
-            hist.train_loss.append(float(np.mean(running)))
-            log(f"  step {step:5d}  loss {np.mean(running):.4f}  val exact {score:.3f}  "
-                f"({elapsed:.0f} CPU s)")
+            score = _validate(params, cfg, val, hist, running, step, log, elapsed)
+            if checkpoint is not None:
+                checkpoint(step, params)
             running = []
             bad = 0 if score > best_score else bad + 1
             if score >= best_score:      # on a tie keep the later (lower-loss) parameters
