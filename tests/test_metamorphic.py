@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import attention_np as an
 from attention_np.transformer import (EncoderConfig, encoder_block_backward,
                                       encoder_block_forward, init_encoder_block)
+from attention_np.lm import LMConfig, init_lm, lm_backward, lm_forward
 from tests.strategies import alive_rows, distinct_dims, randn, random_mask, seeds
 
 TIGHT = {"rtol": 1e-10, "atol": 1e-12}     # float64: the two calls round differently
@@ -124,20 +125,22 @@ def test_multi_head_attention_with_one_head_is_sdpa_of_the_projections(dims, d, 
 
 
 @given(dims=distinct_dims(4, 1, 7), norm_first=st.booleans(),
-       activation=st.sampled_from(["relu", "gelu"]), seed=seeds, data=st.data())
+       activation=st.sampled_from(["relu", "gelu"]), causal_flag=st.booleans(),
+       mlp=st.booleans(), seed=seeds, data=st.data())
 def test_causal_encoder_block_output_at_t_ignores_tokens_after_t(dims, norm_first, activation,
-                                                                  seed, data):
-    """y[:, :t+1] is unchanged when x[:, t+1:] changes; and ∂y[:, :t+1]/∂x[:, t+1:] = 0."""
+                                                                  causal_flag, mlp, seed, data):
+    """y[:, :t+1] is unchanged when x[:, t+1:] changes; and ∂y[:, :t+1]/∂x[:, t+1:] = 0 — for
+    an explicit causal mask and for the block's causal=True, with or without the MLP."""
     B, T, H, Dh = dims
     rng = np.random.default_rng(seed)
     config = EncoderConfig(d_model=H * Dh, num_heads=H, d_ff=5, activation=activation,
-                           norm_first=norm_first)
-    params = init_encoder_block(H * Dh, 5, rng)
+                           norm_first=norm_first, causal=causal_flag, mlp=mlp)
+    params = init_encoder_block(H * Dh, 5, rng, mlp=mlp)
     t = data.draw(st.integers(0, T - 1), label="t")
     x = randn(rng, (B, T, H * Dh))
     x_future = x.copy()
     x_future[:, t + 1:] = randn(rng, x[:, t + 1:].shape, scale=5.0)
-    mask = an.causal_mask(T)
+    mask = None if causal_flag else an.causal_mask(T)
     y, _, cache = encoder_block_forward(x, params, config, mask=mask)
     y_future, _, _ = encoder_block_forward(x_future, params, config, mask=mask)
     np.testing.assert_allclose(y_future[:, :t + 1], y[:, :t + 1], **TIGHT)
@@ -145,6 +148,29 @@ def test_causal_encoder_block_output_at_t_ignores_tokens_after_t(dims, norm_firs
     dy[:, t + 1:] = 0                                  # a loss on the outputs up to t only
     dx, _ = encoder_block_backward(dy, cache)
     assert np.all(dx[:, t + 1:] == 0)
+
+
+@given(dims=distinct_dims(4, 1, 7), mlp=st.booleans(), tied=st.booleans(), seed=seeds,
+       data=st.data())
+def test_language_model_logits_at_t_ignore_tokens_after_t(dims, mlp, tied, seed, data):
+    """logits[:, :t+1] are unchanged when ids[:, t+1:] change; a loss on them leaves the
+    position embeddings after t without gradient."""
+    B, T, H, V = dims
+    rng = np.random.default_rng(seed)
+    cfg = LMConfig(vocab_size=V + 1, max_len=T + 2, d_model=2 * H, num_heads=H,
+                   num_layers=2, d_ff=3, mlp=mlp, tied=tied)
+    params = init_lm(cfg, rng)
+    params.update({k: randn(rng, v.shape) for k, v in params.items() if "emb" in k})
+    t = data.draw(st.integers(0, T - 1), label="t")
+    ids = rng.integers(0, V + 1, (B, T))
+    ids_future = ids.copy()
+    ids_future[:, t + 1:] = rng.integers(0, V + 1, ids[:, t + 1:].shape)
+    logits, cache = lm_forward(ids, params, cfg)
+    logits_future, _ = lm_forward(ids_future, params, cfg)
+    np.testing.assert_allclose(logits_future[:, :t + 1], logits[:, :t + 1], **TIGHT)
+    dlogits = randn(rng, logits.shape)
+    dlogits[:, t + 1:] = 0
+    assert np.all(lm_backward(dlogits, cache)["pos_emb.W"][t + 1:] == 0)
 
 
 def _linearity_cases(rng, dims):

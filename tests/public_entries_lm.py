@@ -1,0 +1,68 @@
+"""The decoder-only LM's public entries (attention_np.lm) for the bad-input table
+(tests/test_bad_input.py collects this module through tests/bad_input_table.py).
+
+Letters as in tests/public_entries.py: V vocabulary, S max_len, M d_model, H heads, F d_ff; all
+are fixed by the literal ``cfg`` too (``tied``). The model has one block, with its MLP and an
+untied unembedding, so every kind of parameter is fuzzed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attention_np import lm
+from tests.public_entries import BLOCK, DIMS, Entry, Fresh, _cache_bwd
+
+CFG = lm.LMConfig(vocab_size=DIMS["V"], max_len=DIMS["S"], d_model=2 * DIMS["H"],
+                  num_heads=DIMS["H"], num_layers=1, d_ff=DIMS["F"], tied=False)
+PARAMS = {"tok_emb.W": "f:VM", "pos_emb.W": "f:SM", "ln_f.gamma": "f:M", "ln_f.beta": "f:M",
+          "head.W": "f:MV"} | {f"block0.{k}": v for k, v in BLOCK.items()}
+TIED = "VSMHF"
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def _params():
+    return lm.init_lm(CFG, _rng())
+
+
+ENTRIES = [
+    Entry("lm", lm.lm_forward, {"ids": "iV:BT", "params": PARAMS, "cfg": CFG},
+          _cache_bwd(lm.lm_backward), tied=TIED, saturating=True),        # relu(−inf) = 0
+    Entry("lm_loss_and_grads", lm.lm_loss_and_grads,
+          {"ids": "iV:BT", "params": PARAMS, "cfg": CFG}, tied=TIED, saturating=True),
+    Entry("lm_step", lm.lm_step, {"new_ids": "iV:BT", "params": PARAMS, "cfg": CFG,
+                                  "kv": Fresh(lambda: lm.init_kv_cache(CFG, DIMS["B"]))},
+          tied=TIED + "B", saturating=True),
+]
+
+# (id, the public function the row exercises, the call, names its message may give)
+CALLS = [
+    ("LMConfig-num_heads", lm.LMConfig, lambda: lm.LMConfig(d_model=6, num_heads=4),
+     ["num_heads"]),
+    ("LMConfig-backend", lm.LMConfig, lambda: lm.LMConfig(backend="cuda"), ["backend"]),
+    ("init_lm-cfg", lm.init_lm, lambda: lm.init_lm(None, _rng()), ["cfg"]),
+    ("init_lm-rng", lm.init_lm, lambda: lm.init_lm(CFG, None), ["rng"]),
+    ("init_kv_cache-batch", lm.init_kv_cache, lambda: lm.init_kv_cache(CFG, 0), ["batch"]),
+    ("lm_step-kv", lm.lm_step,
+     lambda: lm.lm_step(np.zeros((2, 1), int), _params(), CFG, None), ["kv"]),
+    ("generate-prompt_ids", lm.generate,
+     lambda: lm.generate(_params(), CFG, np.zeros((2, 3)), 2), ["prompt_ids"]),
+    ("generate-max_new_tokens", lm.generate,
+     lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), -1), ["max_new_tokens"]),
+    ("generate-max_len", lm.generate,
+     lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), DIMS["S"]),
+     ["max_len", "max_new_tokens"]),
+    ("generate-temperature", lm.generate,
+     lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), 2, temperature=-1.0),
+     ["temperature"]),
+    ("generate-rng", lm.generate,
+     lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), 2, temperature=1.0), ["rng"]),
+    ("generate-params", lm.generate,
+     lambda: lm.generate({}, CFG, np.zeros((2, 3), int), 2), ["params"]),
+]
+
+REACHED_THROUGH_WRAPPERS = [lm.KVCache]           # made by init_kv_cache
+
+MODULES = [(lm, lm.__all__)]
