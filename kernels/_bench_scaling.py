@@ -95,8 +95,8 @@ def scaling(Ts, max_numpy_T: int) -> dict:
     return results
 
 
-def plot_scaling(results: dict, path) -> None:
-    """Two log-log panels: time and working memory vs T."""
+def plot_scaling(results: dict, path, machine: str = "") -> None:
+    """Two log-log panels: time and working memory vs T; ``machine`` goes in the title."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -112,7 +112,7 @@ def plot_scaling(results: dict, path) -> None:
         ax.set(xscale="log", yscale="log", xlabel="sequence length T", title=title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
-    fig.suptitle("attention fwd+bwd, B=1, H=1, D=64, float32")
+    fig.suptitle("attention fwd+bwd, B=1, H=1, D=64, float32" + (f" — {machine}" if machine else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

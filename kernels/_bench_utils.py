@@ -48,14 +48,19 @@ class Row:
     ours: float
     numpy: float | None
     torch: float | None
-    work: float                    # FLOP or bytes moved by one call
-    unit: str                      # "GFLOPS" or "GB/s"
-    peak: float                    # the machine's rate in the same unit
+    work: float                    # FLOP, bytes moved or items (sentences) done by one call
+    unit: str                      # "GFLOPS", "GB/s" or "sent/s"
+    peak: float | None             # the machine's rate in the same unit (None: no such bound)
     notes: dict = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
-        return self.work / (self.ours * 1e-3) / 1e9
+        giga = 1e9 if self.unit in ("GFLOPS", "GB/s") else 1.0
+        return self.work / (self.ours * 1e-3) / giga
+
+    @property
+    def percent_of_peak(self) -> float | None:
+        return None if self.peak is None else 100 * self.rate / self.peak
 
     @property
     def vs_torch(self) -> float | None:
@@ -65,7 +70,7 @@ class Row:
     def as_dict(self) -> dict:
         return dict(kernel=self.kernel, shape=self.shape, ours_ms=self.ours, numpy_ms=self.numpy,
                     torch_ms=self.torch, rate=self.rate, unit=self.unit,
-                    speedup_vs_torch=self.vs_torch, percent_of_peak=100 * self.rate / self.peak,
+                    speedup_vs_torch=self.vs_torch, percent_of_peak=self.percent_of_peak,
                     **self.notes)
 
 
@@ -76,9 +81,9 @@ def format_table(rows: list[Row]) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = "—" if r.vs_torch is None else f"{r.vs_torch:.2f}×"
+        peak = "—" if r.percent_of_peak is None else f"{r.percent_of_peak:.0f}%"
         lines.append(f"| {r.kernel} | {r.shape} | {fmt(r.ours)} | {fmt(r.numpy)} | "
-                     f"{fmt(r.torch)} | {r.rate:.1f} {r.unit} | {ratio} | "
-                     f"{100 * r.rate / r.peak:.0f}% |")
+                     f"{fmt(r.torch)} | {r.rate:.1f} {r.unit} | {ratio} | {peak} |")
     return "\n".join(lines)
 
 

@@ -45,11 +45,7 @@ PARALLEL = dict(ELEMENTWISE, parallel=True)
 STRICT = dict(cache=True, fastmath=False, error_model="numpy")
 STRICT_PARALLEL = dict(STRICT, parallel=True)
 
-# Block sizes (rows) of the flash kernels: a 256 x 256 fp32 score tile is 256 KiB (fits in L2).
-FLASH_BLOCK_Q = 256
-FLASH_BLOCK_K = 256
-FLASH_BWD_BLOCK_Q = 128
-FLASH_BWD_BLOCK_K = 128
+# Block sizes and thread chunking are chosen per machine at run time: kernels._tune.
 
 
 _CONTROLLER = None

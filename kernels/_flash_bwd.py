@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_thread_id, njit, prange
 
-from kernels._config import ELEMENTWISE, FLASH_BWD_BLOCK_K, FLASH_BWD_BLOCK_Q, PARALLEL
+from kernels._config import ELEMENTWISE, PARALLEL
 from kernels._flash_fwd import FULLY_MASKED, mask_tile, task_rows, tile
 from kernels._intrinsics import fast_exp
 
@@ -34,7 +34,7 @@ def _probabilities(s, lse):
             continue
         for j in range(s.shape[1]):
             x = s[i, j]
-            s[i, j] = fast_exp(x - li) if x > below else zero
+            s[i, j] = zero if x <= below else fast_exp(x - li)    # NaN stays NaN
 
 
 @njit(**ELEMENTWISE)
@@ -47,13 +47,13 @@ def _softmax_grad(p, dp, delta):
 
 
 @njit(**ELEMENTWISE)
-def _backward_block(q, k, v, do, lse, delta, mask, has_mask, causal, b, h, k0, dq, dk, dv):
+def _backward_block(q, k, v, do, lse, delta, mask, has_mask, causal, b, h, k0, BQ, dq, dk, dv):
     """dk, dv of the key block k, v (nk, ·) of one head; adds this block's share into dq.
 
-    q, do, lse, delta, dq: the whole head (Tq, ·); q is already multiplied by the scale.
+    q, do, lse, delta, dq: the whole head (Tq, ·); q is already multiplied by the scale;
+    query tiles of BQ rows.
     """
     nk, D, Dv, Tq = k.shape[0], k.shape[1], v.shape[1], q.shape[0]
-    BQ = FLASH_BWD_BLOCK_Q
     s_buf = np.empty(BQ * nk, q.dtype)
     dp_buf = np.empty(BQ * nk, q.dtype)
     kd_buf = np.empty(nk * max(D, Dv), q.dtype)
@@ -84,15 +84,16 @@ def _backward_block(q, k, v, do, lse, delta, mask, has_mask, causal, b, h, k0, d
 
 @njit(**PARALLEL)
 def flash_backward_kernel(q, k, v, do, lse, delta, mask, has_mask, causal, n_heads,
-                          dq_parts, dk, dv):
+                          block_q, block_k, dq_parts, dk, dv):
     """q (BH, Tq, D) pre-scaled, k (BH, Tk, D), v (BH, Tk, Dv), do (BH, Tq, Dv), lse and
     delta (BH, Tq) → dk (BH, Tk, D), dv (BH, Tk, Dv), and dq_parts (threads, BH, Tq, D) whose
-    sum over threads is dQ / scale (dq_parts must start zeroed).
+    sum over threads is dQ / scale (dq_parts must start zeroed). One task per ``block_k`` key
+    rows of a head, query tiles of ``block_q`` rows.
     """
     BH, Tk = k.shape[0], k.shape[1]
-    n_blocks = (Tk + FLASH_BWD_BLOCK_K - 1) // FLASH_BWD_BLOCK_K
+    n_blocks = (Tk + block_k - 1) // block_k
     for task in prange(BH * n_blocks):
-        bh, k0, k1 = task_rows(task, n_blocks, FLASH_BWD_BLOCK_K, Tk)
+        bh, k0, k1 = task_rows(task, n_blocks, block_k, Tk)
         _backward_block(q[bh], k[bh][k0:k1], v[bh][k0:k1], do[bh], lse[bh], delta[bh],
-                        mask, has_mask, causal, bh // n_heads, bh % n_heads, k0,
+                        mask, has_mask, causal, bh // n_heads, bh % n_heads, k0, block_q,
                         dq_parts[get_thread_id()][bh], dk[bh][k0:k1], dv[bh][k0:k1])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels._config import ELEMENTWISE, FLASH_BLOCK_K, FLASH_BLOCK_Q, PARALLEL
+from kernels._config import ELEMENTWISE, PARALLEL
 from kernels._intrinsics import fast_exp, maxnum
 
 MASKED = -1e30          # score of a masked (query, key) pair
@@ -65,7 +65,7 @@ def _online_softmax_rows(s, m, l, acc):
         m_new = m[i]
         for j in range(row.shape[0]):
             m_new = maxnum(m_new, row[j])
-        total = row[0] - row[0]
+        total = row.dtype.type(0)
         for j in range(row.shape[0]):
             p = fast_exp(row[j] - m_new)
             row[j] = p
@@ -79,9 +79,10 @@ def _online_softmax_rows(s, m, l, acc):
 
 @njit(**ELEMENTWISE)
 def _finish_rows(acc, m, l, out, lse):
-    """out = acc / l and lse = m + log l; rows that saw no visible key get 0 and −inf."""
+    """out = acc / l and lse = m + log l; rows that saw no visible key get 0 and −inf.
+    A NaN score leaves m alone (maxnum skips it) but makes l NaN, so the row stays NaN."""
     for i in range(acc.shape[0]):
-        if m[i] <= FULLY_MASKED:
+        if m[i] <= FULLY_MASKED and l[i] == l[i]:
             out[i, :] = 0
             lse[i] = -np.inf
         else:
@@ -92,18 +93,19 @@ def _finish_rows(acc, m, l, out, lse):
 
 
 @njit(**ELEMENTWISE)
-def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, out, lse):
-    """out[q0:q0+nq], lse[q0:q0+nq] of one head: q (nq, D) block, k (Tk, D), v (Tk, Dv)."""
+def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, block_k, out, lse):
+    """out[q0:q0+nq], lse[q0:q0+nq] of one head: q (nq, D) block, k (Tk, D), v (Tk, Dv);
+    key blocks of ``block_k`` rows."""
     nq, Dv = q.shape[0], v.shape[1]
     qs = q * scale                                   # fold the scale into Q once
-    s_buf = np.empty(FLASH_BLOCK_Q * FLASH_BLOCK_K, q.dtype)
-    pv_buf = np.empty(FLASH_BLOCK_Q * Dv, q.dtype)
+    s_buf = np.empty(nq * block_k, q.dtype)
+    pv_buf = np.empty(nq * Dv, q.dtype)
     acc = np.zeros((nq, Dv), q.dtype)
     m = np.full(nq, MASKED, q.dtype)
     l = np.zeros(nq, q.dtype)
     k_end = min(k.shape[0], q0 + nq) if causal else k.shape[0]
-    for k0 in range(0, k_end, FLASH_BLOCK_K):
-        nk = min(FLASH_BLOCK_K, k_end - k0)
+    for k0 in range(0, k_end, block_k):
+        nk = min(block_k, k_end - k0)
         s = tile(s_buf, nq, nk)
         np.dot(qs, k[k0:k0 + nk].T, s)              # (nq, nk)
         mask_tile(s, mask, has_mask, causal, b, h, q0, k0)
@@ -115,14 +117,17 @@ def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, out, lse):
 
 
 @njit(**PARALLEL)
-def flash_forward_kernel(q, k, v, mask, has_mask, causal, scale, n_heads, out, lse):
-    """q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv) → out (BH, Tq, Dv), lse (BH, Tq).
+def flash_forward_kernel(q, k, v, mask, has_mask, causal, scale, n_heads, block_q, block_k,
+                         out, lse):
+    """q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv) → out (BH, Tq, Dv), lse (BH, Tq); one
+    task per ``block_q`` query rows of a head.
 
     mask: C-contiguous bool (B|1, H|1, Tq|1, Tk|1), read only when has_mask.
     """
     BH, Tq = q.shape[0], q.shape[1]
-    n_blocks = (Tq + FLASH_BLOCK_Q - 1) // FLASH_BLOCK_Q
+    n_blocks = (Tq + block_q - 1) // block_q
     for task in prange(BH * n_blocks):
-        bh, q0, q1 = task_rows(task, n_blocks, FLASH_BLOCK_Q, Tq)
+        bh, q0, q1 = task_rows(task, n_blocks, block_q, Tq)
         _forward_block(q[bh][q0:q1], k[bh], v[bh], mask, has_mask, causal, scale,
-                       bh // n_heads, bh % n_heads, q0, out[bh][q0:q1], lse[bh][q0:q1])
+                       bh // n_heads, bh % n_heads, q0, block_k, out[bh][q0:q1],
+                       lse[bh][q0:q1])

@@ -36,9 +36,10 @@ def fast_exp(x):
 
     eˣ = 2ⁿ · eʳ,  n = round(x / ln 2),  r = x − n ln 2 ∈ [−ln2/2, ln2/2],
     eʳ ≈ Σ_{k≤K} rᵏ/k! (Horner),  2ⁿ built directly in the exponent bits.
-    Underflows to exactly 0 below ln(smallest normal); saturates near the largest float.
+    Underflows to exactly 0 below ln(smallest normal); saturates near the largest float;
+    NaN gives NaN (the clamp alone would turn it into a finite number).
     """
-    return math.exp(x) if x > -700.0 else 0.0
+    return 0.0 if x < -700.0 else math.exp(x)
 
 
 def _call_llvm(builder, name, args):
@@ -132,7 +133,7 @@ def _fast_exp_ol(x):
         for c in rest:                                 # Horner: constant trip count, unrolled
             p = p * r + c
         y = p * _pow2(n)
-        return y if x >= lo else zero
+        return y if x >= lo else (zero if x < lo else x)      # x < lo: 0;  NaN: NaN
     return impl
 
 

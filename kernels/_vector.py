@@ -12,7 +12,7 @@ from kernels._config import ELEMENTWISE
 @njit(**ELEMENTWISE)
 def dot(a, b):
     """a · b, accumulated in the arrays' dtype."""
-    acc = a[0] - a[0]
+    acc = a.dtype.type(0)
     for d in range(a.shape[0]):
         acc += a[d] * b[d]
     return acc

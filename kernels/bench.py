@@ -1,11 +1,14 @@
 """Benchmark: our kernels vs the NumPy references and torch, in one process, same threads.
 
-    python -m kernels.bench [--quick] [--out DIR]
+    python -m kernels.bench [--quick] [--out DIR] [--retune] [--no-minilm] [--no-scaling]
 
-Prints one Markdown table (ms, GFLOPS or GB/s, torch time / our time, % of the machine's
-measured peak: OpenBLAS sgemm GFLOPS for matmul/attention, 2-thread copy bandwidth for
-softmax), writes DIR/bench.json and DIR/bench_attention_scaling.png (time and working memory of
-attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash kernel).
+Prints the CPU model and the kernel configuration that ran (tuned for this CPU by
+:mod:`kernels._tune`, at the first run), then one Markdown table (ms, GFLOPS, GB/s or
+sentences/s, torch time / our time, % of the machine's measured peak: OpenBLAS sgemm GFLOPS for
+matmul/attention, 2-thread copy bandwidth for softmax) with the MiniLM end-to-end rows last
+(:mod:`kernels._bench_minilm`), and writes DIR/bench.json and DIR/bench_attention_scaling.png
+(time and working memory of attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash
+kernel).
 """
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ from attention_np.core import softmax_backward as np_softmax_backward
 from attention_np.core import softmax_forward as np_softmax_forward
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
+from kernels import _tune
+from kernels._bench_minilm import minilm_rows
 from kernels._bench_scaling import plot_scaling, scaling
-from kernels._bench_utils import Row, best_times, cpu_model, format_table, machine_peaks
+from kernels._bench_utils import (Row, best_times, copy_with_new_output, cpu_model,
+                                  format_table, machine_peaks)
 
 
 def _torch():
@@ -35,23 +41,27 @@ def _torch():
     return torch
 
 
-def softmax_rows(peaks, repeats, torch):
+def softmax_rows(repeats, torch):
+    """Softmax rows; the copy that bounds them is timed in the same interleaved rounds (the
+    machine is often shared, so a copy timed earlier is no fair yardstick)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8192, 4096), np.float32)
     dy = rng.standard_normal(x.shape, np.float32)
     y, cache = np_softmax_forward(x)
     tx, ty, tdy = (None,) * 3 if torch is None else map(torch.from_numpy, (x, y, dy))
+    copy = (lambda: copy_with_new_output(x))
     fwd = best_times({"ours": lambda: kernels.softmax(x), "numpy": lambda: np_softmax_forward(x),
-                      "torch": torch and (lambda: torch.softmax(tx, -1))}, repeats)
+                      "torch": torch and (lambda: torch.softmax(tx, -1)), "copy": copy}, repeats)
     bwd = best_times({"ours": lambda: kernels.softmax_backward(y, dy),
                       "numpy": lambda: np_softmax_backward(dy, cache),
                       "torch": torch and (lambda: torch._softmax_backward_data(
-                          tdy, ty, -1, torch.float32))}, repeats)
+                          tdy, ty, -1, torch.float32)), "copy": copy}, repeats)
     shape, n = "8192×4096", x.nbytes
+    copy_gbs = [2 * n / (t["copy"] * 1e-3) / 1e9 for t in (fwd, bwd)]
     return [Row("softmax fwd", shape, fwd["ours"], fwd["numpy"], fwd["torch"], 2 * n, "GB/s",
-                peaks["copy_gbs"]),
+                copy_gbs[0], {"copy_gbs": copy_gbs[0]}),
             Row("softmax bwd", shape, bwd["ours"], bwd["numpy"], bwd["torch"], 3 * n, "GB/s",
-                peaks["copy_gbs"])]
+                copy_gbs[1], {"copy_gbs": copy_gbs[1]})]
 
 
 def matmul_rows(peaks, repeats, torch, sizes):
@@ -109,20 +119,26 @@ def main(argv=None) -> dict:
     p.add_argument("--max-numpy-T", type=int, default=None,
                    help="largest T for naive NumPy in the plot (its memory is O(T²))")
     p.add_argument("--no-scaling", action="store_true", help="skip the time/memory vs T plot")
+    p.add_argument("--no-minilm", action="store_true", help="skip the MiniLM end-to-end rows")
+    p.add_argument("--retune", action="store_true", help="tune the kernels again first")
     args = p.parse_args(argv)
     repeats = 3 if args.quick else 7
     torch = _torch()
     print(f"CPU: {cpu_model()}, {numba.get_num_threads()} threads, "
           f"torch {'not installed' if torch is None else torch.__version__}")
+    cfg = kernels.tune(verbose=True) if args.retune else _tune.config(_tune.TUNE_AT_FLOP)
+    print(f"kernel configuration ({_tune.source()}, {_tune.cache_path()}): {cfg.describe()}")
     peaks = machine_peaks(repeats)
     print(f"machine: OpenBLAS sgemm 1024³ {peaks['gemm_gflops']:.0f} GFLOPS, "
           f"2-thread copy {peaks['copy_gbs']:.1f} GB/s ({peaks['copy_ms']:.1f} ms for 128 MiB)")
-    rows = softmax_rows(peaks, repeats, torch)
+    rows = softmax_rows(repeats, torch)
     rows += matmul_rows(peaks, repeats, torch, (1024,) if args.quick else (1024, 2048))
     rows += attention_rows(peaks, repeats, torch, T=1024 if args.quick else 2048)
+    if not args.no_minilm:
+        rows += minilm_rows(repeats, torch)
     print(format_table(rows))
     result = {"cpu": cpu_model(), "threads": numba.get_num_threads(), "peaks": peaks,
-              "rows": [r.as_dict() for r in rows]}
+              "config": cfg.describe(), "rows": [r.as_dict() for r in rows]}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not args.no_scaling:
@@ -130,7 +146,8 @@ def main(argv=None) -> dict:
         Ts = [2**i for i in range(9, top.bit_length())]
         print("attention fwd+bwd vs T (B=1, H=1, D=64, float32), one subprocess per point:")
         result["scaling"] = scaling(Ts, args.max_numpy_T or top)
-        plot_scaling(result["scaling"], out_dir / "bench_attention_scaling.png")
+        plot_scaling(result["scaling"], out_dir / "bench_attention_scaling.png",
+                     f"{cpu_model()}, {numba.get_num_threads()} threads")
     (out_dir / "bench.json").write_text(json.dumps(result, indent=1))
     print(f"wrote {out_dir / 'bench.json'}")
     return result

@@ -42,7 +42,7 @@ def _window_forward(q, k, v, window, causal, scale, out, lse):
                 s[j - lo] = dot(qh[i], kh[j]) * scale
                 m = maxnum(m, s[j - lo])
             oh[i, :] = 0
-            total = m - m
+            total = q.dtype.type(0)
             for j in range(lo, hi):
                 p = fast_exp(s[j - lo] - m)
                 total += p
@@ -77,6 +77,11 @@ def _inputs(q, k, v, *extra):
     if not (q.shape[:3] == k.shape[:3] == v.shape[:3]) or q.shape[3] != k.shape[3]:
         raise ValueError(f"q, k must be (B, H, T, D) and v (B, H, T, Dv) with the same B, H, T "
                          f"(self-attention), got q{q.shape}, k{k.shape}, v{v.shape}")
+    if q.shape[3] == 0:
+        raise ValueError(f"q's head dim D must be ≥ 1, got q{q.shape}")
+    for (name, _), x in zip(extra, arrays[3:]):          # dout and out: the output's shape
+        if x.shape != q.shape[:3] + v.shape[3:]:
+            raise ValueError(f"{name} must have shape {q.shape[:3] + v.shape[3:]}, got {x.shape}")
     return arrays, dtype
 
 

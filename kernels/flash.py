@@ -10,6 +10,7 @@ A query row that sees no key gets out = 0, lse = −inf and zero gradients.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numba
@@ -19,6 +20,7 @@ from attention_np.nn.checks import check_mask
 from kernels._config import single_threaded_blas
 from kernels._flash_bwd import flash_backward_kernel
 from kernels._flash_fwd import flash_forward_kernel
+from kernels._tune import config
 from kernels._validate import float_input
 
 
@@ -33,6 +35,8 @@ def _check_qkv(q, k, v):
     v, _ = _heads(v, "v", q.dtype)
     if k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2]:
         raise ValueError(f"q, k, v must share (B, H); got q{q.shape}, k{k.shape}, v{v.shape}")
+    if q.shape[3] == 0:
+        raise ValueError(f"q's head dim D must be ≥ 1 (the scale is 1/√D), got q{q.shape}")
     if k.shape[3] != q.shape[3]:
         raise ValueError(f"k's head dim ({k.shape[3]}) must equal q's ({q.shape[3]}); "
                          f"got q{q.shape} and k{k.shape}")
@@ -41,15 +45,20 @@ def _check_qkv(q, k, v):
     return q, k, v, out_dtype
 
 
-def _mask_args(mask, q, k):
-    """(C-contiguous bool (B|1, H|1, Tq|1, Tk|1), has_mask): the mask without broadcast copies."""
-    B, H, Tq, Tk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
-    if check_mask(mask, "mask", (B, H, Tq, Tk)) is None:
+def compact_mask(mask):
+    """(C-contiguous bool (B|1, H|1, Tq|1, Tk|1), has_mask) from a checked mask of rank ≤ 4 or
+    None: the mask without broadcast copies (a broadcast axis, stride 0, becomes size 1)."""
+    if mask is None:
         return np.ones((1, 1, 1, 1), np.bool_), False
     m = np.asarray(mask)
     m = m.reshape((1,) * (4 - m.ndim) + m.shape)
     m = m[tuple(slice(0, 1) if st == 0 else slice(None) for st in m.strides)]  # undo broadcasts
     return np.ascontiguousarray(m), True
+
+
+def _mask_args(mask, q, k):
+    B, H, Tq, Tk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
+    return compact_mask(check_mask(mask, "mask", (B, H, Tq, Tk)))
 
 
 def _scale(scale, q) -> np.floating:
@@ -62,6 +71,50 @@ def _flat(x):
     return x.reshape(x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
 
 
+# OpenBLAS runs a GEMM with M·N·K ≤ 65536 · 4 on the calling thread (interface/gemm.c,
+# GEMM_MULTITHREAD_THRESHOLD = 4): when every product of a task is that small, the kernels
+# skip the thread-pool limit, which costs ~0.1 ms a call (a large share of a sentence's layer).
+_BLAS_SERIAL_MNK = 65536 * 4
+
+
+def _blas_limit(m, n, k):
+    """single_threaded_blas() unless an (m × k) @ (k × n) product stays serial anyway, or the
+    kernel itself runs on one thread (then BLAS may use the others)."""
+    if m * n * k <= _BLAS_SERIAL_MNK or numba.get_num_threads() == 1:
+        return contextlib.nullcontext()
+    return single_threaded_blas()
+
+
+def forward_core(q, k, v, mask, has_mask, causal, scale, n_heads):
+    """The forward on checked arrays: q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv) C-contiguous
+    in one dtype, Tq, Tk ≥ 1, mask from :func:`compact_mask` → out (BH, Tq, Dv), lse (BH, Tq)."""
+    (BH, Tq, D), Tk, Dv = q.shape, k.shape[1], v.shape[2]
+    out, lse = np.empty((BH, Tq, Dv), q.dtype), np.empty((BH, Tq), q.dtype)
+    cfg = config(4.0 * q.size * Tk)
+    bq, bk = cfg.flash_block_q, cfg.flash_block_k
+    with _blas_limit(min(Tq, bq), min(Tk, bk), max(D, Dv)), \
+            numba.parallel_chunksize(cfg.flash_chunk):
+        flash_forward_kernel(q, k, v, mask, has_mask, bool(causal), scale, n_heads, bq, bk, out,
+                             lse)
+    return out, lse
+
+
+def backward_core(dout, q, k, v, out, lse, mask, has_mask, causal, scale, n_heads):
+    """The backward on checked arrays shaped as in :func:`forward_core` (dout like out)
+    → dq, dk, dv."""
+    (_, Tq, D), Tk, Dv = q.shape, k.shape[1], v.shape[2]
+    delta = np.einsum("btd,btd->bt", dout, out)                # D_i = Σ_d dO ⊙ O   (BH, Tq)
+    dk, dv = np.empty_like(k), np.empty_like(v)                # every key row is some task's
+    dq_parts = np.zeros((numba.get_num_threads(),) + q.shape, q.dtype)
+    cfg = config(10.0 * q.size * Tk)
+    bq, bk = cfg.flash_bwd_block_q, cfg.flash_bwd_block_k
+    with _blas_limit(min(Tq, bq), min(Tk, bk), max(D, Dv)), \
+            numba.parallel_chunksize(cfg.flash_chunk):
+        flash_backward_kernel(q * scale, k, v, dout, lse, delta, mask, has_mask, bool(causal),
+                              n_heads, bq, bk, dq_parts, dk, dv)
+    return dq_parts.sum(axis=0) * scale, dk, dv
+
+
 def flash_attention_forward(q, k, v, mask=None, causal: bool = False, scale=None):
     """out = softmax(scale · q kᵀ, masked) v  and  lse_i = log Σ_j exp(scale · q_i·k_j).
 
@@ -71,13 +124,13 @@ def flash_attention_forward(q, k, v, mask=None, causal: bool = False, scale=None
     q, k, v, out_dtype = _check_qkv(q, k, v)
     mask, has_mask = _mask_args(mask, q, k)
     B, H, Tq = q.shape[:3]
-    out = np.zeros((B, H, Tq, v.shape[3]), q.dtype)
+    out = np.zeros((B, H, Tq, v.shape[3]), q.dtype)             # no key: every row is dead
     lse = np.full((B, H, Tq), -np.inf, q.dtype)
     if out.size and k.shape[2]:
-        with single_threaded_blas(), numba.parallel_chunksize(1):
-            flash_forward_kernel(_flat(q), _flat(k), _flat(v), mask, has_mask, bool(causal),
-                                 _scale(scale, q), H, _flat(out), lse.reshape(B * H, Tq))
-    return out.astype(out_dtype, copy=False), lse.astype(out_dtype, copy=False)
+        out, lse = forward_core(_flat(q), _flat(k), _flat(v), mask, has_mask, causal,
+                                _scale(scale, q), H)
+    return (out.reshape(B, H, Tq, v.shape[3]).astype(out_dtype, copy=False),
+            lse.reshape(B, H, Tq).astype(out_dtype, copy=False))
 
 
 def flash_attention_backward(dout, q, k, v, out, lse, mask=None, causal: bool = False,
@@ -97,14 +150,8 @@ def flash_attention_backward(dout, q, k, v, out, lse, mask=None, causal: bool = 
     if lse.shape != (B, H, Tq):
         raise ValueError(f"lse must have shape {(B, H, Tq)}, got {lse.shape}")
     mask, has_mask = _mask_args(mask, q, k)
-    s = _scale(scale, q)
-    delta = np.einsum("bhtd,bhtd->bht", dout, out)            # D_i = Σ_d dO ⊙ O   (B, H, Tq)
-    dk, dv = np.zeros_like(k), np.zeros_like(v)
-    dq_parts = np.zeros((numba.get_num_threads(),) + _flat(q).shape, q.dtype)
-    if q.size and k.size:
-        with single_threaded_blas(), numba.parallel_chunksize(1):
-            flash_backward_kernel(_flat(q) * s, _flat(k), _flat(v), _flat(dout),
-                                  lse.reshape(B * H, Tq), delta.reshape(B * H, Tq), mask,
-                                  has_mask, bool(causal), H, dq_parts, _flat(dk), _flat(dv))
-    dq = (dq_parts.sum(axis=0) * s).reshape(q.shape)
-    return tuple(g.astype(out_dtype, copy=False) for g in (dq, dk, dv))
+    if not (q.size and k.size):
+        return tuple(np.zeros(x.shape, out_dtype) for x in (q, k, v))
+    grads = backward_core(_flat(dout), _flat(q), _flat(k), _flat(v), _flat(out),
+                          lse.reshape(B * H, Tq), mask, has_mask, causal, _scale(scale, q), H)
+    return tuple(g.reshape(x.shape).astype(out_dtype, copy=False) for g, x in zip(grads, (q, k, v)))

@@ -8,7 +8,9 @@ Loop nest, outermost first:
   jr, ir over the panels:          micro-kernel: an MR × NR tile of C lives in registers while
                                    KC rank-1 updates a[:, None] * b[None, :] are accumulated
 Packing pads edges with zeros, so the micro-kernel always computes a full tile and only the
-write-back is clipped.
+write-back is clipped. The first K slice writes C (no zeroing, no read); later slices add.
+MC and KC are chosen per machine (:mod:`kernels._tune`): on a Zen 4 a deep slice (KC = 512)
+pays, because every slice reads and writes all of C once more.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from numba import njit, prange
 
 from kernels._config import STRICT, STRICT_PARALLEL
 from kernels._intrinsics import fma, register_tile
+from kernels._tune import DEFAULT, config
 from kernels._validate import float_input
 
 MR, NR = 8, 32          # micro-tile: 8 rows × 32 columns = 16 zmm accumulators in float32
-KC, MC = 256, 128       # a (KC, NR) panel of B stays in L1/L2, the (MC, KC) block of A in L2
+KC, MC = DEFAULT.matmul_kc, DEFAULT.matmul_mc     # the defaults; the tuned ones may differ
 
 
 @njit(**STRICT)
@@ -45,18 +48,24 @@ def _pack_b(b, p0, kc, bp):
 
 
 @njit(**STRICT)
-def _micro_kernel(ap, bp, kc, c, i0, j0):
-    """c[i0:i0+MR, j0:j0+NR] += ap[:kc].T @ bp[:kc]  (ap (KC, MR), bp (KC, NR); clipped to c)."""
+def _micro_kernel(ap, bp, kc, c, i0, j0, first):
+    """c[i0:i0+MR, j0:j0+NR] (=, or += unless ``first``) ap[:kc].T @ bp[:kc]  (ap (KC, MR),
+    bp (KC, NR); clipped to c)."""
     acc = register_tile(c.dtype.type(0), MR, NR)
     for p in range(kc):
         for i in range(MR):
             a = ap[p, i]
             for j in range(NR):
                 acc[i, j] = fma(a, bp[p, j], acc[i, j])
-    mr, nr = min(MR, c.shape[0] - i0), min(NR, c.shape[1] - j0)
-    for i in range(mr):
-        for j in range(nr):
-            c[i0 + i, j0 + j] += acc[i, j]
+    if i0 + MR <= c.shape[0] and j0 + NR <= c.shape[1]:     # a full tile: constant bounds
+        for i in range(MR):
+            row = c[i0 + i]
+            for j in range(NR):
+                row[j0 + j] = acc[i, j] if first else row[j0 + j] + acc[i, j]
+    else:
+        for i in range(min(MR, c.shape[0] - i0)):
+            for j in range(min(NR, c.shape[1] - j0)):
+                c[i0 + i, j0 + j] = acc[i, j] if first else c[i0 + i, j0 + j] + acc[i, j]
 
 
 @njit(**STRICT)
@@ -66,23 +75,25 @@ def _block(a, ic, pc, mc, kc, bp, ap, c):
     N = c.shape[1]
     for jb in range((N + NR - 1) // NR):
         for ib in range((mc + MR - 1) // MR):
-            _micro_kernel(ap[ib], bp[jb], kc, c, ic + ib * MR, jb * NR)
+            _micro_kernel(ap[ib], bp[jb], kc, c, ic + ib * MR, jb * NR, pc == 0)
 
 
 @njit(**STRICT_PARALLEL)
-def _gemm(a, b, c):
-    """c (M, N) += a (M, K) @ b (K, N); all C-contiguous, one dtype."""
+def _gemm(a, b, c, mc_rows, kc_depth):
+    """c (M, N) = a (M, K) @ b (K, N); all C-contiguous, one dtype, K ≥ 1; blocks of
+    ``mc_rows`` (a multiple of MR) and slices of ``kc_depth``."""
     M, K = a.shape
     N = b.shape[1]
-    n_panels = (N + NR - 1) // NR
-    bp = np.empty((n_panels, KC, NR), a.dtype)
-    for pc in range(0, K, KC):
-        kc = min(KC, K - pc)
+    kc_max = min(kc_depth, K)
+    bp = np.empty(((N + NR - 1) // NR, kc_max, NR), a.dtype)
+    n_blocks = (M + mc_rows - 1) // mc_rows
+    ap = np.empty((n_blocks, mc_rows // MR, kc_max, MR), a.dtype)    # one per block
+    for pc in range(0, K, kc_depth):
+        kc = min(kc_depth, K - pc)
         _pack_b(b, pc, kc, bp)
-        for blk in prange((M + MC - 1) // MC):
-            ic = blk * MC
-            ap = np.empty((MC // MR, KC, MR), a.dtype)
-            _block(a, ic, pc, min(MC, M - ic), kc, bp, ap, c)
+        for blk in prange(n_blocks):
+            ic = blk * mc_rows
+            _block(a, ic, pc, min(mc_rows, M - ic), kc, bp, ap[blk], c)
 
 
 def matmul(a, b) -> np.ndarray:
@@ -101,10 +112,11 @@ def matmul(a, b) -> np.ndarray:
     except ValueError:
         raise ValueError(f"batch dims of a{a.shape} and b{b.shape} do not broadcast") from None
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-    a = np.ascontiguousarray(np.broadcast_to(a, batch + (M, K)), dtype).reshape(-1, M, K)
-    b = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N)), dtype).reshape(-1, K, N)
-    c = np.zeros((a.shape[0], M, N), dtype)
-    for i in range(c.shape[0]):
-        if M and N and K:
-            _gemm(a[i], b[i], c[i])
+    n = int(np.prod(batch))                       # reshape(-1) fails on zero-size arrays
+    a = np.ascontiguousarray(np.broadcast_to(a, batch + (M, K)), dtype).reshape(n, M, K)
+    b = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N)), dtype).reshape(n, K, N)
+    c = (np.empty if K else np.zeros)((n, M, N), dtype)     # K = 0: the empty sum, 0
+    cfg = config(2.0 * n * M * N * K)
+    for i in range(n if M and N and K else 0):
+        _gemm(a[i], b[i], c[i], cfg.matmul_mc, cfg.matmul_kc)
     return c.reshape(batch + (M, N)).astype(np.result_type(a_dtype, b_dtype), copy=False)

