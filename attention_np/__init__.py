@@ -15,6 +15,7 @@ The root of the package lists the article's ideas, one module each:
     graph_attention     GAT: attention over a node's neighbours               (§8.1.1)
     graph_relation      relation-aware GAT for knowledge graphs               (§8.1.1)
     vision              SE, CBAM, ViT pieces, mean attention distance         (§1.2.2, §2.2.2)
+    lm                  a decoder-only LM on the causal block, KV-cache generation (§2.2.3)
     efficient           window, block-sparse, linear, Performer, Linformer    (§8.2–§8.3)
     decoding            greedy and beam search over any decoder step
     viz                 heatmaps, head views, rollout, flow, atlas            (§7)
@@ -24,7 +25,7 @@ recurrent, init, optim, params, checks), ``apps`` (models for one application ea
 las, captioning, sentiment, recommend) and ``models`` (pretrained all-MiniLM-L6-v2:
 ``from attention_np.models.minilm import MiniLM``).
 """
-from attention_np import apps, efficient, models, nn, vision, viz
+from attention_np import apps, efficient, lm, models, nn, vision, viz
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
 from attention_np.din import (din_activation_backward, din_activation_forward,
@@ -68,7 +69,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # sub-packages
-    "apps", "efficient", "models", "nn", "vision", "viz", "init", "optim",
+    "apps", "efficient", "lm", "models", "nn", "vision", "viz", "init", "optim",
     # core: softmax, linear, masks
     "softmax_forward", "softmax_backward", "linear_forward", "linear_backward",
     "causal_mask", "padding_mask",

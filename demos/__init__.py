@@ -19,6 +19,7 @@ DEMOS = [
     "recommend",
     "knowledge_graph",
     "vision_attention",
+    "induction_heads",
 ]
 
 # Quick-mode wall time of each demo, measured on a 2-core AMD EPYC (Zen 4) with little else
@@ -34,4 +35,5 @@ QUICK_SECONDS = {
     "recommend": 45,            # issue 21: three learning rates per model (CPU seconds)
     "knowledge_graph": 30,
     "vision_attention": 150,
+    "induction_heads": 155,
 }

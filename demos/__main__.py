@@ -35,7 +35,9 @@ def list_demos() -> str:
         spec = importlib.util.find_spec(f"demos.{name}")
         doc = " ".join((importlib.import_module(f"demos.{name}").__doc__ or "").split()) \
             if spec else "(not installed)"
-        first = doc.split(". ")[0].split(": ")[0]
+        first = doc.split(". ")[0]
+        head = first.split(": ")[0]
+        first = head if head.count("(") == head.count(")") else first
         lines.append(f"{name:20s} ~{_minutes(QUICK_SECONDS.get(name))}  "
                      f"{first if len(first) <= 80 else first[:77] + '...'}")
     total = sum(QUICK_SECONDS.get(n, 0) for n in DEMOS)
