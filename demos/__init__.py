@@ -35,5 +35,5 @@ QUICK_SECONDS = {
     "recommend": 45,            # issue 21: three learning rates per model (CPU seconds)
     "knowledge_graph": 30,
     "vision_attention": 150,
-    "induction_heads": 155,
+    "induction_heads": 60,
 }

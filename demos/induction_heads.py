@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.lm import LMConfig, generate, init_lm, lm_forward, lm_loss_and_grads
+from attention_np.lm import LMConfig, generate, init_lm, lm_loss_and_grads
 from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
 from demos._induction_data import (control_rows, current_token_scores, half_losses,

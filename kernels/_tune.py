@@ -129,8 +129,13 @@ def tune(save: bool = True, verbose: bool = False, repeats: int = 3) -> KernelCo
     from kernels._tune_search import search
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    with using(DEFAULT):                              # the kernels must not tune themselves
-        best, timings = search(repeats, verbose)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # the count machine_key names
+    try:
+        with using(DEFAULT):                          # the kernels must not tune themselves
+            best, timings = search(repeats, verbose)
+    finally:
+        numba.set_num_threads(threads)
     _STATE.update(config=best, source="tuned")
     if save and _enabled():
         _save(best, timings)
