@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(DOCS), str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+# The pages' kernels inherit this environment: force the inline backend, or an MPLBACKEND=Agg
+# set for headless runs (as .ci/run does) makes every figure cell render nothing.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 project = "attention-np"
 author = "attention-np contributors"
