@@ -21,7 +21,7 @@ from attention_np.feed_forward import _ffn_sublayer
 from attention_np.lm.model import LMConfig, _embed, _lm, _unembed, check_ids, check_lm_params
 from attention_np.nn.layers import layer_norm_forward
 from attention_np.nn.params import sub
-from attention_np.self_attention import _sdpa, merge_heads, split_heads
+from attention_np.self_attention import _merge_heads, _sdpa, _split_heads
 
 
 @dataclass
@@ -46,14 +46,14 @@ def _cached_attention(z, p, num_heads: int, kv: KVCache, layer: int, backend: st
     """MultiHead(z W_q, K, V) for the Tn new positions z (B, Tn, d): their keys and values go
     into the cache at [L, L + Tn), and new position i attends to cached positions ≤ L + i."""
     L, Tn = kv.length, z.shape[1]
-    qh, kh, vh = (split_heads(_linear(z, p[f"W_{n}"], p[f"b_{n}"])[0], num_heads)
+    qh, kh, vh = (_split_heads(_linear(z, p[f"W_{n}"], p[f"b_{n}"])[0], num_heads)
                   for n in "qkv")                                       # (B, H, Tn, Dh)
     kv.k[layer][:, :, L:L + Tn] = kh
     kv.v[layer][:, :, L:L + Tn] = vh
     K, V = kv.k[layer][:, :, :L + Tn], kv.v[layer][:, :, :L + Tn]      # (B, H, L + Tn, Dh)
     mask = None if Tn == 1 else np.arange(L + Tn)[None, :] <= L + np.arange(Tn)[:, None]
     heads, weights, _ = _sdpa(qh, K, V, mask, False, backend, 0.0, None)   # (B, H, Tn, Dh)
-    out, _ = _linear(merge_heads(heads), p["W_o"], p["b_o"])           # (B, Tn, d)
+    out, _ = _linear(_merge_heads(heads), p["W_o"], p["b_o"])           # (B, Tn, d)
     return out, weights
 
 
