@@ -83,3 +83,14 @@ def test_forward_rejects_bad_input():
         act.gelu_forward(np.zeros(3), approximate="erf")
     with pytest.raises(ValueError, match="x must be a floating-point array"):
         act.relu_forward(np.array(["a", "b"]))
+
+
+def test_relu_gradient_at_nan_is_torchs():
+    """torch's threshold_backward passes dy wherever x ≤ 0 is false, NaN included."""
+    x = np.array([np.nan, -1.0, 0.0, 2.0])
+    y, cache = act.relu_forward(x)
+    dx = act.relu_backward(np.full(4, 3.0), cache)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.full((4,), 3.0, dtype=torch.float64))
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    assert np.isnan(y[0]) and dx[0] == 3.0

@@ -105,6 +105,8 @@ def test_layer_norm_rejects_bad_input():
         layer_norm_forward(x, np.ones(4), np.zeros(5))
     with pytest.raises(ValueError, match="eps must be positive"):
         layer_norm_forward(x, np.ones(4), np.zeros(4), eps=0.0)
+    with pytest.raises(ValueError, match=r"x must have at least one feature.*\(2, 0\)"):
+        layer_norm_forward(np.zeros((2, 0)), np.ones(0), np.zeros(0))
     _, cache = layer_norm_forward(x, np.ones(4), np.zeros(4))
     with pytest.raises(ValueError, match=r"dy must have .*\(2, 4\)"):
         layer_norm_backward(np.zeros((4, 2)), cache)

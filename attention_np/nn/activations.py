@@ -71,13 +71,17 @@ def gelu_backward(dy, cache):
 # --- ReLU ------------------------------------------------------------------------------------
 
 def relu_forward(x):
-    """y = max(x, 0).   x (...) → y (...)   (np.maximum keeps a NaN; a where on x > 0 would not)."""
+    """y = max(x, 0).   x (...) → y (...)   (np.maximum keeps a NaN; a where on x > 0 would not).
+
+    The backward passes dy where not x ≤ 0, as torch's threshold_backward does: at a NaN input
+    the gradient is dy, not a silent 0.
+    """
     x, _ = _prepare(x)
-    return np.maximum(x, 0).astype(x.dtype, copy=False), {"positive": x > 0, "dtype": x.dtype}
+    return np.maximum(x, 0).astype(x.dtype, copy=False), {"positive": ~(x <= 0), "dtype": x.dtype}
 
 
 def relu_backward(dy, cache):
-    """dx = dy · [x > 0]   (the subgradient at x = 0 is taken as 0, like torch)."""
+    """dx = dy · [not x ≤ 0]   (the subgradient at x = 0 is taken as 0, like torch)."""
     positive = cache["positive"]
     dy = as_dout(dy, positive.shape, cache["dtype"])
     return np.where(positive, dy, 0).astype(cache["dtype"], copy=False)

@@ -52,6 +52,8 @@ def layer_norm_forward(x, gamma, beta, eps: float = 1e-5):
     x (..., d), gamma (d,), beta (d,) → y (..., d). σ² is the biased variance, as in torch.
     """
     x = as_float_array(x, "x", min_ndim=1)
+    if x.shape[-1] == 0:
+        raise ValueError(f"x must have at least one feature on its last axis, got shape {x.shape}")
     gamma = as_float_array(gamma, "gamma", ndim=1)
     beta = as_float_array(beta, "beta", ndim=1)
     check_same_dim(gamma, "gamma", 0, x, "x", -1)
