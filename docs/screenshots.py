@@ -20,7 +20,8 @@ from site_browser import Browser  # noqa: E402  (docs/ is not a package)
 
 def chapter_pages(site: Path) -> list[Path]:
     pages = [site / "index.html"] + sorted((site / "chapters").rglob("*.html")) + sorted(
-        (site / "applications").glob("*.html")) + [site / "exercises.html"]
+        (site / "applications").glob("*.html")) + [site / n for n in (
+        "library.html", "exercises.html", "results.html")]
     return [p for p in pages if p.exists()]
 
 
