@@ -14,7 +14,7 @@ from attention_np.transformer import (EncoderConfig, encoder_block_backward,
 from kernels import fused
 from kernels.encoder import packed_layout, run_packed
 from tests.helpers import (assert_close, assert_matches_torch, check_finite_differences,
-                           layer_norm_condition)
+                           layer_norm_condition, stacked_condition)
 from tests.strategies import dtypes, examples, randn, random_mask, seeds
 
 torch = pytest.importorskip("torch")
@@ -88,7 +88,7 @@ def test_fused_block_matches_torch(case, dtype, seed):
     if dtype == np.float32:                  # the layer norms' condition, from float64 rows
         _theirs(config, visible, rows)(**{k: torch.from_numpy(v.astype(np.float64))
                                           for k, v in inputs.items()})
-    cond = max([layer_norm_condition(r, config.eps) for r in rows] + [1.0])
+    cond = stacked_condition(rows, config.eps)
     assert_matches_torch("kernels.encoder block", _ours(config, mask), theirs, inputs,
                          grad_wrt=["x", *NAMES], seed=seed, cond=cond)
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from attention_np.core import causal_mask, padding_mask
 from attention_np.transformer import (EncoderConfig, encoder_block_backward,
                                       encoder_block_forward, init_encoder, init_encoder_block)
-from tests.helpers import assert_matches_torch, check_finite_differences, layer_norm_condition
+from tests.helpers import assert_matches_torch, check_finite_differences, stacked_condition
 from tests.strategies import distinct_dims, dtypes, randn, seeds
 from tests.test_transformer import block_pair
 
@@ -75,7 +75,7 @@ def test_block_options_match_torch(dims, d_ff, norm_first, mlp, causal, activati
                 {k: torch.from_numpy(v.astype(np.float64)) for k, v in params.items()}, H,
                 norm_first=norm_first, mlp=mlp, causal=causal, activation=activation,
                 mask=mask, ln_rows=rows)
-    cond = max(layer_norm_condition(r) for r in rows)
+    cond = stacked_condition(rows)
     ours = block_pair(mask, H, activation=activation, norm_first=norm_first, causal=causal,
                       mlp=mlp)
     assert_matches_torch("encoder_block causal/mlp", ours, theirs, inputs,
