@@ -60,7 +60,7 @@ def _backward_block(q, k, v, do, lse, delta, mask, has_mask, causal, b, h, k0, B
     qd_buf = np.empty(BQ * D, q.dtype)
     dk[:] = 0
     dv[:] = 0
-    q_start = (k0 // BQ) * BQ if causal else 0      # earlier queries see none of these keys
+    q_start = k0 if causal else 0                   # earlier queries see none of these keys
     for q0 in range(q_start, Tq, BQ):
         nq = min(BQ, Tq - q0)
         qi, doi = q[q0:q0 + nq], do[q0:q0 + nq]

@@ -9,7 +9,10 @@ For a query block Q_b (nq, D) and key/value blocks K_j, V_j (nk, D), (nk, Dv):
     acc = acc · exp(m − m') + P V_j                 (nq, Dv)
     out = acc / l,   lse = m + log l                after the last key block
 
-Only one (nq, nk) tile per task is ever stored, never the (Tq, Tk) matrix. A finite fill
+Only one (nq, nk) tile per task is ever stored, never the (Tq, Tk) matrix. Causal: key blocks
+past the block's last query are skipped, and where a tile crosses the diagonal the keys go in
+narrow blocks that skip the query rows above the diagonal (they see none of those keys), so
+about half of each diagonal tile is never computed. A finite fill
 (−1e30, not −inf) keeps exp(−inf − (−inf)) = NaN out of fully masked rows; those rows are
 detected at the end (m still −1e30) and get out = 0, lse = −inf.
 """
@@ -23,6 +26,7 @@ from kernels._intrinsics import fast_exp, maxnum
 
 MASKED = -1e30          # score of a masked (query, key) pair
 FULLY_MASKED = -1e29    # a running max below this means no key was visible yet
+DIAGONAL_BLOCK = 64     # causal: key block width where a tile crosses the diagonal
 
 
 @njit(**ELEMENTWISE)
@@ -104,15 +108,20 @@ def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, block_k, ou
     m = np.full(nq, MASKED, q.dtype)
     l = np.zeros(nq, q.dtype)
     k_end = min(k.shape[0], q0 + nq) if causal else k.shape[0]
-    for k0 in range(0, k_end, block_k):
-        nk = min(block_k, k_end - k0)
-        s = tile(s_buf, nq, nk)
-        np.dot(qs, k[k0:k0 + nk].T, s)              # (nq, nk)
-        mask_tile(s, mask, has_mask, causal, b, h, q0, k0)
-        _online_softmax_rows(s, m, l, acc)
-        pv = tile(pv_buf, nq, Dv)
-        np.dot(s, v[k0:k0 + nk], pv)                # (nq, Dv)
-        acc += pv
+    k0 = 0
+    while k0 < k_end:
+        nk, r0 = min(block_k, k_end - k0), 0
+        if causal and k0 + nk - 1 > q0:              # the tile crosses the diagonal: narrower
+            nk = min(nk, DIAGONAL_BLOCK)             # key blocks, and the rows above the
+            r0 = max(k0 - q0, 0)                     # diagonal (they see none of them) skipped
+        s = tile(s_buf, nq - r0, nk)
+        np.dot(qs[r0:], k[k0:k0 + nk].T, s)         # (nq − r0, nk)
+        mask_tile(s, mask, has_mask, causal, b, h, q0 + r0, k0)
+        _online_softmax_rows(s, m[r0:], l[r0:], acc[r0:])
+        pv = tile(pv_buf, nq - r0, Dv)
+        np.dot(s, v[k0:k0 + nk], pv)                # (nq − r0, Dv)
+        acc[r0:] += pv
+        k0 += nk
     _finish_rows(acc, m, l, out, lse)
 
 

@@ -12,7 +12,7 @@ from kernels._bench_utils import best_times
 from kernels._tune import DEFAULT, KernelConfig, using
 
 # (field, field) pairs tried together, per kernel; the defaults are always among them
-FLASH_FWD = [(64, 256), (128, 256), (256, 256), (128, 512), (256, 512)]
+FLASH_FWD = [(64, 256), (128, 256), (256, 256), (128, 512), (256, 512), (512, 256), (512, 512)]
 FLASH_BWD = [(64, 128), (128, 128), (128, 256), (256, 128)]
 FLASH_CHUNK = [0, 1, 2]
 MATMUL = [(32, 512), (64, 512), (128, 512), (64, 1024), (128, 256)]

@@ -10,12 +10,21 @@ ceiling, so a kernel can pass 100 %) with the MiniLM end-to-end rows last
 (:mod:`kernels._bench_minilm`), and writes DIR/bench.json and DIR/bench_attention_scaling.png
 (time and working memory of attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash
 kernel).
+
+Three thread pools share the cores in this process: OpenBLAS's, Numba's and torch's (OpenMP).
+Left as they are, an idle pool keeps spinning after its call — OpenBLAS's for about 2²⁸ cycles,
+a tenth of a second — and takes the cores from the next contender of the interleaved rounds
+(measured on 2 cores: our 1024³ matmul 14 ms alone and 26 ms interleaved with NumPy's; NumPy's
+11.6 and 18.6 ms). So the bench re-runs itself with idle threads that sleep at once
+(:data:`QUIET_IDLE_THREADS`), the same for every contender, and prints the setting;
+``ATTENTION_NP_BENCH_SPIN=1`` keeps the libraries' defaults.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numba
@@ -113,6 +122,23 @@ def attention_rows(peaks, repeats, torch, T, H=8, D=64):
     return rows
 
 
+QUIET_IDLE_THREADS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def _idle_threads() -> str:
+    """The idle-thread setting this process runs with, for the header line."""
+    return ", ".join(f"{k}={os.environ.get(k, '(default)')}" for k in QUIET_IDLE_THREADS)
+
+
+def _reexec_with_quiet_idle_threads() -> None:
+    """Start the bench again with :data:`QUIET_IDLE_THREADS` (read by OpenBLAS and OpenMP when
+    they load, so they cannot be changed in a running process)."""
+    missing = {k: v for k, v in QUIET_IDLE_THREADS.items() if os.environ.get(k) != v}
+    if missing and os.environ.get("ATTENTION_NP_BENCH_SPIN") != "1":
+        os.execve(sys.executable, [sys.executable, "-m", "kernels.bench", *sys.argv[1:]],
+                  {**os.environ, **missing})
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, T ≤ 4096 in the plot")
@@ -126,7 +152,8 @@ def main(argv=None) -> dict:
     repeats = 3 if args.quick else 7
     torch = _torch()
     print(f"CPU: {cpu_model()}, {numba.get_num_threads()} threads, "
-          f"torch {'not installed' if torch is None else torch.__version__}")
+          f"torch {'not installed' if torch is None else torch.__version__}; idle threads: "
+          f"{_idle_threads()}")
     cfg = kernels.tune(verbose=True) if args.retune else _tune.config(_tune.TUNE_AT_FLOP)
     print(f"kernel configuration ({_tune.source()}, {_tune.cache_path()}): {cfg.describe()}")
     peaks = machine_peaks(repeats)
@@ -139,6 +166,7 @@ def main(argv=None) -> dict:
         rows += minilm_rows(repeats, torch)
     print(format_table(rows))
     result = {"cpu": cpu_model(), "threads": numba.get_num_threads(), "peaks": peaks,
+              "idle_threads": _idle_threads(),
               "config": cfg.describe(), "rows": [r.as_dict() for r in rows]}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,4 +184,5 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
+    _reexec_with_quiet_idle_threads()
     main()
