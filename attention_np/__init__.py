@@ -12,8 +12,7 @@ The root of the package lists the article's ideas, one module each:
     transformer         the encoder block: attention + FFN, residuals, layer norm (§4.3)
     location_attention  location-aware attention for speech                  (§6.3)
     din                 the Deep Interest Network's attention pooling          (§6.4)
-    graph_attention     GAT: attention over a node's neighbours               (§8.1.1)
-    graph_relation      relation-aware GAT for knowledge graphs               (§8.1.1)
+    graph               GAT and relation-aware GAT over a node's neighbours   (§8.1.1)
     vision              SE, CBAM, ViT pieces, mean attention distance         (§1.2.2, §2.2.2)
     lm                  a decoder-only LM on the causal block, KV-cache generation (§2.2.3)
     efficient           window, block-sparse, linear, Performer, Linformer    (§8.2–§8.3)
@@ -21,11 +20,32 @@ The root of the package lists the article's ideas, one module each:
     viz                 heatmaps, head views, rollout, flow, atlas            (§7)
 
 Sub-packages: ``nn`` (the plumbing that is not attention: layers, activations, losses, conv,
-recurrent, init, optim, params, checks), ``apps`` (models for one application each: seq2seq,
-las, captioning, sentiment, recommend) and ``models`` (pretrained all-MiniLM-L6-v2:
-``from attention_np.models.minilm import MiniLM``).
+recurrent, init, optim, params, checks, and ``backend``, the one door to the kernels),
+``kernels`` (Numba kernels: softmax, matmul, flash attention, the fused encoder block; a leaf
+that imports nothing of the library; ``python -m attention_np.kernels.bench``), ``apps``
+(models for one application each: seq2seq, las, captioning, sentiment, recommend) and
+``models`` (pretrained all-MiniLM-L6-v2: ``from attention_np.models.minilm import MiniLM``).
+
+Layers, lowest first; a module imports only from its own layer or below (tests/test_import_layers.py):
+``kernels`` (numpy, numba, scipy, threadpoolctl only) ← ``nn`` ← the ideas at the root ←
+``vision``, ``lm``, ``graph``, ``efficient``, ``viz`` ← ``apps``, ``models`` ← ``exercises``.
+
+Internal API. Public functions validate their input once and call a trusting core; other modules
+of the package call these cores on input they have already checked. They validate nothing, and
+user code should call the public function of the same name instead:
+
+    core                  linear_core, softmax_core
+    soft                  soft_attention_core
+    self_attention        sdpa_core, multi_head_attention_core, split_heads_core,
+                          merge_heads_core
+    transformer           feed_forward_core, ffn_sublayer_core, encoder_block_core,
+                          encoder_packed_core
+    lm.model              lm_core, embed_core, unembed_core
+    graph.edges           segment_softmax_core, segment_softmax_backward, node_sum_core,
+                          neighbour_sum_core, neighbour_sum_backward, weights_as_input
+    vision.channel        channel_attention_core
 """
-from attention_np import apps, efficient, lm, models, nn, vision, viz
+from attention_np import apps, efficient, graph, lm, models, nn, vision, viz
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
 from attention_np.din import (din_activation_backward, din_activation_forward,
@@ -36,9 +56,9 @@ from attention_np.efficient import (block_sparse_attention_backward,
                                     linformer_attention_forward, performer_attention_backward,
                                     performer_attention_forward, sliding_window_attention_backward,
                                     sliding_window_attention_forward)
-from attention_np.graph_attention import gat_backward, gat_forward, init_gat_params
-from attention_np.graph_relation import (init_relation_gat_params, relation_gat_backward,
-                                         relation_gat_forward)
+from attention_np.graph import (gat_backward, gat_forward, init_gat_params,
+                                init_relation_gat_params, relation_gat_backward,
+                                relation_gat_forward)
 from attention_np.hard import hard_attention_backward, hard_attention_forward
 from attention_np.location_attention import (init_location_params, location_attention_backward,
                                              location_attention_forward)
@@ -69,7 +89,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # sub-packages
-    "apps", "efficient", "lm", "models", "nn", "vision", "viz", "init", "optim",
+    "apps", "efficient", "graph", "lm", "models", "nn", "vision", "viz", "init", "optim",
     # core: softmax, linear, masks
     "softmax_forward", "softmax_backward", "linear_forward", "linear_backward",
     "causal_mask", "padding_mask",

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_dout, as_float_array, check_mask, check_same_dim
-
-
-def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """float16 is computed in float32 (its exp/sum lose too much) and cast back."""
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_same_dim,
+                                    compute_dtype)
 
 
 def softmax_forward(x, axis: int = -1, mask=None):
@@ -28,10 +24,10 @@ def softmax_forward(x, axis: int = -1, mask=None):
     x = as_float_array(x, "x", min_ndim=1)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for x with shape {x.shape}")
-    return _softmax(x, axis, check_mask(mask, "mask", x.shape))
+    return softmax_core(x, axis, check_mask(mask, "mask", x.shape))
 
 
-def _softmax(x: np.ndarray, axis: int, mask: np.ndarray | None):
+def softmax_core(x: np.ndarray, axis: int, mask: np.ndarray | None):
     """:func:`softmax_forward` on checked input: x a float array, a boolean mask that
     broadcasts to x (checked by the caller), or None."""
     xc = x.astype(compute_dtype(x.dtype), copy=False)
@@ -60,10 +56,10 @@ def linear_forward(x, W, b=None):
     if b is not None:
         b = as_float_array(b, "b", ndim=1)
         check_same_dim(b, "b", 0, W, "W", 1)
-    return _linear(x, W, b)
+    return linear_core(x, W, b)
 
 
-def _linear(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
+def linear_core(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
     """:func:`linear_forward` on checked input."""
     y = x @ W
     if b is not None:

@@ -27,7 +27,7 @@ from attention_np.nn.activations import stable_sigmoid
 from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_params,
                                     check_positive_int, check_same_dim)
 from attention_np.nn.init import xavier_uniform, zeros
-from attention_np.soft import _soft_attention, soft_attention_backward
+from attention_np.soft import soft_attention_core, soft_attention_backward
 
 
 def _check_inputs(behaviours, candidate, mask):
@@ -107,7 +107,7 @@ def din_attention_forward(behaviours, candidate, params, mask=None, normalize: s
     h, a, mask = _check_inputs(behaviours, candidate, mask)
     scores, act = _din_activation(h, a, _check_params(params, h.shape[2]))
     if normalize == "softmax":                                         # a = softmax(s, mask)
-        pooled, weights, soft = _soft_attention(scores[:, None, :], h, mask[:, None, :], 0.0, None)
+        pooled, weights, soft = soft_attention_core(scores[:, None, :], h, mask[:, None, :], 0.0, None)
         pooled, weights = pooled[:, 0], weights[:, 0]                  # (B, D), (B, T)
     else:                                                              # a_j = s_j m_j
         weights, soft = np.where(mask, scores, 0).astype(h.dtype, copy=False), None

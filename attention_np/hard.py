@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from attention_np.core import _softmax, softmax_backward
+from attention_np.core import softmax_core, softmax_backward
 from attention_np.nn.checks import as_dout, as_float_array
 from attention_np.soft import check_scores_values
 
@@ -63,7 +63,7 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     if index is None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     scores, values, mask = check_scores_values(scores, values, mask)
-    weights, softmax_cache = _softmax(scores, -1, mask)                    # α (..., Tq, Tk)
+    weights, softmax_cache = softmax_core(scores, -1, mask)                    # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]
     if index is None:
         flat = weights.reshape(math.prod(weights.shape[:-1]), Tk).astype(np.float64)   # (N, Tk)

@@ -22,7 +22,7 @@ import numpy as np
 from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_params,
                                     check_positive_int, check_same_dim, check_shape)
 from attention_np.nn.init import uniform_fan_in, zeros
-from attention_np.soft import _soft_attention, soft_attention_backward
+from attention_np.soft import soft_attention_core, soft_attention_backward
 
 
 def init_location_params(Ds: int, Dh: int, A: int, K: int, r: int, rng,
@@ -108,7 +108,7 @@ def location_attention_forward(s, keys, values, alpha_prev, params, mask=None):
     t = np.tanh(a)
     e = t @ p["w"]                                                        # (B, T)
     m = None if mask is None else mask[:, None, :]                        # (B, 1, T)
-    context, alpha, soft = _soft_attention(e[:, None, :], values, m, 0.0, None)   # one query
+    context, alpha, soft = soft_attention_core(e[:, None, :], values, m, 0.0, None)   # one query
     cache = {"s": s, "f": f, "t": t, "soft": soft, "conv": conv, "Dh": values.shape[2],
              "W": p["W"], "U": p["U"], "w": p["w"]}
     return context[:, 0], alpha[:, 0], cache                              # (B, Dh), (B, T)

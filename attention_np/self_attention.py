@@ -11,27 +11,28 @@ Multi-head attention runs H of these in parallel on d_model/H-dimensional slices
 
     MultiHead(Q, K, V) = Concat(head_1, …, head_H) W^O,   head_h = Attention(Q W_h^Q, K W_h^K, V W_h^V)
 
-``backend="numba"`` computes the same function with the fused flash-attention kernels of the
-``kernels`` package, which never materialise the (Tq, Tk) weights: the returned weights are
-then ``None``. ``dropout_p > 0`` (dropout on α, as torch's SDPA and ``nn.MultiheadAttention``)
+``backend="numba"`` computes the same function with the fused flash-attention kernels
+(through :mod:`attention_np.nn.backend`), which never materialise the (Tq, Tk) weights: the
+returned weights are then ``None``. ``dropout_p > 0`` (dropout on α, as torch's SDPA and ``nn.MultiheadAttention``)
 runs the NumPy path whatever the backend: the flash kernels have no dropout.
 
-Public functions validate their input once and call the trusting private cores ``_sdpa`` and
-``_multi_head_attention`` (which other modules of the package call directly).
+Public functions validate their input once and call the trusting private cores ``sdpa_core`` and
+``multi_head_attention_core`` (which other modules of the package call directly).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _linear, causal_mask, linear_backward
+from attention_np.core import causal_mask, linear_backward, linear_core
+from attention_np.nn import backend as numba_backend
+from attention_np.nn.backend import check_backend
 from attention_np.nn.checks import (as_dout, as_float_array, check_attention_inputs,
                                     check_dropout, check_mask, check_nonempty, check_num_heads,
                                     check_params, check_positive_int, check_same_dim)
 from attention_np.nn.init import xavier_uniform, zeros
 from attention_np.scores import dot_product_scale
-from attention_np.soft import _soft_attention, soft_attention_backward
+from attention_np.soft import soft_attention_core, soft_attention_backward
 
-BACKENDS = ("numpy", "numba")
 PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
 
 
@@ -49,13 +50,6 @@ def check_qkv(q, k, v, same_length: bool = False):
     return q, k, v
 
 
-def check_backend(backend) -> str:
-    """``backend`` is one of :data:`BACKENDS`, or ValueError."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return backend
-
-
 def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backend="numpy",
                                          dropout_p=0.0, rng=None):
     """out = Dropout(softmax(q kᵀ / √D, masked)) v.
@@ -69,19 +63,20 @@ def scaled_dot_product_attention_forward(q, k, v, mask=None, causal=False, backe
     check_backend(backend)
     q, k, v = check_qkv(q, k, v)
     mask = check_mask(mask, "mask", q.shape[:-1] + k.shape[-2:-1])
-    return _sdpa(q, k, v, mask, causal, backend, check_dropout(dropout_p, rng), rng)
+    return sdpa_core(q, k, v, mask, causal, backend, check_dropout(dropout_p, rng), rng)
 
 
-def _sdpa(q, k, v, mask, causal: bool, backend: str, dropout_p: float, rng):
+def sdpa_core(q, k, v, mask, causal: bool, backend: str, dropout_p: float, rng):
     """Scaled dot-product attention on checked input (mask broadcast to (..., Tq, Tk) or None)."""
     if backend == "numba" and dropout_p == 0:
-        return _sdpa_numba_forward(q, k, v, mask, causal)
+        out, state = numba_backend.flash_sdpa_forward(q, k, v, mask, causal)
+        return out, None, {"backend": "numba", "flash": state, "out_shape": out.shape}
     scale = dot_product_scale(q)
     scores = (q @ np.swapaxes(k, -1, -2)) * scale                      # (..., Tq, Tk)
     if causal:
         tri = causal_mask(scores.shape[-2], scores.shape[-1])           # (Tq, Tk)
         mask = tri if mask is None else mask & tri
-    out, weights, soft_cache = _soft_attention(scores, v, mask, dropout_p, rng)
+    out, weights, soft_cache = soft_attention_core(scores, v, mask, dropout_p, rng)
     cache = {"backend": "numpy", "q": q, "k": k, "scale": scale, "soft": soft_cache,
              "out_shape": out.shape}
     return out, weights, cache
@@ -93,7 +88,7 @@ def scaled_dot_product_attention_backward(dout, cache, return_dweights=False):
     ``return_dweights``: dα = ∂L/∂α (..., Tq, Tk) for the pre-dropout weights (None for "numba")."""
     dout = as_dout(dout, cache["out_shape"], name="dout")
     if cache["backend"] == "numba":
-        grads = _sdpa_numba_backward(dout, cache)
+        grads = numba_backend.flash_sdpa_backward(dout, cache["flash"])
         return grads + (None,) if return_dweights else grads
     q, k, scale = cache["q"], cache["k"], cache["scale"]
     dscores, dv, dweights = soft_attention_backward(dout, cache["soft"], return_dweights=True)
@@ -102,53 +97,23 @@ def scaled_dot_product_attention_backward(dout, cache, return_dweights=False):
     return grads + (dweights,) if return_dweights else grads
 
 
-def _as_bhtd(x: np.ndarray) -> np.ndarray:
-    """(..., T, D) → (B, H, T, D) for the kernels (leading dims folded into B)."""
-    if x.ndim == 4:
-        return x
-    return x.reshape((-1, 1) + x.shape[-2:])
-
-
-def _sdpa_numba_forward(q, k, v, mask, causal):
-    import kernels
-    mask4 = mask
-    if mask4 is not None and q.ndim != 4:
-        mask4 = mask4.reshape((-1, 1) + mask4.shape[-2:])
-    out, lse = kernels.flash_attention_forward(_as_bhtd(q), _as_bhtd(k), _as_bhtd(v),
-                                               mask=mask4, causal=causal)
-    out_shape = q.shape[:-1] + (v.shape[-1],)
-    cache = {"backend": "numba", "q": q, "k": k, "v": v, "out": out, "lse": lse,
-             "mask": mask4, "causal": causal, "out_shape": out_shape}
-    return out.reshape(out_shape), None, cache
-
-
-def _sdpa_numba_backward(dout, cache):
-    import kernels
-    q, k, v = cache["q"], cache["k"], cache["v"]
-    dout4 = _as_bhtd(np.asarray(dout, dtype=q.dtype))
-    dq, dk, dv = kernels.flash_attention_backward(
-        dout4, _as_bhtd(q), _as_bhtd(k), _as_bhtd(v), cache["out"], cache["lse"],
-        mask=cache["mask"], causal=cache["causal"])
-    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
-
-
 def split_heads(x, num_heads: int) -> np.ndarray:
     """(B, T, H·Dh) → (B, H, T, Dh): head h owns features h·Dh … (h+1)·Dh − 1 (as torch)."""
     x = as_float_array(x, "x", ndim=3)
-    return _split_heads(x, check_num_heads(num_heads, x.shape[2], f"x has shape {x.shape}"))
+    return split_heads_core(x, check_num_heads(num_heads, x.shape[2], f"x has shape {x.shape}"))
 
 
-def _split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
+def split_heads_core(x: np.ndarray, num_heads: int) -> np.ndarray:
     B, T, d = x.shape
     return x.reshape(B, T, num_heads, d // num_heads).transpose(0, 2, 1, 3)   # (B, H, T, Dh)
 
 
 def merge_heads(x) -> np.ndarray:
     """(B, H, T, Dh) → (B, T, H·Dh), the inverse of :func:`split_heads` (the Concat)."""
-    return _merge_heads(as_float_array(x, "x", ndim=4))
+    return merge_heads_core(as_float_array(x, "x", ndim=4))
 
 
-def _merge_heads(x: np.ndarray) -> np.ndarray:
+def merge_heads_core(x: np.ndarray) -> np.ndarray:
     B, H, T, Dh = x.shape
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * Dh)                  # (B, T, H·Dh)
 
@@ -162,11 +127,12 @@ def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.floa
 
 
 def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="numpy",
-                            dropout_p=0.0, rng=None, params_name="params"):
+                            dropout_p=0.0, rng=None, params_name="params", prefix=""):
     """Everything :func:`multi_head_attention_forward` checks, for callers of
-    ``_multi_head_attention``. Returns (x_q, x_kv, params, mask) as float arrays, params
-    restricted to :data:`PARAM_NAMES`, the mask broadcast to (B, H, Tq, Tk) or None.
-    ``params_name`` is what messages call the dict (e.g. layers[2] for a stack of blocks)."""
+    :func:`multi_head_attention_core`. Returns (x_q, x_kv, params, mask) as float arrays,
+    params restricted to :data:`PARAM_NAMES` (read as ``params[prefix + 'W_q']`` …, e.g.
+    prefix 'blocks.2.attn.' in a model's flat dict), the mask broadcast to (B, H, Tq, Tk) or
+    None. ``params_name`` is what messages call the dict."""
     x_q = as_float_array(x_q, "x_q", ndim=3)
     x_kv = as_float_array(x_kv, "x_kv", ndim=3)
     check_same_dim(x_q, "x_q", 0, x_kv, "x_kv", 0)
@@ -174,7 +140,7 @@ def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="nu
     (B, Tq, d), Tk = x_q.shape, x_kv.shape[1]
     check_num_heads(num_heads, d, f"x_q has shape {x_q.shape}")
     params = check_params(params, {n: (d, d) if n.startswith("W") else (d,)
-                                   for n in PARAM_NAMES}, params_name)
+                                   for n in PARAM_NAMES}, params_name, prefix)
     check_backend(backend)
     check_dropout(dropout_p, rng)
     return x_q, x_kv, params, check_mask(mask, "mask", (B, num_heads, Tq, Tk))
@@ -194,20 +160,20 @@ def multi_head_attention_forward(x_q, x_kv, params, num_heads, mask=None, causal
     """
     x_q, x_kv, params, mask = check_multi_head_inputs(x_q, x_kv, params, num_heads, mask,
                                                       backend, dropout_p, rng)
-    return _multi_head_attention(x_q, x_kv, params, num_heads, mask, causal, backend,
+    return multi_head_attention_core(x_q, x_kv, params, num_heads, mask, causal, backend,
                                  float(dropout_p), rng)
 
 
-def _multi_head_attention(x_q, x_kv, params, num_heads, mask, causal, backend, dropout_p, rng):
+def multi_head_attention_core(x_q, x_kv, params, num_heads, mask, causal, backend, dropout_p, rng):
     """Multi-head attention on checked input (mask broadcast to (B, H, Tq, Tk) or None)."""
     p = params
-    q, cache_q = _linear(x_q, p["W_q"], p["b_q"])                        # (B, Tq, d)
-    k, cache_k = _linear(x_kv, p["W_k"], p["b_k"])                       # (B, Tk, d)
-    v, cache_v = _linear(x_kv, p["W_v"], p["b_v"])                       # (B, Tk, d)
-    qh, kh, vh = (_split_heads(t, num_heads) for t in (q, k, v))         # (B, H, T, Dh)
-    heads, weights, cache_attn = _sdpa(qh, kh, vh, mask, causal, backend,
+    q, cache_q = linear_core(x_q, p["W_q"], p["b_q"])                        # (B, Tq, d)
+    k, cache_k = linear_core(x_kv, p["W_k"], p["b_k"])                       # (B, Tk, d)
+    v, cache_v = linear_core(x_kv, p["W_v"], p["b_v"])                       # (B, Tk, d)
+    qh, kh, vh = (split_heads_core(t, num_heads) for t in (q, k, v))         # (B, H, T, Dh)
+    heads, weights, cache_attn = sdpa_core(qh, kh, vh, mask, causal, backend,
                                        dropout_p, rng)                   # (B, H, Tq, Dh)
-    out, cache_o = _linear(_merge_heads(heads), p["W_o"], p["b_o"])      # (B, Tq, d)
+    out, cache_o = linear_core(merge_heads_core(heads), p["W_o"], p["b_o"])      # (B, Tq, d)
     cache = {"q": cache_q, "k": cache_k, "v": cache_v, "attn": cache_attn, "o": cache_o,
              "num_heads": num_heads, "out_shape": out.shape}
     return out, weights, cache
@@ -225,10 +191,10 @@ def multi_head_attention_backward(dout, cache, return_dweights=False):
     dout = as_dout(dout, cache["out_shape"], name="dout")
     dmerged, dW_o, db_o = linear_backward(dout, cache["o"])             # (B, Tq, d)
     dqh, dkh, dvh, dweights = scaled_dot_product_attention_backward(
-        _split_heads(dmerged, H), cache["attn"], return_dweights=True)  # (B, H, T, Dh)
-    dx_q, dW_q, db_q = linear_backward(_merge_heads(dqh), cache["q"])
-    dx_k, dW_k, db_k = linear_backward(_merge_heads(dkh), cache["k"])
-    dx_v, dW_v, db_v = linear_backward(_merge_heads(dvh), cache["v"])
+        split_heads_core(dmerged, H), cache["attn"], return_dweights=True)  # (B, H, T, Dh)
+    dx_q, dW_q, db_q = linear_backward(merge_heads_core(dqh), cache["q"])
+    dx_k, dW_k, db_k = linear_backward(merge_heads_core(dkh), cache["k"])
+    dx_v, dW_v, db_v = linear_backward(merge_heads_core(dvh), cache["v"])
     grads = {"W_q": dW_q, "W_k": dW_k, "W_v": dW_v, "W_o": dW_o,
              "b_q": db_q, "b_k": db_k, "b_v": db_v, "b_o": db_o}
     if return_dweights:

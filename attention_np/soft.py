@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _softmax, softmax_backward
+from attention_np.core import softmax_core, softmax_backward
 from attention_np.nn.checks import (as_dout, as_float_array, check_dropout, check_mask,
                                     check_same_dim)
 from attention_np.nn.layers import dropout_backward, dropout_forward
@@ -43,14 +43,14 @@ def soft_attention_forward(scores, values, mask=None, dropout_p=0.0, rng=None):
     A query whose keys are all masked gets α = 0 and c = 0 (so does every query when Tk = 0).
     """
     scores, values, mask = check_scores_values(scores, values, mask)
-    return _soft_attention(scores, values, mask, check_dropout(dropout_p, rng), rng)
+    return soft_attention_core(scores, values, mask, check_dropout(dropout_p, rng), rng)
 
 
-def _soft_attention(scores: np.ndarray, values: np.ndarray, mask: np.ndarray | None,
+def soft_attention_core(scores: np.ndarray, values: np.ndarray, mask: np.ndarray | None,
                     dropout_p: float, rng: np.random.Generator | None):
     """:func:`soft_attention_forward` on checked input (a boolean mask that broadcasts to
     scores, or None; dropout_p in [0, 1) with a Generator when > 0)."""
-    weights, softmax_cache = _softmax(scores, -1, mask)                 # α (..., Tq, Tk)
+    weights, softmax_cache = softmax_core(scores, -1, mask)                 # α (..., Tq, Tk)
     dropout_cache = None
     attended = weights                                                  # the α that meets h
     if dropout_p > 0:

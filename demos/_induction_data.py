@@ -95,6 +95,6 @@ def without_head(params: dict, cfg: LMConfig, layer: int, head: int) -> dict:
     """The parameters with one head's output zeroed: rows h·Dh … (h+1)·Dh − 1 of its layer's
     W_o (the head's slice of Concat(head_1 … head_H) W_o) set to 0."""
     Dh = cfg.d_model // cfg.num_heads
-    W_o = params[f"block{layer}.W_o"].copy()
+    W_o = params[f"blocks.{layer}.attn.W_o"].copy()
     W_o[head * Dh:(head + 1) * Dh] = 0
-    return {**params, f"block{layer}.W_o": W_o}
+    return {**params, f"blocks.{layer}.attn.W_o": W_o}

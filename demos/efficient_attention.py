@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-import kernels
+from attention_np import kernels
 from attention_np import efficient as ef
 from attention_np.self_attention import scaled_dot_product_attention_forward
 from demos import _recall_task as recall
@@ -30,7 +30,7 @@ from demos._efficient_data import qkv_vectors
 from demos._efficient_figures import plot_approximation, plot_cost, plot_recall
 from demos._efficient_recall import global_row_gap, run_recall
 from demos._progress import say
-from kernels import efficient as ke
+from attention_np.kernels import efficient as ke
 
 NAME = "efficient_attention"
 WINDOW, BLOCK, FEATURES, RANK = 64, 64, 128, 128

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
-from attention_np.graph_attention import gat_backward, gat_forward, init_gat_params
-from attention_np.graph_relation import (init_relation_gat_params, relation_gat_backward,
-                                         relation_gat_forward)
+from attention_np.graph import (gat_backward, gat_forward, init_gat_params,
+                                init_relation_gat_params, relation_gat_backward,
+                                relation_gat_forward)
 from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.optim import Adam

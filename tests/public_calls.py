@@ -3,7 +3,7 @@ call and the names its ValueError may give (for tests/test_bad_input.py)."""
 import numpy as np
 
 import attention_np as an
-import kernels
+from attention_np import kernels
 from attention_np import din, efficient as ef, location_attention as la, transformer as tr
 
 
@@ -51,6 +51,11 @@ CALLS = [
     ("merge_heads-x", an.merge_heads, lambda: an.merge_heads(np.ones((2, 3, 5))), ["x"]),
     ("init_encoder_block-d_model", tr.init_encoder_block,
      lambda: tr.init_encoder_block(0, 4, _rng()), ["d_model"]),
+    ("init_feed_forward-d_ff", tr.init_feed_forward,
+     lambda: tr.init_feed_forward(4, 0, _rng()), ["d_ff"]),
+    ("norm_params-d_model", tr.norm_params, lambda: tr.norm_params(0), ["d_model"]),
+    ("check_activation-activation", tr.check_activation,
+     lambda: tr.check_activation("swish", "activation"), ["activation"]),
     ("init_encoder-num_heads", tr.init_encoder,
      lambda: tr.init_encoder(tr.EncoderConfig(d_model=5, num_heads=2), _rng()), ["num_heads"]),
     ("init_location_params-r", la.init_location_params,

@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 
 import attention_np as an
-import kernels
-import kernels.efficient
+from attention_np import kernels
+import attention_np.kernels.efficient  # noqa: F401  (kernels.efficient below)
 from attention_np import din, efficient as ef, location_attention as la, transformer as tr
 
 DIMS = {"B": 2, "H": 3, "Q": 4, "K": 5, "D": 6, "E": 7, "F": 8, "A": 9, "V": 10, "C": 11,
@@ -74,14 +74,15 @@ def _cache_bwd(fn):
 
 
 MHA = {f"W_{n}": "f:MM" for n in "qkvo"} | {f"b_{n}": "f:M" for n in "qkvo"}
-BLOCK = MHA | {"W_1": "f:MF", "b_1": "f:F", "W_2": "f:FM", "b_2": "f:M", "ln1_gamma": "f:M",
-               "ln1_beta": "f:M", "ln2_gamma": "f:M", "ln2_beta": "f:M"}
+FFN = {"W_1": "f:MF", "b_1": "f:F", "W_2": "f:FM", "b_2": "f:M"}
+BLOCK = ({f"attn.{k}": v for k, v in MHA.items()} | {f"ffn.{k}": v for k, v in FFN.items()}
+         | {f"{n}.{g}": "f:M" for n in ("ln1", "ln2") for g in ("gamma", "beta")})
 QKV = {"q": "f:BHQD", "k": "f:BHKD", "v": "f:BHKE"}
 SELF_QKV = {"q": "f:BHTD", "k": "f:BHTD", "v": "f:BHTE"}
 LOCATION = {"W": "f:SA", "U": "f:LA", "F": "f:LO", "b": "f:A", "w": "f:A"}   # O: odd width
 DIN = {"W1": "f:ZF", "b1": "f:F", "w2": "f:F", "b2": "f:P"}
 CONFIG = tr.EncoderConfig(d_model=6, num_heads=3, d_ff=8, num_layers=2)
-LAYERS = Fresh(lambda: tr.init_encoder(CONFIG, np.random.default_rng(0)))
+STACK = {f"blocks.{i}.{k}": v for i in range(CONFIG.num_layers) for k, v in BLOCK.items()}
 
 
 def _activation(name, saturating=False):
@@ -149,10 +150,10 @@ ENTRIES = [
           {"x": "f:BTM", "params": BLOCK, "config": CONFIG, "mask": "b:BHTT"},
           _cache_bwd(tr.encoder_block_backward), tied="MHF", saturating=True),   # relu(-inf) = 0
     Entry("encoder", tr.encoder_forward,
-          {"x": "f:BTM", "layers": LAYERS, "config": CONFIG, "mask": "b:BHTT"},
+          {"x": "f:BTM", "params": STACK, "config": CONFIG, "mask": "b:BHTT"},
           _cache_bwd(tr.encoder_backward), tied="MHF", saturating=True),
     Entry("feed_forward", tr.feed_forward_forward,
-          {"h": "f:BTM", "params": {"W_1": "f:MF", "b_1": "f:F", "W_2": "f:FM", "b_2": "f:M"}},
+          {"h": "f:BTM", "params": FFN},
           _cache_bwd(tr.feed_forward_backward), free=("h",), saturating=True,
           bad_literals={"activation": ["swish"]}),
     Entry("conv1d_same", la.conv1d_same_forward, {"alpha": "f:BT", "F": "f:LO"},

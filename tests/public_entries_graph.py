@@ -1,4 +1,4 @@
-"""Graph attention's public entries (attention_np.graph_attention, graph_relation, graph_edges)
+"""Graph attention's public entries (attention_np.graph: its attention and edges modules)
 for the bad-input table (tests/test_bad_input.py collects this module through
 tests/bad_input_table.py).
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np import graph_attention as ga, graph_edges as ge, graph_relation as gr
+from attention_np.graph import attention as ga, edges as ge
+
+gr = ga                                     # relation-aware GAT lives beside GAT
 from tests.public_entries import Entry, _cache_bwd
 
 GAT = {"W": "f:FM", "a_src": "f:HL", "a_dst": "f:HL", "b": "f:M"}
@@ -54,4 +56,4 @@ CALLS = [
 # Edges is what check_edges returns, reached by every entry above.
 REACHED_THROUGH_WRAPPERS = [ge.Edges]
 
-MODULES = [(ga, None), (gr, None), (ge, None)]
+MODULES = [(ga, None), (ge, None)]

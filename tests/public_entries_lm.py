@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np import feed_forward as ffn, lm
+from attention_np import lm, transformer as tr
 from tests.public_entries import BLOCK, DIMS, Entry, Fresh, _cache_bwd
 
 CFG = lm.LMConfig(vocab_size=DIMS["V"], max_len=DIMS["S"], d_model=2 * DIMS["H"],
                   num_heads=DIMS["H"], num_layers=1, d_ff=DIMS["F"], tied=False)
 PARAMS = {"tok_emb.W": "f:VM", "pos_emb.W": "f:SM", "ln_f.gamma": "f:M", "ln_f.beta": "f:M",
-          "head.W": "f:MV"} | {f"block0.{k}": v for k, v in BLOCK.items()}
+          "head.W": "f:MV"} | {f"blocks.0.{k}": v for k, v in BLOCK.items()}
 TIED = "VSMHF"
 
 
@@ -61,11 +61,11 @@ CALLS = [
      lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), 2, temperature=1.0), ["rng"]),
     ("generate-params", lm.generate,
      lambda: lm.generate({}, CFG, np.zeros((2, 3), int), 2), ["params"]),
-    ("check_ffn_params-W_2", ffn.check_ffn_params,
-     lambda: ffn.check_ffn_params({"W_1": np.zeros((6, 8)), "b_1": np.zeros(8),
+    ("check_ffn_params-W_2", tr.check_ffn_params,
+     lambda: tr.check_ffn_params({"W_1": np.zeros((6, 8)), "b_1": np.zeros(8),
                                    "W_2": np.zeros((6, 8)), "b_2": np.zeros(6)}, 6), ["W_2"]),
 ]
 
 REACHED_THROUGH_WRAPPERS = [lm.KVCache]           # made by init_kv_cache
 
-MODULES = [(lm, lm.__all__), (ffn, None)]
+MODULES = [(lm, lm.__all__)]

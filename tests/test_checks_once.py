@@ -52,7 +52,7 @@ def test_check_multi_head_inputs_broadcasts_the_mask_for_the_private_core():
     pad = an.padding_mask(np.array([5, 1, 3]), 5)[:, None, None, :]
     checked = an.self_attention.check_multi_head_inputs(x_q, x_kv, params, 2, pad)
     assert checked[3].shape == (3, 2, 2, 5)
-    out, w, _ = an.self_attention._multi_head_attention(*checked[:3], 2, checked[3], False,
+    out, w, _ = an.self_attention.multi_head_attention_core(*checked[:3], 2, checked[3], False,
                                                         "numpy", 0.0, None)
     ref, ref_w, _ = an.multi_head_attention_forward(x_q, x_kv, params, 2, pad)
     np.testing.assert_array_equal(out, ref)

@@ -81,7 +81,7 @@ def test_full_model_gradient_matches_finite_differences(splits, norm_first):
     train, _, vocab = splits
     config, params = tiny_model(len(vocab), dropout=0.1, attn_dropout=0.2, activation="gelu",
                                 norm_first=norm_first)
-    assert ("ln_f_gamma" in params) == norm_first           # pre-LN ends with a layer norm
+    assert ("ln_f.gamma" in params) == norm_first           # pre-LN ends with a layer norm
     ids, lengths = train.ids[:3], train.lengths[:3]
     ids = ids[:, : lengths.max()]
 
@@ -105,7 +105,7 @@ def test_loss_and_grads_is_the_mean_cross_entropy_and_its_gradient(splits):
     def ours(**p):
         value, g, _ = loss_and_grads(p, config, ids, lengths, labels, np.random.default_rng(2))
         return np.array([value]), lambda d: {k: v * d[0] for k, v in g.items()}
-    check_finite_differences(ours, dict(params), ["embed", "block0.W_q", "block1.W_2", "W_cls"],
+    check_finite_differences(ours, dict(params), ["tok_emb.W", "blocks.0.attn.W_q", "blocks.1.ffn.W_2", "head.W"],
                              n_entries=3)
 
 
@@ -131,7 +131,8 @@ def test_role_scores_and_ablation():
 
     config, params = tiny_model(30)
     ablated = ablate_head(params, 1, 0, 2)
-    assert np.all(ablated["block1.W_o"][:4] == 0) and np.any(params["block1.W_o"][:4] != 0)
+    key = "blocks.1.attn.W_o"
+    assert np.all(ablated[key][:4] == 0) and np.any(params[key][:4] != 0)
     ids, lengths = np.array([[1, 5, 7, 0]]), np.array([3])
     full = sentiment_forward(ids, lengths, params, config)[0]
     without = sentiment_forward(ids, lengths, ablated, config)[0]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.graph_attention import gat_backward, gat_forward, init_gat_params
+from attention_np.graph import gat_backward, gat_forward, init_gat_params
 from attention_np.nn.layers import masked_mean_forward
 from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
 from tests.strategies import distinct_dims, dtypes, examples, randn, random_mask, seeds

@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.graph_attention import gat_forward
-from attention_np.graph_relation import (init_relation_gat_params, relation_gat_backward,
-                                         relation_gat_forward)
+from attention_np.graph import (gat_forward, init_relation_gat_params, relation_gat_backward,
+                                relation_gat_forward)
 from tests.helpers import assert_matches_torch, check_finite_differences
 from tests.strategies import examples, randn
 from tests.test_graph_attention import (GAT_NAMES, as_form, gat_cases, random_graph,

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from kernels import bench
+from attention_np.kernels import bench
 
 
 @pytest.fixture
@@ -18,21 +18,21 @@ def execs(monkeypatch):
 
 
 def test_reexecs_with_sleeping_idle_threads_and_the_same_arguments(execs):
-    bench._reexec_with_quiet_idle_threads()
+    bench.reexec_with_quiet_idle_threads()
     assert len(execs) == 1
     argv, env = execs[0]
-    assert argv[1:] == ["-m", "kernels.bench", "--quick", "--out", "somewhere"]
+    assert argv[1:] == ["-m", "attention_np.kernels.bench", "--quick", "--out", "somewhere"]
     assert {k: env[k] for k in bench.QUIET_IDLE_THREADS} == bench.QUIET_IDLE_THREADS
 
 
 def test_does_not_reexec_when_set_or_opted_out(execs, monkeypatch):
     for name, value in bench.QUIET_IDLE_THREADS.items():
         monkeypatch.setenv(name, value)
-    bench._reexec_with_quiet_idle_threads()
+    bench.reexec_with_quiet_idle_threads()
     assert "OMP_WAIT_POLICY=PASSIVE" in bench._idle_threads()
     for name in bench.QUIET_IDLE_THREADS:
         monkeypatch.delenv(name)
     monkeypatch.setenv("ATTENTION_NP_BENCH_SPIN", "1")
-    bench._reexec_with_quiet_idle_threads()
+    bench.reexec_with_quiet_idle_threads()
     assert execs == []
     assert "(default)" in bench._idle_threads()

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import kernels
+from attention_np import kernels
 from attention_np.core import softmax_backward as np_softmax_backward
 from attention_np.core import softmax_forward as np_softmax_forward
 from attention_np.efficient import sliding_window_attention_forward as np_window_forward
 from attention_np.self_attention import scaled_dot_product_attention_forward as np_sdpa
-from kernels import efficient as ke
+from attention_np.kernels import efficient as ke
 from tests.helpers import assert_close
 from tests.strategies import distinct_dims, dtypes, examples, randn, random_mask, seeds
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from attention_np import efficient as ef
-from kernels import efficient as ke
+from attention_np.kernels import efficient as ke
 from tests.helpers import assert_close, assert_matches_torch
 from tests.strategies import randn
 
@@ -92,7 +92,7 @@ def test_kernel_arguments_are_checked():
 PURE_PYTHON_CASE = """
 import numpy as np
 from attention_np import efficient as ef
-from kernels import efficient as ke
+from attention_np.kernels import efficient as ke
 rng = np.random.default_rng(0)
 q, k, v, g = (rng.standard_normal((1, 2, 6, 3)) for _ in range(4))
 for causal in (False, True):

@@ -10,21 +10,20 @@ from attention_np.nn.activations import gelu_backward, gelu_forward, relu_backwa
 from attention_np.nn.layers import (layer_norm_backward, layer_norm_forward, masked_mean_forward)
 from attention_np.models.minilm_layers import l2_normalize_forward
 from attention_np.transformer import (EncoderConfig, encoder_block_backward,
-                                      encoder_block_forward, init_encoder_block)
-from kernels import fused
-from kernels.encoder import packed_layout, run_packed
+                                      encoder_block_forward, encoder_packed_core,
+                                      init_encoder_block)
+from attention_np.kernels import fused
+from attention_np.kernels.encoder import packed_layout
+from attention_np.nn.params import prefixed
 from tests.helpers import (assert_close, assert_matches_torch, check_finite_differences,
                            layer_norm_condition, stacked_condition)
 from tests.strategies import dtypes, examples, randn, random_mask, seeds
 
 torch = pytest.importorskip("torch")
-NAMES = ("W_q", "b_q", "W_k", "b_k", "W_v", "b_v", "W_o", "b_o", "W_1", "b_1", "W_2", "b_2",
-         "ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta")
-
-
 def _params(rng, d, d_ff, dtype):
+    """init_encoder_block with every array moved off its initial value (biases 0, γ 1)."""
     p = init_encoder_block(d, d_ff, rng, np.float64)
-    return {n: (p[n] + 0.3 * rng.standard_normal(p[n].shape)).astype(dtype) for n in NAMES}
+    return {n: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype) for n, v in p.items()}
 
 
 def _ours(config, mask):
@@ -46,18 +45,18 @@ def _theirs(config, visible, ln_rows):
     def theirs(x, **p):
         B, T, d = x.shape
         H, Dh = config.num_heads, d // config.num_heads
-        heads = [(x @ p[f"W_{n}"] + p[f"b_{n}"]).view(B, T, H, Dh).transpose(1, 2) for n in "qkv"]
+        heads = [(x @ p[f"attn.W_{n}"] + p[f"attn.b_{n}"]).view(B, T, H, Dh).transpose(1, 2) for n in "qkv"]
         scores = heads[0] @ heads[1].transpose(-1, -2) / Dh**0.5
         vis = torch.from_numpy(np.ascontiguousarray(visible))
         w = torch.softmax(scores.masked_fill(~vis, -1e30), -1) * vis.any(-1, keepdim=True)
         ctx = (w @ heads[2]).transpose(1, 2).reshape(B, T, d)
-        z1 = x + ctx @ p["W_o"] + p["b_o"]
-        h = F.layer_norm(z1, (d,), p["ln1_gamma"], p["ln1_beta"], config.eps)
-        u = h @ p["W_1"] + p["b_1"]
+        z1 = x + ctx @ p["attn.W_o"] + p["attn.b_o"]
+        h = F.layer_norm(z1, (d,), p["ln1.gamma"], p["ln1.beta"], config.eps)
+        u = h @ p["ffn.W_1"] + p["ffn.b_1"]
         a = F.gelu(u) if config.activation == "gelu" else F.relu(u)
-        z2 = h + a @ p["W_2"] + p["b_2"]
+        z2 = h + a @ p["ffn.W_2"] + p["ffn.b_2"]
         ln_rows.extend(z.detach().numpy().reshape(-1, d) for z in (z1, z2))
-        return F.layer_norm(z2, (d,), p["ln2_gamma"], p["ln2_beta"], config.eps)
+        return F.layer_norm(z2, (d,), p["ln2.gamma"], p["ln2.beta"], config.eps)
     return theirs
 
 
@@ -90,7 +89,7 @@ def test_fused_block_matches_torch(case, dtype, seed):
                                           for k, v in inputs.items()})
     cond = stacked_condition(rows, config.eps)
     assert_matches_torch("kernels.encoder block", _ours(config, mask), theirs, inputs,
-                         grad_wrt=["x", *NAMES], seed=seed, cond=cond)
+                         grad_wrt=list(inputs), seed=seed, cond=cond)
 
 
 def test_fused_block_matches_numpy_block_and_finite_differences():
@@ -105,10 +104,11 @@ def test_fused_block_matches_numpy_block_and_finite_differences():
     (dx_ref, g_ref), (dx, g) = encoder_block_backward(dy, cache_ref), encoder_block_backward(
         dy, cache)
     assert_close("fused block dx", dx, dx_ref, np.float64)
-    for n in NAMES:
+    assert set(g) == set(g_ref) == set(p)
+    for n in g_ref:
         assert_close(f"fused block d{n}", g[n], g_ref[n], np.float64)
-    check_finite_differences(_ours(config, mask), {"x": x, **p}, ["x", "W_q", "W_1", "b_2",
-                                                                  "ln1_gamma"])
+    check_finite_differences(_ours(config, mask), {"x": x, **p},
+                             ["x", "attn.W_q", "ffn.W_1", "ffn.b_2", "ln1.gamma"])
     with pytest.raises(ValueError, match="dy"):
         encoder_block_backward(dy[:, :3], cache)
 
@@ -165,11 +165,14 @@ def test_segment_mean_normalize_matches_reference():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_packed_sequences_equal_the_padded_batch(causal):
-    """run_packed on the real tokens back to back = the padded block on those tokens."""
+    """The packed stack (the fused kernels on the real tokens back to back) = the padded
+    block on those tokens."""
     rng = np.random.default_rng(6)
-    config = EncoderConfig(d_model=6, num_heads=3, d_ff=7, activation="gelu", causal=causal)
+    config = EncoderConfig(d_model=6, num_heads=3, d_ff=7, num_layers=1, activation="gelu",
+                           causal=causal)
     p, x = _params(rng, 6, 7, np.float64), rng.standard_normal((4, 5, 6))
     mask = np.arange(5) < np.array([5, 2, 0, 4])[:, None]                   # (B, T) real tokens
     y, _, _ = encoder_block_forward(x, p, config, mask[:, None, None, :])
-    packed = run_packed(np.ascontiguousarray(x[mask]), mask.sum(axis=1), p, config)
+    packed = encoder_packed_core(np.ascontiguousarray(x[mask]), mask.sum(axis=1),
+                                 prefixed("blocks.0", p), config)
     assert_close("packed block", packed, y[mask], np.float64)

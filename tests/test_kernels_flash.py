@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from attention_np.core import causal_mask
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
-from kernels import flash_attention_backward, flash_attention_forward
-from kernels._tune import DEFAULT
+from attention_np.kernels import flash_attention_backward, flash_attention_forward
+from attention_np.kernels._tune import DEFAULT
 from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
 from tests.strategies import dtypes, examples, randn, random_mask, seeds
 
@@ -157,7 +157,7 @@ def test_flash_errors_name_the_arguments():
 
 NO_JIT_SCRIPT = textwrap.dedent("""
     import numpy as np
-    import kernels
+    from attention_np import kernels
     from attention_np.core import softmax_forward
     from attention_np.self_attention import (scaled_dot_product_attention_backward as sdpa_bwd,
                                              scaled_dot_product_attention_forward as sdpa)

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernels import matmul
-from kernels.matmul import KC, MC, MR, NR
+from attention_np.kernels import matmul
+from attention_np.kernels.matmul import KC, MC, MR, NR
 from tests.helpers import assert_close
 from tests.strategies import dtypes, examples, randn, seeds
 

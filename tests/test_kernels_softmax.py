@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from attention_np.core import softmax_backward as np_softmax_backward
 from attention_np.core import softmax_forward as np_softmax_forward
-from kernels import softmax, softmax_backward
+from attention_np.kernels import softmax, softmax_backward
 from tests.helpers import assert_close, assert_matches_torch, check_finite_differences
 from tests.strategies import dtypes, examples, randn, seeds
 

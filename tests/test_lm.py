@@ -18,7 +18,7 @@ def torch_lm(ids, p, cfg: LMConfig, ln_rows=None):
     T, d = ids.shape[1], cfg.d_model
     x = p["tok_emb.W"][ids] + p["pos_emb.W"][:T]
     for layer in range(cfg.num_layers):
-        prefix = f"block{layer}."
+        prefix = f"blocks.{layer}."
         bp = {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
         x = torch_block(x, bp, cfg.num_heads, norm_first=True, mlp=cfg.mlp, causal=True,
                         activation=cfg.activation, eps=cfg.eps, ln_rows=ln_rows)

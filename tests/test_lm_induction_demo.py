@@ -51,9 +51,9 @@ def test_zeroing_a_head_equals_a_head_with_zero_values():
     ids = np.random.default_rng(2).integers(0, 9, (2, 7))
     silent = dict(params)
     for name in ("W_v", "b_v"):
-        value = params[f"block1.{name}"].copy()
+        value = params[f"blocks.1.attn.{name}"].copy()
         value[..., 2:4] = 0                                               # head 2: Dh = 2
-        silent[f"block1.{name}"] = value
+        silent[f"blocks.1.attn.{name}"] = value
     np.testing.assert_allclose(lm_forward(ids, without_head(params, cfg, 1, 1), cfg)[0],
                                lm_forward(ids, silent, cfg)[0], atol=1e-12)
 

@@ -60,12 +60,12 @@ def test_bert_layer_matches_transformers(B, T, seed):
     x = rng.standard_normal((B, T, 12))
 
     def ours(x, W_1, W_q):
-        q = {**p, "W_1": W_1, "W_q": W_q}
+        q = {**p, "ffn.W_1": W_1, "attn.W_q": W_q}
         y, _, cache = encoder_block_forward(x, q, TINY, mask[:, None, None, :])
 
         def backward(dy):
             dx, g = encoder_block_backward(dy, cache)
-            return {"x": dx, "W_1": g["W_1"], "W_q": g["W_q"]}
+            return {"x": dx, "W_1": g["ffn.W_1"], "W_q": g["attn.W_q"]}
         return y, backward
 
     def theirs(x, W_1, W_q):
@@ -74,7 +74,7 @@ def test_bert_layer_matches_transformers(B, T, seed):
         return torch.func.functional_call(layer, weights, (x,), {"attention_mask": additive})
 
     assert_matches_torch("bert_layer", ours, theirs,
-                         {"x": x, "W_1": p["W_1"].copy(), "W_q": p["W_q"].copy()},
+                         {"x": x, "W_1": p["ffn.W_1"].copy(), "W_q": p["attn.W_q"].copy()},
                          grad_wrt=["x", "W_1", "W_q"], seed=seed)
 
 
@@ -84,15 +84,15 @@ def test_bert_layer_finite_differences():
     mask = np.array([[True] * 5, [True, True, True, False, False]])[:, None, None, :]
 
     def ours(x, W_2):
-        y, _, cache = encoder_block_forward(x, {**p, "W_2": W_2}, TINY, mask)
+        y, _, cache = encoder_block_forward(x, {**p, "ffn.W_2": W_2}, TINY, mask)
 
         def backward(dy):
             dx, g = encoder_block_backward(dy, cache)
-            return {"x": dx, "W_2": g["W_2"]}
+            return {"x": dx, "W_2": g["ffn.W_2"]}
         return y, backward
 
-    check_finite_differences(ours, {"x": rng.standard_normal((2, 5, 12)), "W_2": p["W_2"].copy()},
-                             ["x", "W_2"])
+    check_finite_differences(ours, {"x": rng.standard_normal((2, 5, 12)),
+                                    "W_2": p["ffn.W_2"].copy()}, ["x", "W_2"])
 
 
 def pool_ours(mask):

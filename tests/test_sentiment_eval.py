@@ -61,12 +61,13 @@ def test_best_head_is_chosen_on_validation_and_scored_on_test():
 def _mean_pool_torch(ids, lengths):
     import torch
 
-    def theirs(embed, W_cls, b_cls):
+    def theirs(**p):
+        embed, W, b = p["tok_emb.W"], p["head.W"], p["head.b"]
         words = torch.arange(ids.shape[1])[None, :] < torch.as_tensor(lengths)[:, None]
         words[:, 0] = False
         m = words.to(embed.dtype)[..., None]                              # (B, T, 1)
         pooled = (embed[torch.as_tensor(ids)] * m).sum(1) / m.sum(1).clamp(min=1)
-        return pooled @ W_cls + b_cls
+        return pooled @ W + b
     return theirs
 
 
@@ -79,8 +80,8 @@ def test_mean_pool_baseline_matches_torch(dims, dtype, seed):
     rng = np.random.default_rng(seed)
     config = SentimentConfig(11, C, T, EncoderConfig(d_model=d, num_heads=1), pooling="mean")
     params = init_sentiment_classifier(config, rng, dtype)
-    assert set(params) == {"embed", "W_cls", "b_cls"}
-    params["b_cls"] = rng.standard_normal(C).astype(dtype)
+    assert set(params) == {"tok_emb.W", "head.W", "head.b"}
+    params["head.b"] = rng.standard_normal(C).astype(dtype)
     lengths = rng.integers(1, T + 1, B)
     ids = rng.integers(2, 11, (B, T))
     ids[:, 0] = 1
@@ -108,7 +109,7 @@ def test_return_dweights_gives_the_encoder_attention_gradients(splits):
     for k, g in sentiment_backward(dlogits, cache).items():
         np.testing.assert_array_equal(grads[k], g)
     dh = np.zeros(cache["h_shape"])
-    dh[:, 0] = dlogits @ params["W_cls"].T                # post-LN: no final norm
+    dh[:, 0] = dlogits @ params["head.W"].T               # post-LN: no final norm
     _, _, expected = encoder_backward(dh, cache["enc"], return_dweights=True)
     assert len(dweights) == len(weights) == 2
     for got, want, w in zip(dweights, expected, weights):

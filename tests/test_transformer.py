@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from torch.func import functional_call
 
 from attention_np.core import causal_mask, padding_mask
+from attention_np.nn.layers import layer_norm_forward
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_block_backward,
                                       encoder_block_forward, encoder_forward, init_encoder,
                                       init_encoder_block)
@@ -46,20 +47,21 @@ def torch_block(d, H, d_ff, activation, norm_first, dtype):
 
 def torch_params(p):
     """Our row-vector parameters as torch's (out, in) weights, keeping the autograd graph."""
-    return {"self_attn.in_proj_weight": torch.cat([p["W_q"].T, p["W_k"].T, p["W_v"].T]),
-            "self_attn.in_proj_bias": torch.cat([p["b_q"], p["b_k"], p["b_v"]]),
-            "self_attn.out_proj.weight": p["W_o"].T, "self_attn.out_proj.bias": p["b_o"],
-            "linear1.weight": p["W_1"].T, "linear1.bias": p["b_1"],
-            "linear2.weight": p["W_2"].T, "linear2.bias": p["b_2"],
-            "norm1.weight": p["ln1_gamma"], "norm1.bias": p["ln1_beta"],
-            "norm2.weight": p["ln2_gamma"], "norm2.bias": p["ln2_beta"]}
+    a = {n: p[f"attn.{n}"] for n in ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")}
+    return {"self_attn.in_proj_weight": torch.cat([a["W_q"].T, a["W_k"].T, a["W_v"].T]),
+            "self_attn.in_proj_bias": torch.cat([a["b_q"], a["b_k"], a["b_v"]]),
+            "self_attn.out_proj.weight": a["W_o"].T, "self_attn.out_proj.bias": a["b_o"],
+            "linear1.weight": p["ffn.W_1"].T, "linear1.bias": p["ffn.b_1"],
+            "linear2.weight": p["ffn.W_2"].T, "linear2.bias": p["ffn.b_2"],
+            "norm1.weight": p["ln1.gamma"], "norm1.bias": p["ln1.beta"],
+            "norm2.weight": p["ln2.gamma"], "norm2.bias": p["ln2.beta"]}
 
 
 def random_params(rng, d, d_ff, dtype):
     """init_encoder_block, with non-trivial biases and norms so every gradient is tested."""
     params = init_encoder_block(d, d_ff, rng, dtype)
     for name, value in params.items():
-        if name.startswith(("b_", "ln")):
+        if name.split(".")[-1].startswith("b_") or name.startswith("ln"):
             params[name] = (value + 0.3 * rng.standard_normal(value.shape)).astype(dtype)
     return params
 
@@ -141,25 +143,43 @@ def test_dropout_is_off_at_evaluation_and_seeded_in_training():
     assert not np.allclose(runs[0], runs[2])
 
 
-def test_encoder_stack_equals_blocks_in_turn_and_its_gradient():
+@pytest.mark.parametrize("norm_first,prefix", [(False, ""), (True, "enc")])
+def test_encoder_stack_equals_blocks_in_turn_and_its_gradient(norm_first, prefix):
+    """The stack reads prefix.blocks.{l}.* (and prefix.ln_f.* for pre-LN) from one flat dict,
+    equals its blocks applied in turn (then LN_f), and its gradient is keyed like that dict."""
     rng = np.random.default_rng(6)
-    config = EncoderConfig(d_model=6, num_heads=3, d_ff=5, num_layers=2, activation="gelu")
-    layers = init_encoder(config, rng)
+    config = EncoderConfig(d_model=6, num_heads=3, d_ff=5, num_layers=2, activation="gelu",
+                           norm_first=norm_first)
+    params = init_encoder(config, rng, prefix=prefix)
+    first = "enc." if prefix else ""
+    assert f"{first}blocks.1.attn.W_q" in params and (f"{first}ln_f.gamma" in params) == norm_first
+    params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}
     x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 3], 4)[:, None, None, :]
-    y, weights, caches = encoder_forward(x, layers, config, mask=mask)
+    y, weights, cache, hidden = encoder_forward(x, params, config, prefix=prefix, mask=mask,
+                                                return_hidden=True)
     h = x
-    for params in layers:
-        h = encoder_block_forward(h, params, config, mask=mask)[0]
+    for layer in range(2):
+        np.testing.assert_array_equal(hidden[layer], h)
+        block = {k[len(f"{first}blocks.{layer}."):]: v for k, v in params.items()
+                 if k.startswith(f"{first}blocks.{layer}.")}
+        h = encoder_block_forward(h, block, config, mask=mask)[0]
+    np.testing.assert_array_equal(hidden[2], h)
+    if norm_first:
+        h = layer_norm_forward(h, params[f"{first}ln_f.gamma"], params[f"{first}ln_f.beta"])[0]
     np.testing.assert_allclose(y, h, rtol=1e-12)
     assert [w.shape for w in weights] == [(2, 3, 4, 4)] * 2
     assert np.all(weights[0][1, :, :, 3] == 0)                            # the padded key
 
-    def ours(x):
-        out, _, cs = encoder_forward(x, layers, config, mask=mask)
-        return out, lambda dy: {"x": encoder_backward(dy, cs)[0]}
-    check_finite_differences(ours, {"x": x}, ["x"])
-    dx, grads = encoder_backward(np.ones_like(y), caches)
-    assert dx.shape == x.shape and [set(g) for g in grads] == [set(p) for p in layers]
+    def ours(x, **p):
+        out, _, c = encoder_forward(x, p, config, prefix=prefix, mask=mask)
+
+        def backward(dy):
+            dx, g = encoder_backward(dy, c)
+            return {"x": dx, **g}
+        return out, backward
+    check_finite_differences(ours, {"x": x, **params}, ["x", *params], n_entries=3)
+    dx, grads = encoder_backward(np.ones_like(y), cache)
+    assert dx.shape == x.shape and set(grads) == set(params)
 
 
 def test_float32_in_float32_out():
@@ -180,7 +200,8 @@ def test_bad_arguments_raise_value_error():
     with pytest.raises(ValueError, match="activation"):
         encoder_block_forward(x, params, config_of(2, activation="swish"))
     with pytest.raises(ValueError, match="missing"):
-        encoder_block_forward(x, {k: v for k, v in params.items() if k != "W_1"}, config_of(2))
+        encoder_block_forward(x, {k: v for k, v in params.items() if k != "ffn.W_1"},
+                              config_of(2))
     with pytest.raises(ValueError, match="num_heads"):
         encoder_block_forward(x, params, config_of(3))
     with pytest.raises(ValueError, match="x must be 3-D"):

@@ -26,20 +26,20 @@ def torch_block(x, p, H, *, norm_first, mlp, causal, activation="relu", eps=1e-5
     def ln(i, z):
         if ln_rows is not None:
             ln_rows.append(z.detach().numpy())
-        return F.layer_norm(z, (d,), p[f"ln{i}_gamma"], p[f"ln{i}_beta"], eps=eps)
+        return F.layer_norm(z, (d,), p[f"ln{i}.gamma"], p[f"ln{i}.beta"], eps=eps)
 
     def heads(z, n):                                                      # (B, H, T, Dh)
-        return (z @ p[f"W_{n}"] + p[f"b_{n}"]).view(B, T, H, d // H).transpose(1, 2)
+        return (z @ p[f"attn.W_{n}"] + p[f"attn.b_{n}"]).view(B, T, H, d // H).transpose(1, 2)
 
     def attention(z):
         m = np.ones((T, T), bool) if mask is None else mask
         m = torch.from_numpy(np.asarray(m & (causal_mask(T) if causal else True)))
         o = F.scaled_dot_product_attention(heads(z, "q"), heads(z, "k"), heads(z, "v"),
                                            attn_mask=m)
-        return o.transpose(1, 2).reshape(B, T, d) @ p["W_o"] + p["b_o"]
+        return o.transpose(1, 2).reshape(B, T, d) @ p["attn.W_o"] + p["attn.b_o"]
 
     def ffn(z):
-        return act(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
+        return act(z @ p["ffn.W_1"] + p["ffn.b_1"]) @ p["ffn.W_2"] + p["ffn.b_2"]
     if norm_first:
         h = x + attention(ln(1, x))
         return h + ffn(ln(2, h)) if mlp else h
@@ -51,7 +51,8 @@ def random_block(rng, d, d_ff, dtype, mlp=True):
     """init_encoder_block with non-trivial biases and norms (every gradient matters)."""
     params = init_encoder_block(d, d_ff, rng, dtype, mlp)
     return {k: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype)
-            if k.startswith(("b_", "ln")) else v for k, v in params.items()}
+            if k.split(".")[-1].startswith("b_") or k.startswith("ln") else v
+            for k, v in params.items()}
 
 
 @given(dims=distinct_dims(4, lo=1, hi=6), d_ff=st.integers(1, 6), norm_first=st.booleans(),
@@ -85,13 +86,14 @@ def test_block_options_match_torch(dims, d_ff, norm_first, mlp, causal, activati
 def test_attention_only_block_has_no_ffn_and_finite_differences():
     rng = np.random.default_rng(1)
     params = random_block(rng, 6, 5, np.float64, mlp=False)
-    assert not {"W_1", "b_1", "W_2", "b_2", "ln2_gamma", "ln2_beta"} & set(params)
+    assert set(params) == {f"attn.{w}_{n}" for w in "Wb" for n in "qkvo"} | {"ln1.gamma",
+                                                                            "ln1.beta"}
     for norm_first in (False, True):
         ours = block_pair(None, 3, norm_first=norm_first, causal=True, mlp=False)
         inputs = {"x": randn(rng, (2, 5, 6)), **params}
         check_finite_differences(ours, inputs, list(inputs), n_entries=5)
-    layers = init_encoder(EncoderConfig(d_model=6, num_heads=3, d_ff=5, mlp=False), rng)
-    assert all(set(p) == set(params) for p in layers)
+    stack = init_encoder(EncoderConfig(d_model=6, num_heads=3, d_ff=5, mlp=False), rng)
+    assert set(stack) == {f"blocks.{i}.{k}" for i in range(2) for k in params}
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -125,8 +127,8 @@ def test_attention_only_params_are_checked():
     params, x = init_encoder_block(6, 5, rng, mlp=False), randn(rng, (2, 3, 6))
     with pytest.raises(ValueError, match="missing"):                      # mlp=True needs W_1
         encoder_block_forward(x, params, EncoderConfig(num_heads=3))
-    bad = params | {"ln1_gamma": np.ones(5)}
-    with pytest.raises(ValueError, match="ln1_gamma"):
+    bad = params | {"ln1.gamma": np.ones(5)}
+    with pytest.raises(ValueError, match=r"params\['ln1.gamma'\]"):
         encoder_block_forward(x, bad, EncoderConfig(num_heads=3, mlp=False))
     y, _, _ = encoder_block_forward(x, params, EncoderConfig(num_heads=3, mlp=False))
     assert y.shape == x.shape

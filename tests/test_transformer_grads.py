@@ -16,20 +16,20 @@ def torch_block_by_hand(x, p, H, key_mask, norm_first):
     (B, T, d), F = x.shape, torch.nn.functional
 
     def ln(i, z):
-        return F.layer_norm(z, (d,), p[f"ln{i}_gamma"], p[f"ln{i}_beta"], eps=1e-5)
+        return F.layer_norm(z, (d,), p[f"ln{i}.gamma"], p[f"ln{i}.beta"], eps=1e-5)
 
     def heads(z, n):                                                      # (B, H, T, Dh)
-        return (z @ p[f"W_{n}"] + p[f"b_{n}"]).view(B, T, H, d // H).transpose(1, 2)
+        return (z @ p[f"attn.W_{n}"] + p[f"attn.b_{n}"]).view(B, T, H, d // H).transpose(1, 2)
 
     def attention(z):
         scores = heads(z, "q") @ heads(z, "k").transpose(-1, -2) / np.sqrt(d // H)
         alpha = torch.softmax(scores.masked_fill(~key_mask, -torch.inf), dim=-1)
         alpha.retain_grad()
         merged = (alpha @ heads(z, "v")).transpose(1, 2).reshape(B, T, d)
-        return merged @ p["W_o"] + p["b_o"], alpha
+        return merged @ p["attn.W_o"] + p["attn.b_o"], alpha
 
     def ffn(z):
-        return torch.relu(z @ p["W_1"] + p["b_1"]) @ p["W_2"] + p["b_2"]
+        return torch.relu(z @ p["ffn.W_1"] + p["ffn.b_1"]) @ p["ffn.W_2"] + p["ffn.b_2"]
     if norm_first:
         a, alpha = attention(ln(1, x))
         return x + a + ffn(ln(2, x + a)), alpha

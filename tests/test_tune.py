@@ -10,10 +10,10 @@ import numba
 import numpy as np
 import pytest
 
-import kernels
+from attention_np import kernels
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
-from kernels import _tune, _tune_search
+from attention_np.kernels import _tune, _tune_search
 from tests.helpers import assert_close
 
 

@@ -83,10 +83,10 @@ def torch_vit(config, dtype):
         t = torch_patches(images, p["patch.W"], p["patch.b"], c.patch_size)        # (B, N, d)
         z = torch.cat([p["cls"].expand(len(images), 1, e.d_model), t], 1) + p["pos"]
         for i, layer in enumerate(layers):
-            z = functional_call(layer, torch_params(sub(p, f"layer{i}")), (z,))
+            z = functional_call(layer, torch_params(sub(p, f"blocks.{i}")), (z,))
         h = z[:, 0]
         if e.norm_first:
-            h = functional_call(final, {"weight": p["norm.gamma"], "bias": p["norm.beta"]}, (h,))
+            h = functional_call(final, {"weight": p["ln_f.gamma"], "bias": p["ln_f.beta"]}, (h,))
         return h @ p["head.W"] + p["head.b"]
     return theirs, [m for layer in layers for m in (layer.norm1, layer.norm2)] + [final]
 

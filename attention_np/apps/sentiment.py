@@ -5,8 +5,8 @@ Transformer encoder → the [CLS] vector → class logits, with its backward pas
     h = Encoder_L(… Encoder_1(Dropout(x)))         (B, T, d)    padding keys masked out
     logits = h_[CLS] W_c + b_c                     (B, C)
 
-With pre-LN blocks (``encoder.norm_first``) a final LayerNorm is applied to h_[CLS] first,
-as in GPT-2 and torch's ``TransformerEncoder(norm=...)``.
+With pre-LN blocks (``encoder.norm_first``) the stack ends in a final LayerNorm, as in GPT-2
+and torch's ``TransformerEncoder(norm=...)``.
 
 ``pooling="mean"`` is the baseline without attention (a bag of words): no positions, no
 encoder, the mean of the word embeddings (``[CLS]`` left out) into the same linear layer:
@@ -14,8 +14,9 @@ encoder, the mean of the word embeddings (``[CLS]`` left out) into the same line
     logits = (1/n) Σ_{t=1…n} E[w_t] W_c + b_c     (B, C)
 
 Token 0 of every sequence is the [CLS] token; ``lengths`` count it. Parameters live in one
-flat dict (``"embed"``, ``"block{l}.W_q"`` …, ``"W_cls"``, ``"b_cls"``) so that the optimisers
-of :mod:`attention_np.nn.optim` update them directly.
+flat dict (``"tok_emb.W"``, ``"blocks.{l}.attn.W_q"`` …, ``"ln_f.gamma"`` for pre-LN,
+``"head.W"``, ``"head.b"``) so that the optimisers of :mod:`attention_np.nn.optim` update them
+directly.
 """
 from __future__ import annotations
 
@@ -24,13 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward, padding_mask
-from attention_np.nn.init import normal, ones, xavier_uniform, zeros
+from attention_np.nn.init import normal, xavier_uniform, zeros
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
-                                    embedding_forward, layer_norm_backward, layer_norm_forward,
-                                    masked_mean_backward, masked_mean_forward,
+                                    embedding_forward, masked_mean_backward, masked_mean_forward,
                                     sinusoidal_positional_encoding)
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.nn.params import prefixed, sub
 from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
 
 
@@ -53,16 +52,11 @@ def init_sentiment_classifier(config: SentimentConfig, rng: np.random.Generator,
     """E ~ N(0, 1) (V, d) like torch's nn.Embedding (entries of unit scale, as the sinusoidal
     positions in [−1, 1] added to them), the encoder blocks, W_c Xavier (d, C)."""
     d = config.encoder.d_model
-    params = {"embed": normal((config.vocab_size, d), rng, dtype=dtype)}
-    if config.pooling == "mean":
-        return {**params, "W_cls": xavier_uniform((d, config.num_classes), rng, dtype),
-                "b_cls": zeros(config.num_classes, dtype)}
-    for l, block in enumerate(init_encoder(config.encoder, rng, dtype)):
-        params.update(prefixed(f"block{l}", block))
-    if config.encoder.norm_first:
-        params.update(ln_f_gamma=ones(d, dtype), ln_f_beta=zeros(d, dtype))
-    params["W_cls"] = xavier_uniform((d, config.num_classes), rng, dtype)
-    params["b_cls"] = zeros(config.num_classes, dtype)
+    params = {"tok_emb.W": normal((config.vocab_size, d), rng, dtype=dtype)}
+    if config.pooling == "cls":
+        params.update(init_encoder(config.encoder, rng, dtype))   # blocks.{l}.*, ln_f (pre-LN)
+    params["head.W"] = xavier_uniform((d, config.num_classes), rng, dtype)
+    params["head.b"] = zeros(config.num_classes, dtype)
     return params
 
 
@@ -78,36 +72,31 @@ def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=N
         return _mean_pool_forward(ids, np.asarray(lengths), params)
     enc = config.encoder
     pad = padding_mask(np.asarray(lengths), T)                           # (B, T) True = real
-    x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
+    x, emb_cache = embedding_forward(ids, params["tok_emb.W"])           # (B, T, d)
     x = x + sinusoidal_positional_encoding(T, enc.d_model, x.dtype)
     x, drop_cache = dropout_forward(x, enc.dropout, rng, training)
-    layers = [sub(params, f"block{l}") for l in range(enc.num_layers)]
-    h, weights, enc_caches = encoder_forward(x, layers, enc, mask=pad[:, None, None, :], rng=rng,
-                                             training=training, backend=backend)
-    h_cls, ln_cache = h[:, 0], None                                     # (B, d)
-    if enc.norm_first:
-        h_cls, ln_cache = layer_norm_forward(h_cls, params["ln_f_gamma"], params["ln_f_beta"],
-                                             enc.eps)
-    logits, cls_cache = linear_forward(h_cls, params["W_cls"], params["b_cls"])     # (B, C)
-    cache = {"emb": emb_cache, "drop": drop_cache, "enc": enc_caches, "ln_f": ln_cache,
-             "cls": cls_cache, "h_shape": h.shape}
+    h, weights, enc_cache = encoder_forward(x, params, enc, mask=pad[:, None, None, :], rng=rng,
+                                            training=training, backend=backend)
+    logits, cls_cache = linear_forward(h[:, 0], params["head.W"], params["head.b"])  # (B, C)
+    cache = {"emb": emb_cache, "drop": drop_cache, "enc": enc_cache, "cls": cls_cache,
+             "h_shape": h.shape}
     return logits, weights, cache
 
 
 def _mean_pool_forward(ids, lengths, params: dict):
     """The bag-of-words baseline: logits = mean of E[w_t] over the words (t ≥ 1) W_c + b_c."""
-    x, emb_cache = embedding_forward(ids, params["embed"])               # (B, T, d)
+    x, emb_cache = embedding_forward(ids, params["tok_emb.W"])           # (B, T, d)
     words = padding_mask(lengths, ids.shape[1])                          # (B, T) True = real
     words[:, 0] = False                                                  # [CLS] is no word
     pooled, pool_cache = masked_mean_forward(x, words)                   # (B, d)
-    logits, cls_cache = linear_forward(pooled, params["W_cls"], params["b_cls"])     # (B, C)
+    logits, cls_cache = linear_forward(pooled, params["head.W"], params["head.b"])   # (B, C)
     return logits, [], {"emb": emb_cache, "pool": pool_cache, "cls": cls_cache}
 
 
 def _mean_pool_backward(dlogits, cache) -> dict:
-    dpooled, dW_cls, db_cls = linear_backward(dlogits, cache["cls"])
+    dpooled, dW, db = linear_backward(dlogits, cache["cls"])
     dx = masked_mean_backward(dpooled, cache["pool"])                    # (B, T, d)
-    return {"embed": embedding_backward(dx, cache["emb"]), "W_cls": dW_cls, "b_cls": db_cls}
+    return {"tok_emb.W": embedding_backward(dx, cache["emb"]), "head.W": dW, "head.b": db}
 
 
 def sentiment_backward(dlogits, cache, return_dweights: bool = False):
@@ -116,17 +105,12 @@ def sentiment_backward(dlogits, cache, return_dweights: bool = False):
     if "pool" in cache:                                                  # pooling="mean"
         grads = _mean_pool_backward(dlogits, cache)
         return (grads, []) if return_dweights else grads
-    dh_cls, dW_cls, db_cls = linear_backward(dlogits, cache["cls"])
-    grads = {"W_cls": dW_cls, "b_cls": db_cls}
-    if cache["ln_f"] is not None:
-        dh_cls, grads["ln_f_gamma"], grads["ln_f_beta"] = layer_norm_backward(dh_cls, cache["ln_f"])
+    dh_cls, dW, db = linear_backward(dlogits, cache["cls"])
     dh = np.zeros(cache["h_shape"], dtype=dh_cls.dtype)
     dh[:, 0] = dh_cls                          # only the [CLS] position reaches the classifier
-    dx, layer_grads, dweights = encoder_backward(dh, cache["enc"], return_dweights=True)
+    dx, grads, dweights = encoder_backward(dh, cache["enc"], return_dweights=True)
     dx = dropout_backward(dx, cache["drop"])   # the positional encoding is fixed: no gradient
-    grads["embed"] = embedding_backward(dx, cache["emb"])
-    for l, g in enumerate(layer_grads):
-        grads.update(prefixed(f"block{l}", g))
+    grads.update({"tok_emb.W": embedding_backward(dx, cache["emb"]), "head.W": dW, "head.b": db})
     return (grads, dweights) if return_dweights else grads
 
 
@@ -160,10 +144,11 @@ def predict(ids, lengths, params: dict, config: SentimentConfig, batch_size: int
 def ablate_head(params: dict, layer: int, head: int, num_heads: int) -> dict:
     """A copy of ``params`` in which head ``head`` of block ``layer`` contributes nothing:
     the rows of W_o that read its slice of Concat(head_1 … head_H) are set to zero."""
-    W_o = params[f"block{layer}.W_o"].copy()                             # (H·Dh, d)
+    key = f"blocks.{layer}.attn.W_o"
+    W_o = params[key].copy()                                             # (H·Dh, d)
     dh = W_o.shape[0] // num_heads
     W_o[head * dh:(head + 1) * dh] = 0
-    return {**params, f"block{layer}.W_o": W_o}
+    return {**params, key: W_o}
 
 
 def role_scores(weights, token_classes, lengths, classes, query: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from attention_np.efficient._common import check_indices
 from attention_np.nn.checks import as_dout, check_positive_int
-from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
+from attention_np.self_attention import sdpa_core, check_qkv, scaled_dot_product_attention_backward
 
 
 def num_blocks(T: int, block_size: int) -> int:
@@ -84,7 +84,7 @@ def block_sparse_attention_forward(q, k, v, layout, block_size: int, causal: boo
         if keys.size == 0:
             continue
         mask = keys[None, :] <= np.arange(Tq)[rows, None] if causal else None   # (b, n·b)
-        out[..., rows, :], _, tile_cache = _sdpa(
+        out[..., rows, :], _, tile_cache = sdpa_core(
             q[..., rows, :], k[..., keys, :], v[..., keys, :], mask=mask, causal=False,
             backend="numpy", dropout_p=0.0, rng=None)
         tiles.append((rows, keys, tile_cache))

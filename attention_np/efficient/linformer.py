@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.nn.checks import check_nonempty, check_params, check_positive_int
-from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
+from attention_np.self_attention import sdpa_core, check_qkv, scaled_dot_product_attention_backward
 
 
 def init_linformer_projections(rank: int, T: int, rng: np.random.Generator,
@@ -57,7 +57,7 @@ def linformer_attention_forward(q, k, v, params: dict):
     E, F = _check_params(params, k.shape[-2])
     E, F = E.astype(q.dtype, copy=False), F.astype(q.dtype, copy=False)
     k_proj, v_proj = E @ k, F @ v                                    # (..., r, D), (..., r, Dv)
-    out, weights, attn_cache = _sdpa(q, k_proj, v_proj, mask=None, causal=False,
+    out, weights, attn_cache = sdpa_core(q, k_proj, v_proj, mask=None, causal=False,
                                      backend="numpy", dropout_p=0.0, rng=None)
     return out, weights, {"k": k, "v": v, "E": E, "F": F, "attn": attn_cache}
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _softmax, softmax_backward
+from attention_np.core import softmax_core, softmax_backward
 from attention_np.efficient._common import check_indices
 from attention_np.nn.checks import as_dout, check_positive_int
 from attention_np.scores import dot_product_scale
-from attention_np.self_attention import _sdpa, check_qkv, scaled_dot_product_attention_backward
+from attention_np.self_attention import sdpa_core, check_qkv, scaled_dot_product_attention_backward
 
 
 def sliding_window_mask(T: int, window: int, causal: bool = False,
@@ -83,7 +83,7 @@ def sliding_window_attention_forward(q, k, v, window: int, causal: bool = False,
         scores[..., c] = np.sum(q * _band(k_pad, window, off, T), axis=-1) * scale
     k_g, v_g = k[..., g, :], v[..., g, :]                            # (..., |G|, D)
     scores[..., offsets.size:] = (q @ np.swapaxes(k_g, -1, -2)) * scale
-    weights, sm_cache = _softmax(scores, -1, _compact_mask(T, offsets, g, causal))
+    weights, sm_cache = softmax_core(scores, -1, _compact_mask(T, offsets, g, causal))
     out = weights[..., offsets.size:] @ v_g                          # (..., T, Dv)
     for c, off in enumerate(offsets):
         out += weights[..., c, None] * _band(v_pad, window, off, T)
@@ -91,7 +91,7 @@ def sliding_window_attention_forward(q, k, v, window: int, causal: bool = False,
              "window": window, "scale": scale, "weights": weights, "softmax": sm_cache}
     if g.size:                                                       # global query rows: full rows
         row_mask = np.arange(T)[None, :] <= g[:, None] if causal else None   # (|G|, T)
-        out[..., g, :], _, cache["global_rows"] = _sdpa(
+        out[..., g, :], _, cache["global_rows"] = sdpa_core(
             q[..., g, :], k, v, mask=row_mask, causal=False, backend="numpy", dropout_p=0.0,
             rng=None)
     return out, None, cache

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.core import _linear, _softmax
-from attention_np.feed_forward import _ffn_sublayer
-from attention_np.lm.model import LMConfig, _embed, _lm, _unembed, check_ids, check_lm_params
+from attention_np.core import linear_core, softmax_core
+from attention_np.lm.model import (LMConfig, check_ids, check_lm_params, embed_core, lm_core,
+                                   unembed_core)
+from attention_np.nn.checks import check_positive_int, check_rng
 from attention_np.nn.layers import layer_norm_forward
 from attention_np.nn.params import sub
-from attention_np.self_attention import _merge_heads, _sdpa, _split_heads
+from attention_np.self_attention import merge_heads_core, sdpa_core, split_heads_core
+from attention_np.transformer import ffn_sublayer_core
 
 
 @dataclass
@@ -35,8 +37,7 @@ class KVCache:
 
 def init_kv_cache(cfg: LMConfig, batch: int, dtype=np.float64) -> KVCache:
     """An empty cache for ``batch`` sequences of up to ``cfg.max_len`` tokens."""
-    if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    check_positive_int(batch, "batch")
     shape = (batch, cfg.num_heads, cfg.max_len, cfg.d_model // cfg.num_heads)
     return KVCache([np.zeros(shape, dtype) for _ in range(cfg.num_layers)],
                    [np.zeros(shape, dtype) for _ in range(cfg.num_layers)])
@@ -46,14 +47,14 @@ def _cached_attention(z, p, num_heads: int, kv: KVCache, layer: int, backend: st
     """MultiHead(z W_q, K, V) for the Tn new positions z (B, Tn, d): their keys and values go
     into the cache at [L, L + Tn), and new position i attends to cached positions ≤ L + i."""
     L, Tn = kv.length, z.shape[1]
-    qh, kh, vh = (_split_heads(_linear(z, p[f"W_{n}"], p[f"b_{n}"])[0], num_heads)
+    qh, kh, vh = (split_heads_core(linear_core(z, p[f"W_{n}"], p[f"b_{n}"])[0], num_heads)
                   for n in "qkv")                                       # (B, H, Tn, Dh)
     kv.k[layer][:, :, L:L + Tn] = kh
     kv.v[layer][:, :, L:L + Tn] = vh
     K, V = kv.k[layer][:, :, :L + Tn], kv.v[layer][:, :, :L + Tn]      # (B, H, L + Tn, Dh)
     mask = None if Tn == 1 else np.arange(L + Tn)[None, :] <= L + np.arange(Tn)[:, None]
-    heads, weights, _ = _sdpa(qh, K, V, mask, False, backend, 0.0, None)   # (B, H, Tn, Dh)
-    out, _ = _linear(_merge_heads(heads), p["W_o"], p["b_o"])           # (B, Tn, d)
+    heads, weights, _ = sdpa_core(qh, K, V, mask, False, backend, 0.0, None)   # (B, H, Tn, Dh)
+    out, _ = linear_core(merge_heads_core(heads), p["W_o"], p["b_o"])  # (B, Tn, d)
     return out, weights
 
 
@@ -76,16 +77,17 @@ def lm_step(new_ids, params, cfg: LMConfig, kv: KVCache):
 
 def _lm_step(ids, p, cfg: LMConfig, kv: KVCache):
     """:func:`lm_step` on checked input."""
-    x, _ = _embed(ids, p, start=kv.length)                             # (B, Tn, d)
+    x, _ = embed_core(ids, p, start=kv.length)                         # (B, Tn, d)
     block, weights = cfg.block(), []
     for layer in range(cfg.num_layers):
-        bp = sub(p, f"block{layer}")
-        z1, _ = layer_norm_forward(x, bp["ln1_gamma"], bp["ln1_beta"], cfg.eps)   # z₁ = LN₁(x)
-        a, w = _cached_attention(z1, bp, cfg.num_heads, kv, layer, cfg.backend)
-        x, _ = _ffn_sublayer(x + a, bp, block)                          # h = x + a → y
+        bp = sub(p, f"blocks.{layer}")
+        z1, _ = layer_norm_forward(x, bp["ln1.gamma"], bp["ln1.beta"], cfg.eps)   # z₁ = LN₁(x)
+        a, w = _cached_attention(z1, sub(bp, "attn"), cfg.num_heads, kv, layer, cfg.backend)
+        x, _ = ffn_sublayer_core(x + a, bp, block)                     # h = x + a → y
         weights.append(w)
     kv.length += ids.shape[1]
-    logits, _ = _unembed(x, p, cfg)                                     # (B, Tn, V)
+    z, _ = layer_norm_forward(x, p["ln_f.gamma"], p["ln_f.beta"], cfg.eps)          # LN_f
+    logits, _ = unembed_core(z, p, cfg)                                 # (B, Tn, V)
     return logits, weights
 
 
@@ -93,7 +95,7 @@ def _choose(logits, temperature: float, rng):
     """The next token per row: argmax (temperature 0) or a draw from softmax(logits / τ)."""
     if temperature == 0:
         return np.argmax(logits, axis=-1)                               # (B,)
-    p, _ = _softmax(logits / temperature, -1, None)                     # (B, V)
+    p, _ = softmax_core(logits / temperature, -1, None)                     # (B, V)
     u = rng.random((p.shape[0], 1))
     return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[1] - 1)
 
@@ -111,9 +113,8 @@ def _check_generate(params, cfg, prompt_ids, max_new_tokens, temperature, rng):
     number = isinstance(temperature, (int, float, np.integer, np.floating))
     if isinstance(temperature, bool) or not number or not temperature >= 0:
         raise ValueError(f"temperature must be a number ≥ 0, got {temperature!r}")
-    if temperature > 0 and not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator when temperature > 0 "
-                         f"(temperature={temperature}), got {type(rng).__name__}")
+    if temperature > 0:
+        check_rng(rng, f"when temperature > 0 (temperature={temperature})")
     return params, prompt_ids
 
 
@@ -130,7 +131,7 @@ def generate(params, cfg: LMConfig, prompt_ids, max_new_tokens: int, temperature
     kv = init_kv_cache(cfg, ids.shape[0], params["tok_emb.W"].dtype) if use_cache else None
     fed, step_logits = ids, []                                          # fed: tokens not yet run
     for _ in range(max_new_tokens):
-        logits = _lm_step(fed, params, cfg, kv)[0] if use_cache else _lm(ids, params, cfg)[0]
+        logits = _lm_step(fed, params, cfg, kv)[0] if use_cache else lm_core(ids, params, cfg)[0]
         step_logits.append(logits[:, -1])                               # (B, V)
         fed = _choose(logits[:, -1], temperature, rng)[:, None]         # (B, 1)
         ids = np.concatenate([ids, fed], axis=1)

@@ -7,10 +7,11 @@
 
 Each block is :func:`attention_np.transformer.encoder_block_forward` with ``causal=True`` and
 ``norm_first=True`` (GPT-2's layout, one LayerNorm after the last block); ``mlp=False`` gives
-the attention-only models of Olsson et al. (2022), h ← h + MultiHead(LN₁ h). Parameters live in
-one flat dict: ``"tok_emb.W"`` (V, d), ``"pos_emb.W"`` (max_len, d), ``"block{l}.W_q"`` … (a
-block's names under ``block{l}``), ``"ln_f.gamma"``, ``"ln_f.beta"`` and, untied, ``"head.W"``.
-No bias on the unembedding (as GPT-2) and no dropout.
+the attention-only models of Olsson et al. (2022), h ← h + MultiHead(LN₁ h). The blocks and LN_f
+are :func:`attention_np.transformer.encoder_forward`'s pre-LN stack. Parameters live in one flat
+dict: ``"tok_emb.W"`` (V, d), ``"pos_emb.W"`` (max_len, d), ``"blocks.{l}.attn.W_q"`` … (a
+block's names under ``blocks.{l}``), ``"ln_f.gamma"``, ``"ln_f.beta"`` and, untied,
+``"head.W"``. No bias on the unembedding (as GPT-2) and no dropout.
 """
 from __future__ import annotations
 
@@ -19,17 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.core import _linear, linear_backward
-from attention_np.feed_forward import ACTIVATIONS
-from attention_np.nn.checks import as_dout, check_params
-from attention_np.nn.init import normal, ones, xavier_uniform, zeros
-from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
-                                    layer_norm_forward)
+from attention_np.core import linear_backward, linear_core
+from attention_np.nn.backend import check_backend
+from attention_np.nn.checks import as_dout, check_params, check_positive_int, check_rng
+from attention_np.nn.init import normal, xavier_uniform, zeros
+from attention_np.nn.layers import embedding_backward, embedding_forward
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
-from attention_np.nn.params import prefixed, sub
-from attention_np.self_attention import check_backend
-from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
-                                      init_encoder_block)
+from attention_np.transformer import (EncoderConfig, check_activation, encoder_backward,
+                                      encoder_forward, init_encoder)
 
 # Token and position embeddings ~ N(0, 0.02²), GPT-2's initialisation (Radford et al., 2019).
 EMBED_STD = 0.02
@@ -52,14 +50,10 @@ class LMConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "max_len", "d_model", "num_heads", "num_layers", "d_ff"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if self.d_model % self.num_heads:
             raise ValueError(f"num_heads ({self.num_heads}) must divide d_model ({self.d_model})")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
+        check_activation(self.activation, "activation")
         if not self.eps > 0:
             raise ValueError(f"eps must be positive, got {self.eps}")
         check_backend(self.backend)
@@ -76,14 +70,11 @@ def init_lm(cfg: LMConfig, rng: np.random.Generator, dtype=np.float64) -> dict:
     γ = 1), the final norm and, untied, W_U Xavier-uniform (draws in this order)."""
     if not isinstance(cfg, LMConfig):
         raise ValueError(f"cfg must be an LMConfig, got {type(cfg).__name__}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     d = cfg.d_model
     p = {"tok_emb.W": normal((cfg.vocab_size, d), rng, EMBED_STD, dtype),
          "pos_emb.W": normal((cfg.max_len, d), rng, EMBED_STD, dtype)}
-    for layer in range(cfg.num_layers):
-        p.update(prefixed(f"block{layer}", init_encoder_block(d, cfg.d_ff, rng, dtype, cfg.mlp)))
-    p.update({"ln_f.gamma": ones(d, dtype), "ln_f.beta": zeros(d, dtype)})
+    p.update(init_encoder(cfg.block(), rng, dtype))          # blocks.{l}.*, ln_f.gamma, ln_f.beta
     if not cfg.tied:
         p["head.W"] = xavier_uniform((d, cfg.vocab_size), rng, dtype)
     return p
@@ -126,18 +117,16 @@ def check_ids(ids, cfg: LMConfig, name: str = "ids", start: int = 0) -> np.ndarr
 
 # --- the model -------------------------------------------------------------------------------
 
-def _embed(ids, p, start: int = 0):
-    """x = E[ids] + P[start : start + T] → (x (B, T, d), the embedding's cache)."""
+def embed_core(ids, p, start: int = 0):
+    """x = E[ids] + P[start : start + T] on checked ids → (x (B, T, d), the embedding's cache)."""
     e, c_tok = embedding_forward(ids, p["tok_emb.W"])                   # (B, T, d)
     return e + p["pos_emb.W"][start:start + ids.shape[1]], c_tok
 
 
-def _unembed(h, p, cfg: LMConfig):
-    """logits = LN_f(h) U,  U = Eᵀ (tied) or W_U → (logits (B, T, V), cache)."""
-    z, c_ln = layer_norm_forward(h, p["ln_f.gamma"], p["ln_f.beta"], cfg.eps)   # (B, T, d)
+def unembed_core(z, p, cfg: LMConfig):
+    """logits = z U,  U = Eᵀ (tied) or W_U, for z = LN_f(h) → (logits (B, T, V), cache)."""
     U = p["tok_emb.W"].T if cfg.tied else p["head.W"]                   # (d, V)
-    logits, c_head = _linear(z, U, None)                                # (B, T, V)
-    return logits, {"ln_f": c_ln, "head": c_head}
+    return linear_core(z, U, None)                                      # (B, T, V)
 
 
 def lm_forward(ids, params, cfg: LMConfig, return_weights: bool = False):
@@ -148,17 +137,16 @@ def lm_forward(ids, params, cfg: LMConfig, return_weights: bool = False):
     attention of every layer [(B, H, T, T)] (None entries for backend "numba").
     """
     params = check_lm_params(params, cfg)
-    logits, weights, cache = _lm(check_ids(ids, cfg), params, cfg)
+    logits, weights, cache = lm_core(check_ids(ids, cfg), params, cfg)
     return (logits, weights, cache) if return_weights else (logits, cache)
 
 
-def _lm(ids, p, cfg: LMConfig):
+def lm_core(ids, p, cfg: LMConfig):
     """:func:`lm_forward` on checked input → (logits, weights, cache)."""
-    x, c_tok = _embed(ids, p)                                           # (B, T, d)
-    layers = [sub(p, f"block{layer}") for layer in range(cfg.num_layers)]
-    h, weights, c_blocks = encoder_forward(x, layers, cfg.block(), backend=cfg.backend)
-    logits, c_out = _unembed(h, p, cfg)                                 # (B, T, V)
-    cache = {"tok": c_tok, "blocks": c_blocks, "out": c_out, "tied": cfg.tied,
+    x, c_tok = embed_core(ids, p)                                       # (B, T, d)
+    z, weights, c_enc = encoder_forward(x, p, cfg.block(), backend=cfg.backend)  # LN_f(blocks(x))
+    logits, c_head = unembed_core(z, p, cfg)                            # (B, T, V)
+    cache = {"tok": c_tok, "encoder": c_enc, "head": c_head, "tied": cfg.tied,
              "pos_shape": p["pos_emb.W"].shape, "logits_shape": logits.shape}
     return logits, weights, cache
 
@@ -167,13 +155,8 @@ def lm_backward(dlogits, cache) -> dict:
     """Walks the model back → grads keyed like params. Tied: dE collects both uses of E,
     dE = Σ_{t: w_t = v} dx_t (embedding) + (dU)ᵀ (unembedding). dP[t] = Σ_b dx_{b,t}."""
     dlogits = as_dout(dlogits, cache["logits_shape"], name="dlogits")
-    c_out = cache["out"]
-    dz, dU, _ = linear_backward(dlogits, c_out["head"])                # logits = z U
-    dh, dgamma, dbeta = layer_norm_backward(dz, c_out["ln_f"])          # z = LN_f(h)
-    dx, block_grads = encoder_backward(dh, cache["blocks"])            # h = blocks(x)
-    grads = {"ln_f.gamma": dgamma, "ln_f.beta": dbeta}
-    for layer, g in enumerate(block_grads):
-        grads.update(prefixed(f"block{layer}", g))
+    dz, dU, _ = linear_backward(dlogits, cache["head"])                 # logits = z U
+    dx, grads = encoder_backward(dz, cache["encoder"])                  # z = LN_f(blocks(x))
     dP = zeros(cache["pos_shape"], dx.dtype)                            # x = E[ids] + P[:T]
     dP[:dx.shape[1]] = dx.sum(axis=0)
     grads["pos_emb.W"] = dP

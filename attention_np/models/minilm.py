@@ -24,9 +24,12 @@ import numpy as np
 from attention_np.models.minilm_layers import (bert_embeddings_backward, bert_embeddings_forward,
                                                l2_normalize_forward)
 from attention_np.models.minilm_weights import (WHEEL, default_model_dir,  # noqa: F401
-                                                hf_layer_params, hf_to_params)
+                                                hf_layer_params, hf_name_map, hf_to_params)
+from attention_np.nn import backend as numba_backend
 from attention_np.nn.layers import masked_mean_forward
-from attention_np.transformer import EncoderConfig, encoder_block_backward, encoder_block_forward
+from attention_np.nn.params import prefixed, sub
+from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
+                                      encoder_packed_core)
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 
@@ -79,18 +82,14 @@ def minilm_forward(ids, params, config: MiniLMConfig, mask=None, type_ids=None,
     """
     ids, mask = _check_ids(ids, mask, config)
     type_ids = np.zeros_like(ids) if type_ids is None else np.asarray(type_ids)
-    x, inputs_embeds, c_emb = bert_embeddings_forward(ids, type_ids, params["embeddings"],
+    x, inputs_embeds, c_emb = bert_embeddings_forward(ids, type_ids, sub(params, "embeddings"),
                                                       config.encoder.eps)      # (B, T, d)
-    key_mask = mask[:, None, None, :]                                        # (B, 1, 1, T)
-    weights, c_layers, inputs = [], [], []
-    for p in params["layers"]:
-        inputs.append(x)
-        x, w, c = encoder_block_forward(x, p, config.encoder, key_mask, backend=backend)
-        weights.append(w)
-        c_layers.append(c)
+    x, weights, c_enc, hidden = encoder_forward(x, params, config.encoder,
+                                                mask=mask[:, None, None, :],   # (B, 1, 1, T)
+                                                backend=backend, return_hidden=True)
     attentions = None if backend == "numba" else np.stack(weights, axis=1)   # (B, L, H, T, T)
-    cache = {"embeddings": c_emb, "layers": c_layers, "inputs_embeds": inputs_embeds,
-             "layer_inputs": inputs}
+    cache = {"embeddings": c_emb, "encoder": c_enc, "inputs_embeds": inputs_embeds,
+             "layer_inputs": hidden[:-1]}
     return x, attentions, cache
 
 
@@ -102,16 +101,11 @@ def minilm_backward(dhidden, cache):
     ``attentions`` (B, L, H, T, T) = ∂s/∂A per layer (None for numba); ``params`` keyed like the
     parameters.
     """
-    dx = dhidden
-    dweights, layer_grads = [], []
-    for c in reversed(cache["layers"]):
-        dx, g, dw = encoder_block_backward(dx, c, return_dweights=True)
-        dweights.append(dw)
-        layer_grads.append(g)
+    dx, grads, dweights = encoder_backward(dhidden, cache["encoder"], return_dweights=True)
     dinputs, emb_grads = bert_embeddings_backward(dx, cache["embeddings"])
-    dattn = None if dweights[0] is None else np.stack(dweights[::-1], axis=1)
+    dattn = None if dweights[0] is None else np.stack(dweights, axis=1)
     return {"inputs_embeds": dinputs, "attentions": dattn,
-            "params": {"embeddings": emb_grads, "layers": layer_grads[::-1]}}
+            "params": {**prefixed("embeddings", emb_grads), **grads}}
 
 
 def sentence_embeddings_numba(ids, mask, params, config: MiniLMConfig):
@@ -119,18 +113,12 @@ def sentence_embeddings_numba(ids, mask, params, config: MiniLMConfig):
     for inference (the numba backend of :meth:`MiniLM.encode`): the real tokens are packed
     back to back, so the padding of a batch costs no products, and no cache is kept.
     ids, mask (B, T) checked → u (B, d)."""
-    from kernels.encoder import packed_layout, run_packed
-    from kernels.fused import segment_mean_normalize
-    x, _, _ = bert_embeddings_forward(ids, np.zeros_like(ids), params["embeddings"],
+    x, _, _ = bert_embeddings_forward(ids, np.zeros_like(ids), sub(params, "embeddings"),
                                       config.encoder.eps)                    # (B, T, d)
     lengths = mask.sum(axis=1)                                               # (B,)
     rows = np.ascontiguousarray(x[mask])                  # (N_real, d), sequence after sequence
-    for p in params["layers"]:
-        rows = run_packed(rows, lengths, p, config.encoder)
-    u = np.empty((ids.shape[0], rows.shape[1]), rows.dtype)
-    starts, lengths, _ = packed_layout(lengths)
-    segment_mean_normalize(rows, starts, lengths, u)
-    return u
+    rows = encoder_packed_core(rows, lengths, params, config.encoder)
+    return numba_backend.fused_segment_mean_normalize(rows, lengths)
 
 
 def pad_batch(sequences, pad_id: int = 0):
@@ -210,7 +198,7 @@ class MiniLM:
         encodings = self.tokenizer.encode_batch(list(sentences))
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(encodings), self.config.encoder.d_model),
-                       self.params["embeddings"]["word"].dtype)
+                       self.params["embeddings.word.W"].dtype)
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             ids, mask = pad_batch([np.asarray(encodings[i].ids, np.int64) for i in rows])

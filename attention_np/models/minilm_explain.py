@@ -17,6 +17,7 @@ import numpy as np
 from attention_np.core import linear_forward
 from attention_np.models.minilm_layers import l2_normalize_backward, l2_normalize_forward
 from attention_np.nn.layers import masked_mean_backward, masked_mean_forward
+from attention_np.nn.params import sub
 from attention_np.self_attention import split_heads
 
 
@@ -78,7 +79,7 @@ def queries_keys(model, cache, layer: int):
     """The per-head queries and keys of ``layer`` for a batch run by ``model.forward_batch``:
     q = split(x_l W_q + b_q), k = split(x_l W_k + b_k) from the hidden states x_l the layer read
     → q, k (B, H, T, Dh) (for attention atlases; scores are q kᵀ / √Dh)."""
-    x, p = cache["layer_inputs"][layer], model.params["layers"][layer]       # (B, T, d)
+    x, p = cache["layer_inputs"][layer], sub(model.params, f"blocks.{layer}.attn")  # (B, T, d)
     H = model.config.encoder.num_heads
     q, _ = linear_forward(x, p["W_q"], p["b_q"])                             # (B, T, d)
     k, _ = linear_forward(x, p["W_k"], p["b_k"])                             # (B, T, d)

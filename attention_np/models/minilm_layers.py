@@ -22,15 +22,16 @@ from attention_np.nn.layers import (embedding_backward, embedding_forward, layer
 def bert_embeddings_forward(ids, type_ids, p, eps):
     """x = W_word[ids] + W_pos[t] + W_type[type_ids],  e = LN(x).
 
-    ids, type_ids (B, T) int → e (B, T, d), x (B, T, d) (the "input embeddings" whose gradient
+    ids, type_ids (B, T) int; p the tables ``word.W``, ``position.W``, ``type.W`` and the norm's
+    ``ln.gamma``, ``ln.beta`` → e (B, T, d), x (B, T, d) (the "input embeddings" whose gradient
     :func:`bert_embeddings_backward` returns, for explanations), cache.
     """
     T = ids.shape[1]
-    words, c_word = embedding_forward(ids, p["word"])                       # (B, T, d)
-    positions, c_pos = embedding_forward(np.arange(T)[None, :], p["position"])  # (1, T, d)
-    types, c_type = embedding_forward(type_ids, p["type"])                 # (B, T, d)
+    words, c_word = embedding_forward(ids, p["word.W"])                     # (B, T, d)
+    positions, c_pos = embedding_forward(np.arange(T)[None, :], p["position.W"])  # (1, T, d)
+    types, c_type = embedding_forward(type_ids, p["type.W"])               # (B, T, d)
     x = words + positions + types
-    e, c_ln = layer_norm_forward(x, p["ln_gamma"], p["ln_beta"], eps)
+    e, c_ln = layer_norm_forward(x, p["ln.gamma"], p["ln.beta"], eps)
     return e, x, {"word": c_word, "pos": c_pos, "type": c_type, "ln": c_ln}
 
 
@@ -38,10 +39,10 @@ def bert_embeddings_backward(de, cache):
     """Returns (dx (B, T, d) — the gradient w.r.t. the summed input embeddings — and the
     parameter gradients). The sum x = words + positions + types passes dx to each table."""
     dx, dgamma, dbeta = layer_norm_backward(de, cache["ln"])
-    grads = {"word": embedding_backward(dx, cache["word"]),
-             "position": embedding_backward(dx.sum(axis=0, keepdims=True), cache["pos"]),
-             "type": embedding_backward(dx, cache["type"]),
-             "ln_gamma": dgamma, "ln_beta": dbeta}
+    grads = {"word.W": embedding_backward(dx, cache["word"]),
+             "position.W": embedding_backward(dx.sum(axis=0, keepdims=True), cache["pos"]),
+             "type.W": embedding_backward(dx, cache["type"]),
+             "ln.gamma": dgamma, "ln.beta": dbeta}
     return dx, grads
 
 

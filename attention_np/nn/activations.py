@@ -11,8 +11,7 @@ import math
 import numpy as np
 from scipy.special import erf
 
-from attention_np.nn.checks import as_dout, as_float_array
-from attention_np.core import compute_dtype
+from attention_np.nn.checks import as_dout, as_float_array, compute_dtype
 
 _SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -8,6 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """float16 is computed in float32 (its exp/sum lose too much) and cast back."""
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
 def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None,
                    min_ndim: int | None = None, check_finite: bool = False) -> np.ndarray:
     """Return ``x`` as a floating ndarray (ints are promoted to float64), checking its rank.
@@ -87,16 +92,17 @@ def check_num_heads(num_heads, d_model: int, where: str) -> int:
     return int(num_heads)
 
 
-def check_params(params, shapes: dict, name: str = "params") -> dict:
-    """Each ``params[key]`` as a float array of shape ``shapes[key]`` (``None`` entries match
-    any size), for the keys of ``shapes``; messages name ``name[key]``, e.g. params['W_1']."""
-    missing = [key for key in shapes if key not in params]
+def check_params(params, shapes: dict, name: str = "params", prefix: str = "") -> dict:
+    """Each ``params[prefix + key]`` as a float array of shape ``shapes[key]`` (``None``
+    entries match any size), for the keys of ``shapes``, returned under ``key``; messages name
+    ``name[prefix + key]``, e.g. params['W_1'] or params['blocks.2.ffn.W_1']."""
+    missing = [prefix + key for key in shapes if prefix + key not in params]
     if missing:
         raise ValueError(f"{name} is missing {missing}")
     checked = {}
     for key, shape in shapes.items():
-        label = f"{name}[{key!r}]"
-        checked[key] = as_float_array(params[key], label, ndim=len(shape))
+        label = f"{name}[{prefix + key!r}]"
+        checked[key] = as_float_array(params[prefix + key], label, ndim=len(shape))
         check_shape(checked[key], label, shape)
     return checked
 
@@ -130,12 +136,20 @@ def as_dout(dout, shape: tuple, dtype=None, name: str = "dy") -> np.ndarray:
     return dout if dtype is None else dout.astype(dtype, copy=False)
 
 
+def check_rng(rng, when: str = "") -> np.random.Generator:
+    """``rng`` must be a ``np.random.Generator`` (``when`` says why it is needed, e.g.
+    "when dropout_p > 0"), or ValueError naming rng."""
+    if not isinstance(rng, np.random.Generator):
+        why = f" {when}" if when else ""
+        raise ValueError(f"rng must be a numpy.random.Generator{why}, got {type(rng).__name__}")
+    return rng
+
+
 def check_dropout(dropout_p, rng) -> float:
     """Attention dropout: ``dropout_p`` in [0, 1), and a ``np.random.Generator`` when it is > 0."""
     is_number = isinstance(dropout_p, (int, float, np.integer, np.floating))
     if isinstance(dropout_p, bool) or not (is_number and 0.0 <= dropout_p < 1.0):
         raise ValueError(f"dropout_p must be a number in [0, 1), got {dropout_p!r}")
-    if dropout_p > 0 and not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator when dropout_p > 0 "
-                         f"(dropout_p={dropout_p}), got {type(rng).__name__}")
+    if dropout_p > 0:
+        check_rng(rng, f"when dropout_p > 0 (dropout_p={dropout_p})")
     return float(dropout_p)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_dout, as_float_array, check_mask, check_same_dim
-from attention_np.core import compute_dtype
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_same_dim,
+                                    compute_dtype)
 
 
 # --- embedding -------------------------------------------------------------------------------

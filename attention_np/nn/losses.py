@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array
-from attention_np.core import compute_dtype
+from attention_np.nn.checks import as_float_array, compute_dtype
 
 
 def _log_softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

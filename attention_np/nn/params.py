@@ -19,6 +19,11 @@ def sub(params: dict, prefix: str) -> dict:
     return {k[len(p):]: v for k, v in params.items() if k.startswith(p)}
 
 
+def join(prefix: str, name: str) -> str:
+    """``prefix.name``, or ``name`` for an empty prefix (a model's top level)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 def prefixed(prefix: str, d: dict) -> dict:
     """``{name: x}`` → ``{prefix.name: x}`` (for parameters and their gradients)."""
     return {f"{prefix}.{k}": v for k, v in d.items()}

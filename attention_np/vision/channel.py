@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _linear, linear_backward
+from attention_np.core import linear_core, linear_backward
 from attention_np.nn.activations import (relu_backward, relu_forward, sigmoid_backward,
                                          sigmoid_forward)
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_positive_int
@@ -57,9 +57,9 @@ def check_channel_inputs(x, params, reduction, prefix: str = ""):
 
 def _mlp_forward(m, p):
     """z = ReLU(m W₁ + b₁) W₂ + b₂.   m (B, C) → z (B, C)."""
-    u, c1 = _linear(m, p["W_1"], p["b_1"])                       # (B, C_r)
+    u, c1 = linear_core(m, p["W_1"], p["b_1"])                       # (B, C_r)
     a, c_relu = relu_forward(u)
-    z, c2 = _linear(a, p["W_2"], p["b_2"])                       # (B, C)
+    z, c2 = linear_core(a, p["W_2"], p["b_2"])                       # (B, C)
     return z, {"fc1": c1, "relu": c_relu, "fc2": c2}
 
 
@@ -106,10 +106,10 @@ def channel_attention_forward(x, params, reduction):
     x (B, C, H, W); params as for :func:`squeeze_excitation_forward` (one MLP, used twice)
     → y (B, C, H, W), s (B, C), cache.
     """
-    return _channel_attention(*check_channel_inputs(x, params, reduction))
+    return channel_attention_core(*check_channel_inputs(x, params, reduction))
 
 
-def _channel_attention(x, p):
+def channel_attention_core(x, p):
     """:func:`channel_attention_forward` on checked input (p: W_1 … b_2 as arrays)."""
     B, C, H, W = x.shape
     flat = x.reshape(B, C, H * W)

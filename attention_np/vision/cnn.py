@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.core import _linear, linear_backward
+from attention_np.core import linear_core, linear_backward
 from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_shape
 from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
@@ -143,7 +143,7 @@ def cnn_forward(images, params: dict, config: CNNConfig):
     K = config.num_classes
     head = check_params(params, {"head.W": (h.shape[1], K), "head.b": (K,)})
     pooled = h.mean(axis=(2, 3))                                                 # (B, C_last)
-    logits, c_head = _linear(pooled, head["head.W"], head["head.b"])             # (B, K)
+    logits, c_head = linear_core(pooled, head["head.W"], head["head.b"])             # (B, K)
     return logits, weights, {"features": c_feat, "head": c_head, "shape": h.shape,
                              "logits_shape": logits.shape}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import _linear, linear_backward
+from attention_np.core import linear_core, linear_backward
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_positive_int
 
 
@@ -53,7 +53,7 @@ def patch_embedding_forward(x, params, patch_size):
     → tokens (B, N, d), N = (H/p)(W/p) (row-major), cache.
     """
     x, W, b, p = _check_patch_inputs(x, params, patch_size)
-    tokens, c_lin = _linear(_patchify(x, p), W, b)                       # (B, N, d)
+    tokens, c_lin = linear_core(_patchify(x, p), W, b)                       # (B, N, d)
     return tokens, {"lin": c_lin, "image_shape": x.shape, "patch_size": p,
                     "tokens_shape": tokens.shape}
 

@@ -21,7 +21,7 @@ from attention_np.nn.conv import conv2d_backward, conv2d_forward
 from attention_np.nn.init import uniform_fan_in, zeros
 from attention_np.nn.params import prefixed
 from attention_np.vision._checks import check_odd_size, check_rng
-from attention_np.vision.channel import (_channel_attention, channel_attention_backward,
+from attention_np.vision.channel import (channel_attention_core, channel_attention_backward,
                                          check_channel_inputs, init_channel_mlp)
 
 
@@ -98,7 +98,7 @@ def cbam_forward(x, params, reduction):
     """
     x, p_ca = check_channel_inputs(x, params, reduction, prefix="channel.")
     W, b = check_spatial_params(x, params, prefix="spatial.")
-    h, s, c_ca = _channel_attention(x, p_ca)
+    h, s, c_ca = channel_attention_core(x, p_ca)
     y, a, c_sa = _spatial_attention(h, W, b)
     return y, (s, a), {"ca": c_ca, "sa": c_sa}
 

@@ -4,10 +4,11 @@
     z_l = Block(z_{l−1}),   l = 1 … L                      (B, N + 1, d)   the library's encoder
     ŷ   = LN(z_L^0) W_head + b_head                        (B, K)          read the [CLS] token
 
-``Block`` is :func:`attention_np.transformer.encoder_block_forward` (pre-LN and GELU by default,
-as in the ViT paper; nothing here re-implements attention). Parameters are one flat dict
-(:mod:`attention_np.nn.params`): ``patch.W``, ``patch.b``, ``cls``, ``pos``, ``layer{l}.W_q`` …
-(one encoder block each), ``norm.gamma``, ``norm.beta``, ``head.W``, ``head.b``.
+The blocks are :func:`attention_np.transformer.encoder_forward`'s stack (pre-LN and GELU by
+default, as in the ViT paper, so the stack ends in the LayerNorm LN; nothing here re-implements
+attention). Parameters are one flat dict (:mod:`attention_np.nn.params`): ``patch.W``,
+``patch.b``, ``cls``, ``pos``, ``blocks.{l}.attn.W_q`` … (one encoder block each),
+``ln_f.gamma``, ``ln_f.beta``, ``head.W``, ``head.b``.
 """
 from __future__ import annotations
 
@@ -15,14 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attention_np.core import _linear, linear_backward
+from attention_np.core import linear_core, linear_backward
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_shape
-from attention_np.nn.init import normal, ones, xavier_uniform, zeros
-from attention_np.nn.layers import layer_norm_backward, layer_norm_forward
+from attention_np.nn.init import normal, xavier_uniform, zeros
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.params import prefixed, sub
-from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
-                                      init_encoder_block)
+from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
 from attention_np.vision.patches import (class_token_backward, class_token_forward,
                                          patch_embedding_backward, patch_embedding_forward)
 
@@ -61,16 +60,14 @@ class ViTConfig:
 
 def init_vit(config: ViTConfig, rng: np.random.Generator, dtype=np.float64) -> dict:
     """Patch projection Xavier-uniform, [CLS] = 0 and E_pos ~ N(0, 0.02²) (the paper's code),
-    encoder blocks by :func:`init_encoder_block`, a final LayerNorm γ = 1, β = 0 (pre-LN only),
-    and a zero head (the paper's choice: every class starts equally likely)."""
+    the encoder stack by :func:`~attention_np.transformer.init_encoder` (with its final
+    LayerNorm for pre-LN), and a zero head (the paper's choice: every class starts equally
+    likely)."""
     c, e, d = config, config.encoder, config.encoder.d_model
     params = {"patch.W": xavier_uniform((c.in_channels * c.patch_size ** 2, d), rng, dtype),
               "patch.b": zeros(d, dtype), "cls": zeros(d, dtype),
               "pos": normal((c.num_tokens, d), rng, 0.02, dtype)}
-    for layer in range(e.num_layers):
-        params.update(prefixed(f"layer{layer}", init_encoder_block(d, e.d_ff, rng, dtype)))
-    if e.norm_first:                      # post-LN blocks already end in a LayerNorm
-        params.update({"norm.gamma": ones(d, dtype), "norm.beta": zeros(d, dtype)})
+    params.update(init_encoder(e, rng, dtype))     # blocks.{l}.*, and ln_f.* for pre-LN
     params.update({"head.W": zeros((d, c.num_classes), dtype),
                    "head.b": zeros(c.num_classes, dtype)})
     return params
@@ -88,16 +85,12 @@ def vit_forward(images, params: dict, config: ViTConfig, rng=None, training: boo
     check_shape(x, "images", (None, c.in_channels, c.image_size, c.image_size))
     tokens, c_patch = patch_embedding_forward(x, sub(params, "patch"), c.patch_size)  # (B, N, d)
     z0, c_cls = class_token_forward(tokens, params)                                   # (B, N+1, d)
-    layers = [sub(params, f"layer{layer}") for layer in range(e.num_layers)]
-    z, weights, c_enc = encoder_forward(z0, layers, e, rng=rng, training=training)
-    h, c_norm = z[:, 0], None                                                         # (B, d)
-    if e.norm_first:
-        norm = check_params(params, {"norm.gamma": (e.d_model,), "norm.beta": (e.d_model,)})
-        h, c_norm = layer_norm_forward(h, norm["norm.gamma"], norm["norm.beta"], e.eps)
+    z, weights, c_enc = encoder_forward(z0, params, e, rng=rng, training=training)   # LN(z_L)
+    h = z[:, 0]                                                                       # (B, d)
     head = check_params(params, {"head.W": (e.d_model, c.num_classes),
                                  "head.b": (c.num_classes,)})
-    logits, c_head = _linear(h, head["head.W"], head["head.b"])                        # (B, K)
-    cache = {"patch": c_patch, "cls": c_cls, "enc": c_enc, "norm": c_norm, "head": c_head,
+    logits, c_head = linear_core(h, head["head.W"], head["head.b"])                        # (B, K)
+    cache = {"patch": c_patch, "cls": c_cls, "enc": c_enc, "head": c_head,
              "z_shape": z.shape, "logits_shape": logits.shape}
     return logits, weights, cache
 
@@ -107,13 +100,10 @@ def vit_backward(dlogits, cache) -> dict:
     grads = {}
     dlogits = as_dout(dlogits, cache["logits_shape"], name="dlogits")
     dh, grads["head.W"], grads["head.b"] = linear_backward(dlogits, cache["head"])
-    if cache["norm"] is not None:
-        dh, grads["norm.gamma"], grads["norm.beta"] = layer_norm_backward(dh, cache["norm"])
     dz = np.zeros(cache["z_shape"], dh.dtype)
     dz[:, 0] = dh                                        # only the [CLS] token reaches the head
-    dz0, layer_grads = encoder_backward(dz, cache["enc"])
-    for layer, g in enumerate(layer_grads):
-        grads.update(prefixed(f"layer{layer}", g))
+    dz0, g_enc = encoder_backward(dz, cache["enc"])
+    grads.update(g_enc)
     dtokens, g_cls = class_token_backward(dz0, cache["cls"])
     grads.update(g_cls)
     _, g_patch = patch_embedding_backward(dtokens, cache["patch"])

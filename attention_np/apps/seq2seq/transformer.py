@@ -8,23 +8,26 @@ attention — the same task, with attention as the *only* way information moves.
     memory = LN(encoder output),   logits = LN(y) W + b,   FFN(x) = relu(x W₁ + b₁) W₂ + b₂
     inputs: x = E[ids] + PE (sinusoidal)
 
-Each encoder layer is :func:`attention_np.transformer.encoder_block_forward` (pre-LN, ReLU, no
-dropout); the decoder layer is written out here from the same pieces (layer norm, multi-head
-attention, :func:`~attention_np.transformer.feed_forward_forward`). Parameter names:
-``enc{l}.W_q`` … ``enc{l}.ln2_beta`` (a block's names under ``enc{l}``), ``dec{l}.self.W_q``,
-``dec{l}.cross.W_q``, ``dec{l}.W_1``, ``dec{l}.ln1_gamma`` …, ``enc_ln.gamma``, ``out.W``.
+The encoder is :func:`attention_np.transformer.encoder_forward`'s pre-LN stack (ReLU, no
+dropout; its final LayerNorm gives the memory); the decoder layer is written out here from the
+same pieces (layer norm, multi-head attention, the FFN). Parameter names, in the flat dict:
+``enc.blocks.{l}.attn.W_q`` … ``enc.ln_f.beta`` (the encoder stack under ``enc``),
+``dec.blocks.{l}.self_attn.W_q``, ``dec.blocks.{l}.cross_attn.W_q``, ``dec.blocks.{l}.ffn.W_1``,
+``dec.blocks.{l}.ln1.gamma`` … ``ln3.beta``, ``dec.ln_f.gamma``, ``src_emb.W``, ``tgt_emb.W``,
+``out.W``, ``out.b``.
 """
 from __future__ import annotations
 
 from attention_np.core import linear_backward, linear_forward
-from attention_np.nn.init import normal, ones, zeros
+from attention_np.nn.init import normal
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
                                     layer_norm_forward, sinusoidal_positional_encoding)
 from attention_np.nn.params import linear_params, prefixed, sub
 from attention_np.self_attention import (init_multi_head_params, multi_head_attention_backward,
                                          multi_head_attention_forward)
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
-                                      feed_forward_backward, feed_forward_forward)
+                                      feed_forward_backward, feed_forward_forward,
+                                      init_encoder, init_feed_forward, norm_params)
 
 # Token embeddings E ~ N(0, 0.5²): a row has norm ≈ 0.5 √d, a little below the sinusoidal
 # encoding's √(d/2) that is added to it, so neither the token nor its position swamps the other.
@@ -37,39 +40,29 @@ def encoder_config(cfg) -> EncoderConfig:
                          num_layers=cfg.layers, activation="relu", norm_first=True)
 
 
-def _norms(names, d, dtype) -> dict:
-    """γ = 1, β = 0 for each named layer norm: {"ln1_gamma": …, "ln1_beta": …, …}."""
-    params = {}
-    for n in names:
-        params[f"{n}_gamma"], params[f"{n}_beta"] = ones(d, dtype), zeros(d, dtype)
+def init_decoder_block(d_model: int, d_ff: int, rng, dtype) -> dict:
+    """One decoder layer: masked self-attention, cross-attention and the FFN drawn in that
+    order (as :func:`~attention_np.transformer.init_encoder_block`: Xavier, zero biases), and
+    three layer norms γ = 1, β = 0."""
+    params = {**prefixed("self_attn", init_multi_head_params(d_model, rng, dtype)),
+              **prefixed("cross_attn", init_multi_head_params(d_model, rng, dtype)),
+              **prefixed("ffn", init_feed_forward(d_model, d_ff, rng, dtype))}
+    for norm in ("ln1", "ln2", "ln3"):
+        params.update(prefixed(norm, norm_params(d_model, dtype)))
     return params
-
-
-def _ffn_params(rng, d, d_ff, dtype) -> dict:
-    """W₁, b₁, W₂, b₂ initialised as torch's nn.Linear (W ~ U(±1/√fan_in), b = 0)."""
-    first, second = linear_params(rng, d, d_ff, dtype), linear_params(rng, d_ff, d, dtype)
-    return {"W_1": first["W"], "b_1": first["b"], "W_2": second["W"], "b_2": second["b"]}
 
 
 def init_transformer(cfg, rng) -> dict:
     """Embeddings, ``cfg.layers`` encoder and decoder layers, final norms and the output layer
-    (random draws in this order: embeddings, per encoder layer attention then FFN, per decoder
-    layer self-attention, cross-attention, FFN, then the output layer)."""
+    (random draws in this order: embeddings, the encoder blocks, the decoder blocks, the
+    output layer)."""
     d, dt = cfg.d_model, cfg.np_dtype
     p = {"src_emb.W": normal((cfg.src_vocab, d), rng, std=EMBED_STD, dtype=dt),
          "tgt_emb.W": normal((cfg.tgt_vocab, d), rng, std=EMBED_STD, dtype=dt)}
+    p.update(init_encoder(encoder_config(cfg), rng, dt, prefix="enc"))   # enc.blocks.*, enc.ln_f
     for layer in range(cfg.layers):
-        block = {**init_multi_head_params(d, rng, dt), **_ffn_params(rng, d, cfg.ffn, dt),
-                 **_norms(("ln1", "ln2"), d, dt)}
-        p.update(prefixed(f"enc{layer}", block))
-    for layer in range(cfg.layers):
-        self_attn = prefixed("self", init_multi_head_params(d, rng, dt))
-        cross_attn = prefixed("cross", init_multi_head_params(d, rng, dt))
-        p.update(prefixed(f"dec{layer}", {**self_attn, **cross_attn,
-                                          **_ffn_params(rng, d, cfg.ffn, dt),
-                                          **_norms(("ln1", "ln2", "ln3"), d, dt)}))
-    for name in ("enc_ln", "dec_ln"):
-        p.update(prefixed(name, {"gamma": ones(d, dt), "beta": zeros(d, dt)}))
+        p.update(prefixed(f"dec.blocks.{layer}", init_decoder_block(d, cfg.ffn, rng, dt)))
+    p.update(prefixed("dec.ln_f", norm_params(d, dt)))
     p.update(prefixed("out", linear_params(rng, d, cfg.tgt_vocab, dt)))
     return p
 
@@ -82,20 +75,14 @@ def _embed(params, key, ids):
 def transformer_encode(cfg, params, src, src_mask):
     """src (B, Tk) → memory (B, Tk, d), encoder self-attention per layer, cache."""
     x, e_cache = _embed(params, "src_emb.W", src)
-    layers = [sub(params, f"enc{l}") for l in range(cfg.layers)]
-    x, weights, block_caches = encoder_forward(x, layers, encoder_config(cfg),
-                                               mask=src_mask[:, None, None, :])  # (B, Tk, d)
-    memory, ln_cache = layer_norm_forward(x, params["enc_ln.gamma"], params["enc_ln.beta"])
-    return memory, weights, {"e": e_cache, "blocks": block_caches, "ln": ln_cache}
+    memory, weights, enc_cache = encoder_forward(x, params, encoder_config(cfg), prefix="enc",
+                                                 mask=src_mask[:, None, None, :])  # (B, Tk, d)
+    return memory, weights, {"e": e_cache, "encoder": enc_cache}
 
 
 def transformer_encode_backward(dmemory, cache) -> dict:
     """Gradients of the encoder's parameters for dmemory (B, Tk, d)."""
-    dx, dgamma, dbeta = layer_norm_backward(dmemory, cache["ln"])       # memory = LN(x)
-    grads = {"enc_ln.gamma": dgamma, "enc_ln.beta": dbeta}
-    dx, block_grads = encoder_backward(dx, cache["blocks"])
-    for l, g in enumerate(block_grads):
-        grads.update(prefixed(f"enc{l}", g))
+    dx, grads = encoder_backward(dmemory, cache["encoder"])            # memory = LN(blocks(x))
     grads["src_emb.W"] = embedding_backward(dx, cache["e"])            # x = E[src] + PE
     return grads
 
@@ -104,15 +91,16 @@ def decoder_layer_forward(y, memory, p, num_heads, mask):
     """One pre-LN decoder layer (module docstring). y (B, T, d), memory (B, Tk, d), p the
     layer's parameters, mask broadcastable to (B, H, T, Tk) → y (B, T, d), cross-attention
     weights (B, H, T, Tk), cache."""
-    z1, c_ln1 = layer_norm_forward(y, p["ln1_gamma"], p["ln1_beta"])    # z₁ = LN₁(y)
-    a, _, c_self = multi_head_attention_forward(z1, z1, sub(p, "self"), num_heads, causal=True)
+    z1, c_ln1 = layer_norm_forward(y, p["ln1.gamma"], p["ln1.beta"])    # z₁ = LN₁(y)
+    a, _, c_self = multi_head_attention_forward(z1, z1, sub(p, "self_attn"), num_heads,
+                                                causal=True)
     h1 = y + a                                                           # (B, T, d)
-    z2, c_ln2 = layer_norm_forward(h1, p["ln2_gamma"], p["ln2_beta"])   # z₂ = LN₂(h₁)
-    c, weights, c_cross = multi_head_attention_forward(z2, memory, sub(p, "cross"), num_heads,
-                                                       mask=mask)        # (B, T, d)
+    z2, c_ln2 = layer_norm_forward(h1, p["ln2.gamma"], p["ln2.beta"])   # z₂ = LN₂(h₁)
+    c, weights, c_cross = multi_head_attention_forward(z2, memory, sub(p, "cross_attn"),
+                                                       num_heads, mask=mask)   # (B, T, d)
     h2 = h1 + c
-    z3, c_ln3 = layer_norm_forward(h2, p["ln3_gamma"], p["ln3_beta"])   # z₃ = LN₃(h₂)
-    f, c_ffn = feed_forward_forward(z3, p, "relu")                      # (B, T, d)
+    z3, c_ln3 = layer_norm_forward(h2, p["ln3.gamma"], p["ln3.beta"])   # z₃ = LN₃(h₂)
+    f, c_ffn = feed_forward_forward(z3, sub(p, "ffn"), "relu")          # (B, T, d)
     cache = {"ln1": c_ln1, "self": c_self, "ln2": c_ln2, "cross": c_cross, "ln3": c_ln3,
              "ffn": c_ffn}
     return h2 + f, weights, cache
@@ -128,9 +116,9 @@ def decoder_layer_backward(dy, cache):
     dh1 = dh2 + dh1_ln
     dz1_q, dz1_kv, g_self = multi_head_attention_backward(dh1, cache["self"])   # h₁ = y + a
     dy_ln, dg1, db1 = layer_norm_backward(dz1_q + dz1_kv, cache["ln1"])  # z₁ = LN₁(y)
-    grads = {**prefixed("self", g_self), **prefixed("cross", g_cross), **g_ffn,
-             "ln1_gamma": dg1, "ln1_beta": db1, "ln2_gamma": dg2, "ln2_beta": db2,
-             "ln3_gamma": dg3, "ln3_beta": db3}
+    grads = {**prefixed("self_attn", g_self), **prefixed("cross_attn", g_cross),
+             **prefixed("ffn", g_ffn), "ln1.gamma": dg1, "ln1.beta": db1, "ln2.gamma": dg2,
+             "ln2.beta": db2, "ln3.gamma": dg3, "ln3.beta": db3}
     return dh1 + dy_ln, dmemory, grads
 
 
@@ -141,10 +129,11 @@ def transformer_decode(cfg, params, memory, src_mask, tgt_in):
     mask = src_mask[:, None, None, :]                                    # (B, 1, 1, Tk)
     layer_caches, cross = [], []
     for l in range(cfg.layers):
-        y, w, c = decoder_layer_forward(y, memory, sub(params, f"dec{l}"), cfg.heads, mask)
+        y, w, c = decoder_layer_forward(y, memory, sub(params, f"dec.blocks.{l}"), cfg.heads,
+                                        mask)
         layer_caches.append(c)
         cross.append(w)
-    z, ln_cache = layer_norm_forward(y, params["dec_ln.gamma"], params["dec_ln.beta"])
+    z, ln_cache = layer_norm_forward(y, params["dec.ln_f.gamma"], params["dec.ln_f.beta"])
     logits, out_cache = linear_forward(z, params["out.W"], params["out.b"])  # (B, T, V)
     return logits, cross, {"e": e_cache, "layers": layer_caches, "ln": ln_cache,
                            "out": out_cache}
@@ -154,11 +143,11 @@ def transformer_decode_backward(dlogits, cache):
     """Returns (dmemory (B, Tk, d), grads of the decoder's parameters)."""
     dz, dW, db = linear_backward(dlogits, cache["out"])                 # logits = z W + b
     dy, dgamma, dbeta = layer_norm_backward(dz, cache["ln"])            # z = LN(y)
-    grads = {"out.W": dW, "out.b": db, "dec_ln.gamma": dgamma, "dec_ln.beta": dbeta}
+    grads = {"out.W": dW, "out.b": db, "dec.ln_f.gamma": dgamma, "dec.ln_f.beta": dbeta}
     dmemory = 0
     for l in reversed(range(len(cache["layers"]))):
         dy, dmem, g = decoder_layer_backward(dy, cache["layers"][l])
         dmemory = dmemory + dmem                     # every layer reads the same memory
-        grads.update(prefixed(f"dec{l}", g))
+        grads.update(prefixed(f"dec.blocks.{l}", g))
     grads["tgt_emb.W"] = embedding_backward(dy, cache["e"])            # y = E[tgt] + PE
     return dmemory, grads

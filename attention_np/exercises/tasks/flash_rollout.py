@@ -2,7 +2,7 @@
 one decoder step of Bahdanau attention.
 
 The library has no NumPy online softmax (its flash attention is the Numba kernel
-``kernels.flash_attention_forward``): that exercise is graded against the function that computes
+``attention_np.kernels.flash_attention_forward``): that exercise is graded against the function that computes
 the same thing, scaled dot-product attention, and its lse against the log of the weights."""
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ EXERCISES = [
         name="flash_attention_forward", title="the online softmax: one flash-attention block loop",
         section="§8.2", signature="flash_attention_forward(q, k, v, mask=None)",
         outputs=("out", "lse"), make_cases=_flash_cases,
-        solution="kernels.flash.flash_attention_forward",
+        solution="attention_np.kernels.flash.flash_attention_forward",
         reference="attention_np.self_attention.scaled_dot_product_attention_forward",
         preamble="BLOCK = 4   # keys per block: small, so that every case takes several blocks",
         doc="""out = softmax(e) v  and  lse = log Σ_j exp(e_j) per query,  e = q kᵀ / √D (masked),

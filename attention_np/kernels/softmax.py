@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from attention_np.nn.checks import check_mask
-from kernels._config import ELEMENTWISE, PARALLEL
-from kernels._intrinsics import fast_exp, maxnum
-from kernels._validate import float_input
+from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._intrinsics import fast_exp, maxnum
+from attention_np.kernels._validate import bool_mask, float_input
 
 
 @njit(**ELEMENTWISE)
@@ -135,7 +134,7 @@ def softmax(x, axis: int = -1, mask=None) -> np.ndarray:
     """
     x, out_dtype = float_input(x, "x", min_ndim=1)
     axis = _normalise_axis(x, axis)
-    mask = check_mask(mask, "mask", x.shape)
+    mask = bool_mask(mask, "mask", x.shape)
     if mask is not None:
         x = np.where(mask, x, x.dtype.type(-np.inf))
     y = _run(_softmax_last, _softmax_mid, [x], axis)

@@ -29,7 +29,7 @@ def _rss_kib(field: str) -> int:
 def _runner(impl: str):
     """fwd+bwd callable(q, k, v, dout) -> outputs, for one implementation."""
     if impl == "flash":
-        from kernels import flash_attention_backward, flash_attention_forward
+        from attention_np.kernels import flash_attention_backward, flash_attention_forward
 
         def run(q, k, v, dout):
             out, lse = flash_attention_forward(q, k, v)
@@ -83,7 +83,7 @@ def scaling(Ts, max_numpy_T: int) -> dict:
         for impl in IMPLS:
             if impl == "numpy" and T > max_numpy_T:
                 continue
-            code = (f"import json; from kernels._bench_scaling import measure_one; "
+            code = (f"import json; from attention_np.kernels.bench.scaling import measure_one; "
                     f"print(json.dumps(measure_one({impl!r}, {T})))")
             res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             if res.returncode != 0:

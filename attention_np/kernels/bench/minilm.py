@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._bench_utils import Row, best_times
+from attention_np.kernels._bench_utils import Row, best_times
 
 WORDS = ("the attention weights of every head sum to one over the keys a query may see while "
          "padding tokens get none and the model learns which words matter for the meaning of "
@@ -89,5 +89,5 @@ if __name__ == "__main__":
     import numba
     import torch as _t
     _t.set_num_threads(numba.get_num_threads())
-    from kernels._bench_utils import format_table
+    from attention_np.kernels._bench_utils import format_table
     print(format_table(minilm_rows(5, _t)))

@@ -2,7 +2,7 @@
 
 The fastest block sizes depend on the CPU's caches and vector width (an AMD Zen 4 wants a
 deeper K slice in the GEMM than an Intel Xeon), so they are measured, not guessed:
-:func:`tune` times a few candidates of each kernel on this CPU (best of 3, candidates
+:func:`attention_np.kernels.tune` (in ``_tune_search``) times a few candidates of each kernel on this CPU (best of 3, candidates
 interleaved) and keeps the fastest. The choice is saved in
 ``$XDG_CACHE_HOME/attention_np/kernels_tune.json`` (default ``~/.cache``), keyed by CPU model,
 Numba version and thread count, and loaded by every later process.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numba
 
-from kernels._bench_utils import cpu_model
+from attention_np.kernels._bench_utils import cpu_model
 
 TUNE_AT_FLOP = 2.0**30          # a problem of ≥ 1 GFLOP triggers the first-use tuning
 
@@ -48,6 +48,14 @@ class KernelConfig:
 
 DEFAULT = KernelConfig()
 _STATE = {"config": None, "source": "default"}
+# The search that tune() runs times the kernels, and the kernels read their configuration here,
+# so this module cannot import it: the package registers it (attention_np/kernels/__init__.py).
+_TUNER = {}
+
+
+def register_tuner(tune) -> None:
+    """Set the function :func:`config` runs at the first big call (``tune()``, no arguments)."""
+    _TUNER["tune"] = tune
 
 
 def machine_key() -> str:
@@ -75,7 +83,8 @@ def _load() -> KernelConfig | None:
     return KernelConfig(**entry["config"])
 
 
-def _save(config: KernelConfig, timings: dict) -> None:
+def save_choice(config: KernelConfig, timings: dict) -> None:
+    """Write ``config`` (and the timings that chose it) to :func:`cache_path` for this machine."""
     path = cache_path()
     entries = _read_all()
     entries[machine_key()] = {"config": dataclasses.asdict(config), "timings_ms": timings,
@@ -86,7 +95,8 @@ def _save(config: KernelConfig, timings: dict) -> None:
     os.replace(tmp, path)                             # atomic: concurrent processes are safe
 
 
-def _enabled() -> bool:
+def enabled() -> bool:
+    """Whether tuning is on (``ATTENTION_NP_TUNE`` is not "0")."""
     return os.environ.get("ATTENTION_NP_TUNE", "1") != "0"
 
 
@@ -94,13 +104,18 @@ def config(flop: float = 0.0) -> KernelConfig:
     """The configuration in use: the saved choice for this machine, else the defaults; the
     first call for a problem of ≥ :data:`TUNE_AT_FLOP` with nothing saved runs :func:`tune`."""
     if _STATE["config"] is None:
-        saved = _load() if _enabled() else None
+        saved = _load() if enabled() else None
         _STATE.update(config=saved or DEFAULT, source="saved" if saved else "default")
-    if flop >= TUNE_AT_FLOP and _STATE["source"] == "default" and _enabled():
+    if flop >= TUNE_AT_FLOP and _STATE["source"] == "default" and enabled():
         print("kernels: tuning block sizes for this CPU (once; saved in "
               f"{cache_path()})", file=sys.stderr)
-        tune()
+        _TUNER["tune"]()
     return _STATE["config"]
+
+
+def choose(cfg: KernelConfig, source: str) -> None:
+    """Use ``cfg`` from now on in this process (``source``: where it came from, for source())."""
+    _STATE.update(config=cfg, source=source)
 
 
 def source() -> str:
@@ -118,25 +133,3 @@ def using(cfg: KernelConfig):
         yield cfg
     finally:
         _STATE.update(saved)
-
-
-def tune(save: bool = True, verbose: bool = False, repeats: int = 3) -> KernelConfig:
-    """Time the candidate block sizes and chunkings on this CPU, keep and return the fastest.
-
-    Takes a few seconds (float32 problems: flash attention B=1 H=4 T=1024 D=64, matmul 1024³).
-    ``save``: write the choice to :func:`cache_path` for later processes.
-    """
-    from kernels._tune_search import search
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    threads = numba.get_num_threads()
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # the count machine_key names
-    try:
-        with using(DEFAULT):                          # the kernels must not tune themselves
-            best, timings = search(repeats, verbose)
-    finally:
-        numba.set_num_threads(threads)
-    _STATE.update(config=best, source="tuned")
-    if save and _enabled():
-        _save(best, timings)
-    return best

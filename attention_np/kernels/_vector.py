@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from kernels._config import ELEMENTWISE
+from attention_np.kernels._config import ELEMENTWISE
 
 
 @njit(**ELEMENTWISE)

@@ -90,7 +90,7 @@ def check_relations(relations, edges: Edges, num_relations: int,
     return per_edge.astype(np.intp)
 
 
-def _weights_as_input(alpha: np.ndarray, edges: Edges) -> np.ndarray:
+def weights_as_input(alpha: np.ndarray, edges: Edges) -> np.ndarray:
     """α (H, E) of the sorted edges → (H, N, N) with zeros off the graph (dense input), or
     (H, E) in the caller's edge order (edge-list input)."""
     if edges.order is not None:
@@ -104,7 +104,7 @@ def _weights_as_input(alpha: np.ndarray, edges: Edges) -> np.ndarray:
 
 # --- segment softmax over each node's incoming edges ------------------------------------------
 
-def _segment_softmax(g: np.ndarray, edges: Edges) -> np.ndarray:
+def segment_softmax_core(g: np.ndarray, edges: Edges) -> np.ndarray:
     """α_e = exp(g_e − m_i) / Σ_{e' into i} exp(g_e' − m_i), m_i = max_{e' into i} g_e'.
     g (H, E) → α (H, E). Trusts its input."""
     if g.shape[1] == 0:
@@ -114,7 +114,7 @@ def _segment_softmax(g: np.ndarray, edges: Edges) -> np.ndarray:
     return ex / np.repeat(np.add.reduceat(ex, edges.starts, axis=1), edges.counts, axis=1)
 
 
-def _segment_softmax_backward(dalpha: np.ndarray, alpha: np.ndarray, edges: Edges) -> np.ndarray:
+def segment_softmax_backward(dalpha: np.ndarray, alpha: np.ndarray, edges: Edges) -> np.ndarray:
     """dg_e = α_e (dα_e − Σ_{e' into i} dα_e' α_e')   (softmax_backward, edge by edge)."""
     if alpha.shape[1] == 0:
         return dalpha.copy()
@@ -122,7 +122,7 @@ def _segment_softmax_backward(dalpha: np.ndarray, alpha: np.ndarray, edges: Edge
     return alpha * (dalpha - np.repeat(dot, edges.counts, axis=1))
 
 
-def _node_sum(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+def node_sum_core(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     """s_k = Σ_{e: index_e = k} values_e.   values (H, E), index (E,) → (H, n)."""
     out = np.zeros((values.shape[0], n), values.dtype)
     for h in range(values.shape[0]):
@@ -137,7 +137,7 @@ def _matrix(alpha_h: np.ndarray, edges: Edges, columns: np.ndarray, n_cols: int)
     return sp.csr_matrix((alpha_h, columns, edges.indptr), shape=(edges.n, n_cols))
 
 
-def _neighbour_sum_forward(alpha: np.ndarray, values: np.ndarray, edges: Edges,
+def neighbour_sum_core(alpha: np.ndarray, values: np.ndarray, edges: Edges,
                            index: np.ndarray | None = None):
     """out_i = Σ_{e into i} α_e values[index_e]   (index = the source j by default).
 
@@ -151,7 +151,7 @@ def _neighbour_sum_forward(alpha: np.ndarray, values: np.ndarray, edges: Edges,
     return out, {"alpha": alpha, "values": values, "edges": edges, "index": index}
 
 
-def _neighbour_sum_backward(dout: np.ndarray, cache):
+def neighbour_sum_backward(dout: np.ndarray, cache):
     """out = A v  →  dα_e = dout_i · v[index_e],  dv = Aᵀ dout.   Returns (dalpha, dvalues)."""
     alpha, values, edges, index = (cache[k] for k in ("alpha", "values", "edges", "index"))
     H, K, F = values.shape

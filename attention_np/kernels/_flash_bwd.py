@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import get_thread_id, njit, prange
 
-from kernels._config import ELEMENTWISE, PARALLEL
-from kernels._flash_fwd import FULLY_MASKED, mask_tile, task_rows, tile
-from kernels._intrinsics import fast_exp
+from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._flash_fwd import FULLY_MASKED, mask_tile, task_rows, tile
+from attention_np.kernels._intrinsics import fast_exp
 
 @njit(**ELEMENTWISE)
 def _probabilities(s, lse):

@@ -18,8 +18,8 @@ import math
 
 from numba import njit, prange
 
-from kernels._config import ELEMENTWISE, PARALLEL
-from kernels._special import normal_cdf, normal_pdf
+from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._special import normal_cdf, normal_pdf
 
 
 @njit(**ELEMENTWISE)

@@ -16,10 +16,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from kernels._config import ELEMENTWISE, PARALLEL
-from kernels._intrinsics import fast_exp, maxnum
-from kernels._validate import float_input
-from kernels._vector import axpy, dot, matvec, outer_add, vecmat
+from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._intrinsics import fast_exp, maxnum
+from attention_np.kernels._validate import float_input
+from attention_np.kernels._vector import axpy, dot, matvec, outer_add, vecmat
 
 
 @njit(**ELEMENTWISE)

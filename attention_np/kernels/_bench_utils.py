@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from kernels._config import PARALLEL
+from attention_np.kernels._config import PARALLEL
 
 
 def best_times(fns: dict, repeats: int) -> dict:

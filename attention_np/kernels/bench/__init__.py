@@ -1,13 +1,13 @@
 """Benchmark: our kernels vs the NumPy references and torch, in one process, same threads.
 
-    python -m kernels.bench [--quick] [--out DIR] [--retune] [--no-minilm] [--no-scaling]
+    python -m attention_np.kernels.bench [--quick] [--out DIR] [--retune] [--no-minilm] [--no-scaling]
 
 Prints the CPU model and the kernel configuration that ran (tuned for this CPU by
-:mod:`kernels._tune`, at the first run), then one Markdown table (ms, GFLOPS, GB/s or
+:mod:`attention_np.kernels._tune`, at the first run), then one Markdown table (ms, GFLOPS, GB/s or
 sentences/s, torch time / our time, % of a yardstick measured on this machine: OpenBLAS sgemm
 GFLOPS for matmul/attention, one-pass 2-thread copy bandwidth for softmax — a yardstick, not a
 ceiling, so a kernel can pass 100 %) with the MiniLM end-to-end rows last
-(:mod:`kernels._bench_minilm`), and writes DIR/bench.json and DIR/bench_attention_scaling.png
+(:mod:`attention_np.kernels.bench.minilm`), and writes DIR/bench.json and DIR/bench_attention_scaling.png
 (time and working memory of attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash
 kernel).
 
@@ -30,15 +30,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
-import kernels
+from attention_np import kernels
 from attention_np.core import softmax_backward as np_softmax_backward
 from attention_np.core import softmax_forward as np_softmax_forward
 from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
-from kernels import _tune
-from kernels._bench_minilm import minilm_rows
-from kernels._bench_scaling import plot_scaling, scaling
-from kernels._bench_utils import (Row, best_times, copy_with_new_output, cpu_model,
+from attention_np.kernels import _tune
+from attention_np.kernels.bench.minilm import minilm_rows
+from attention_np.kernels.bench.scaling import plot_scaling, scaling
+from attention_np.kernels._bench_utils import (Row, best_times, copy_with_new_output, cpu_model,
                                   format_table, machine_peaks)
 
 
@@ -130,12 +130,12 @@ def _idle_threads() -> str:
     return ", ".join(f"{k}={os.environ.get(k, '(default)')}" for k in QUIET_IDLE_THREADS)
 
 
-def _reexec_with_quiet_idle_threads() -> None:
+def reexec_with_quiet_idle_threads() -> None:
     """Start the bench again with :data:`QUIET_IDLE_THREADS` (read by OpenBLAS and OpenMP when
     they load, so they cannot be changed in a running process)."""
     missing = {k: v for k, v in QUIET_IDLE_THREADS.items() if os.environ.get(k) != v}
     if missing and os.environ.get("ATTENTION_NP_BENCH_SPIN") != "1":
-        os.execve(sys.executable, [sys.executable, "-m", "kernels.bench", *sys.argv[1:]],
+        os.execve(sys.executable, [sys.executable, "-m", "attention_np.kernels.bench", *sys.argv[1:]],
                   {**os.environ, **missing})
 
 
@@ -181,8 +181,3 @@ def main(argv=None) -> dict:
     print(f"wrote {out_dir / 'bench.json'}")
     return result
 
-
-if __name__ == "__main__":
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    _reexec_with_quiet_idle_threads()
-    main()

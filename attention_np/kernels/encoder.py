@@ -1,6 +1,8 @@
 """The post-LN Transformer encoder block (BERT's layer) with fused kernels: the fast version of
 :func:`attention_np.transformer.encoder_block_forward` / ``_backward`` for ``norm_first=False``
-with the FFN, taken when ``backend="numba"`` (and no dropout is active).
+with the FFN, which the library runs for ``backend="numba"`` (when no dropout is active). Its
+entry points take arrays and plain numbers; the library maps its parameters onto
+:data:`WEIGHTS` in :mod:`attention_np.nn.backend`.
 
     q, k, v = x W_q + b_q, x W_k + b_k, x W_v + b_v      BLAS, bias added while splitting heads
     c = MultiHead(q, k, v)                                 the flash kernels (kernels.flash)
@@ -29,11 +31,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from attention_np.core import compute_dtype
-from attention_np.nn.checks import as_dout
-from kernels import fused
-from kernels._config import PARALLEL
-from kernels.flash import backward_core, compact_mask, forward_core
+from attention_np.kernels import fused
+from attention_np.kernels._config import PARALLEL
+from attention_np.kernels._validate import compute_dtype, upstream_gradient
+from attention_np.kernels.flash import backward_core, compact_mask, forward_core
 
 PROJECTIONS = ("q", "k", "v")
 
@@ -188,49 +189,48 @@ def block_backward(dy, cache):
     return dx, g
 
 
-# --- the entry points of attention_np.transformer (inputs already checked there) -------------
+# --- entry points (inputs checked by the caller: attention_np.nn.backend) -------------------
 
-PARAMS = tuple(f"{w}_{n}" for n in "qkvo" for w in "Wb") + (
+WEIGHTS = tuple(f"{w}_{n}" for n in "qkvo" for w in "Wb") + (
     "W_1", "b_1", "W_2", "b_2", "ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta")
+"""The arrays of one block, by the names this module gives them: the projections W_q … b_o
+(d, d) and (d,), the FFN W_1 (d, d_ff), b_1, W_2 (d_ff, d), b_2, and the two layer norms' γ, β."""
 
 
-def fits(config, training: bool) -> bool:
-    """Whether the fused block computes this configuration: post-LN with the FFN, ReLU or GELU,
-    and no dropout active (the other cases run the NumPy block with flash attention)."""
-    dropout = training and (config.dropout > 0 or config.attn_dropout > 0)
-    return (not config.norm_first and config.mlp and not dropout
-            and config.activation in ("gelu", "relu"))
+def _contiguous(weights, dt):
+    return {n: np.ascontiguousarray(weights[n], dt) for n in WEIGHTS}
 
 
-def _params(params, dt):
-    return {n: np.ascontiguousarray(params[n], dt) for n in PARAMS}
+def run_block(x, weights, num_heads: int, causal: bool, gelu: bool, eps: float, mask=None,
+              keep: bool = True):
+    """y = LN₂(h + FFN(h)),  h = LN₁(x + MultiHead(x)) — the post-LN block of the module
+    docstring on a padded batch.
 
-
-def run_block(x, params, config, mask=None, keep: bool = True):
-    """The block on checked inputs: x (B, T, d) float, params keyed like
-    :func:`attention_np.transformer.init_encoder_block`, mask bool broadcastable to
-    (B, H, T, T) or None → (y (B, T, d), cache or None unless ``keep``)."""
-    out_dtype = np.result_type(x, params["W_q"])
+    x (B, T, d) float; ``weights`` a dict of the arrays named in :data:`WEIGHTS`; ``num_heads``
+    dividing d; ``causal``: position i sees j ≤ i; ``gelu``: exact GELU (else ReLU); ``eps``
+    of both layer norms; mask bool broadcastable to (B, H, T, T) or None
+    → (y (B, T, d), the cache of :func:`run_block_backward`, or None unless ``keep``)."""
+    out_dtype = np.result_type(x, weights["W_q"])
     dt = compute_dtype(out_dtype)
     B, T, d = x.shape
     rows = np.ascontiguousarray(x, dt).reshape(B * T, d)
-    y, cache = block_forward(rows, padded_layout(B, T), _params(params, dt), config.num_heads,
-                             mask, bool(config.causal), config.activation == "gelu", config.eps,
-                             keep)
+    y, cache = block_forward(rows, padded_layout(B, T), _contiguous(weights, dt), num_heads,
+                             mask, bool(causal), bool(gelu), eps, keep)
     if cache is not None:
         cache.update(out_dtype=out_dtype, shape=x.shape)
     return y.reshape(B, T, d).astype(out_dtype, copy=False), cache
 
 
 def run_block_backward(dy, cache):
-    """(dx, grads) of :func:`run_block` for dy = ∂L/∂y (B, T, d), in the forward's dtype."""
-    dy = as_dout(dy, cache["shape"], name="dy")
+    """(dx (B, T, d), grads keyed like :data:`WEIGHTS`) of :func:`run_block` for
+    dy = ∂L/∂y (B, T, d), in the forward's dtype."""
+    dy = upstream_gradient(dy, cache["shape"], name="dy")
     dx, g = block_backward(dy.reshape(-1, cache["shape"][-1]), cache)
     return dx.reshape(cache["shape"]).astype(cache["out_dtype"], copy=False), {
         n: v.astype(cache["out_dtype"], copy=False) for n, v in g.items()}
 
 
-def run_packed(rows, lengths, params, config):
+def run_packed(rows, lengths, weights, num_heads: int, causal: bool, gelu: bool, eps: float):
     """Inference on sequences stored back to back without padding: rows (N, d) float32/64,
     the tokens of sequence b at rows Σ_{b'<b} lengths[b'] …; every token sees the tokens of its
     own sequence (and, if causal, none after it) → y rows (N, d). No cache is kept.
@@ -239,7 +239,7 @@ def run_packed(rows, lengths, params, config):
     activations on the real tokens only (only the attention pads, to the longest sequence)."""
     layout = packed_layout(lengths)
     visible = np.arange(layout[2]) < layout[1][:, None]                     # (B, T) real keys
-    y, _ = block_forward(np.ascontiguousarray(rows), layout, _params(params, rows.dtype),
-                         config.num_heads, visible[:, None, None, :], bool(config.causal),
-                         config.activation == "gelu", config.eps, keep=False)
+    y, _ = block_forward(np.ascontiguousarray(rows), layout, _contiguous(weights, rows.dtype),
+                         num_heads, visible[:, None, None, :], bool(causal), bool(gelu), eps,
+                         keep=False)
     return y

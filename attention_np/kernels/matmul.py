@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels._config import STRICT, STRICT_PARALLEL
-from kernels._intrinsics import fma, register_tile
-from kernels._tune import DEFAULT, config
-from kernels._validate import float_input
+from attention_np.kernels._config import STRICT, STRICT_PARALLEL
+from attention_np.kernels._intrinsics import fma, register_tile
+from attention_np.kernels._tune import DEFAULT, config
+from attention_np.kernels._validate import float_input
 
 MR, NR = 8, 32          # micro-tile: 8 rows × 32 columns = 16 zmm accumulators in float32
 KC, MC = DEFAULT.matmul_kc, DEFAULT.matmul_mc     # the defaults; the tuned ones may differ

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels._config import ELEMENTWISE, PARALLEL
-from kernels._intrinsics import fast_exp, maxnum
+from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._intrinsics import fast_exp, maxnum
 
 MASKED = -1e30          # score of a masked (query, key) pair
 FULLY_MASKED = -1e29    # a running max below this means no key was visible yet

@@ -16,12 +16,11 @@ import math
 import numba
 import numpy as np
 
-from attention_np.nn.checks import check_mask
-from kernels._config import single_threaded_blas
-from kernels._flash_bwd import flash_backward_kernel
-from kernels._flash_fwd import flash_forward_kernel
-from kernels._tune import config
-from kernels._validate import float_input
+from attention_np.kernels._config import single_threaded_blas
+from attention_np.kernels._flash_bwd import flash_backward_kernel
+from attention_np.kernels._flash_fwd import flash_forward_kernel
+from attention_np.kernels._tune import config
+from attention_np.kernels._validate import bool_mask, float_input
 
 
 def _heads(x, name: str, dtype=None):
@@ -58,7 +57,7 @@ def compact_mask(mask):
 
 def _mask_args(mask, q, k):
     B, H, Tq, Tk = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
-    return compact_mask(check_mask(mask, "mask", (B, H, Tq, Tk)))
+    return compact_mask(bool_mask(mask, "mask", (B, H, Tq, Tk)))
 
 
 def _scale(scale, q) -> np.floating:

@@ -14,7 +14,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from kernels._intrinsics import fast_exp
+from attention_np.kernels._intrinsics import fast_exp
 
 
 def fast_erfc(x):

@@ -1,0 +1,102 @@
+"""The one door from the library to its Numba kernels (:mod:`attention_np.kernels`).
+
+Layers that offer ``backend="numba"`` call the functions here and nothing else of the kernels
+package; each takes arrays and plain numbers the caller has already checked, imports the
+kernels on first use (so ``import attention_np`` never starts Numba) and hands back a state the
+caller keeps in its cache and passes to the matching backward untouched.
+
+    backend="numpy"   the readable reference: every layer as the site teaches it
+    backend="numba"   the same function on fused kernels: flash attention (no (Tq, Tk) weights
+                      are formed, so none are returned) and a fused post-LN encoder block
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BACKENDS = ("numpy", "numba")
+
+
+def check_backend(backend) -> str:
+    """``backend`` is one of :data:`BACKENDS`, or ValueError."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _kernels():
+    from attention_np import kernels          # sets Numba's compile flags before any compile
+    return kernels
+
+
+# --- flash attention: scaled dot-product attention of any leading shape ----------------------
+
+def _as_bhtd(x: np.ndarray) -> np.ndarray:
+    """(..., T, D) → (B, H, T, D) for the kernels (leading dims folded into B)."""
+    return x if x.ndim == 4 else x.reshape((-1, 1) + x.shape[-2:])
+
+
+def flash_sdpa_forward(q, k, v, mask, causal: bool):
+    """softmax(q kᵀ/√D, masked) v without forming the weights.
+
+    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) float arrays of one rank; mask boolean
+    broadcast to (..., Tq, Tk) or None → (out (..., Tq, Dv), state for the backward)."""
+    mask4 = mask if mask is None or q.ndim == 4 else mask.reshape((-1, 1) + mask.shape[-2:])
+    out, lse = _kernels().flash_attention_forward(_as_bhtd(q), _as_bhtd(k), _as_bhtd(v),
+                                                  mask=mask4, causal=causal)
+    state = {"q": q, "k": k, "v": v, "out": out, "lse": lse, "mask": mask4, "causal": causal}
+    return out.reshape(q.shape[:-1] + (v.shape[-1],)), state
+
+
+def flash_sdpa_backward(dout, state):
+    """(dq, dk, dv) in the shapes of the forward's q, k, v, for dout (..., Tq, Dv)."""
+    q, k, v = state["q"], state["k"], state["v"]
+    dq, dk, dv = _kernels().flash_attention_backward(
+        _as_bhtd(np.asarray(dout, dtype=q.dtype)), _as_bhtd(q), _as_bhtd(k), _as_bhtd(v),
+        state["out"], state["lse"], mask=state["mask"], causal=state["causal"])
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+# --- the fused post-LN encoder block ---------------------------------------------------------
+
+def fused_block_covers(norm_first: bool, mlp: bool, activation: str, dropout_active: bool) -> bool:
+    """Whether the fused block computes a block of this shape: post-LN with the FFN, ReLU or
+    GELU, and no dropout active (other blocks run in NumPy with flash attention)."""
+    return not norm_first and mlp and not dropout_active and activation in ("relu", "gelu")
+
+
+def fused_block_forward(x, weights: dict, num_heads: int, causal: bool, gelu: bool, eps: float,
+                        mask=None):
+    """y = LN₂(h + FFN(h)), h = LN₁(x + MultiHead(x)) on x (B, T, d); ``weights`` named as
+    :data:`attention_np.kernels.encoder.WEIGHTS`; mask bool broadcast to (B, H, T, T) or None
+    → (y (B, T, d), state)."""
+    from attention_np.kernels import encoder
+    return encoder.run_block(x, weights, num_heads, causal, gelu, eps, mask)
+
+
+def fused_block_backward(dy, state):
+    """(dx (B, T, d), grads named as the forward's ``weights``) for dy (B, T, d)."""
+    from attention_np.kernels import encoder
+    return encoder.run_block_backward(dy, state)
+
+
+def fused_packed_blocks(rows, lengths, layers: list[dict], num_heads: int, causal: bool,
+                        gelu: bool, eps: float) -> np.ndarray:
+    """Inference on sequences stored back to back without padding: rows (N, d) (sequence b at
+    rows Σ_{b'<b} lengths[b'] …) through the post-LN blocks ``layers`` (each a ``weights``
+    dict as for :func:`fused_block_forward`) → rows (N, d). Every token sees its own sequence
+    only; the products, norms and activations cost nothing for padding. No cache is kept."""
+    from attention_np.kernels import encoder
+    rows = np.ascontiguousarray(rows)
+    for weights in layers:
+        rows = encoder.run_packed(rows, lengths, weights, num_heads, causal, gelu, eps)
+    return rows
+
+
+def fused_segment_mean_normalize(rows, lengths) -> np.ndarray:
+    """u_b = s_b / ‖s_b‖, s_b the mean of sequence b's rows, for rows stored back to back as in
+    :func:`fused_packed_blocks` → (B, d)."""
+    from attention_np.kernels import encoder, fused
+    starts, lengths, _ = encoder.packed_layout(lengths)
+    u = np.empty((len(lengths), rows.shape[1]), rows.dtype)
+    fused.segment_mean_normalize(np.ascontiguousarray(rows), starts, lengths, u)
+    return u
