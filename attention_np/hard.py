@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from attention_np.core import softmax_core, softmax_backward
-from attention_np.nn.checks import as_dout, as_float_array
+from attention_np.core import softmax_backward, softmax_core
+from attention_np.nn.checks import as_dout, as_float_array, check_rng
 from attention_np.soft import check_scores_values
 
 
@@ -60,8 +60,8 @@ def hard_attention_forward(scores, values, rng, mask=None, index=None):
     → context (..., Tq, Dv), index (..., Tq) int (−1 for a fully masked query, whose context is 0,
       and for a query whose α holds a NaN, whose context is NaN), weights α (..., Tq, Tk), cache.
     """
-    if index is None and not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if index is None:
+        check_rng(rng, "when no index is given (hard attention samples)")
     scores, values, mask = check_scores_values(scores, values, mask)
     weights, softmax_cache = softmax_core(scores, -1, mask)                    # α (..., Tq, Tk)
     lead, (Tq, Tk) = weights.shape[:-2], weights.shape[-2:]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.apps.seq2seq.model import forward, shift_right
-from attention_np.apps.seq2seq.search import greedy_decode
+from attention_np.apps.seq2seq.search import translate_greedy
 from attention_np.apps.seq2seq.train import crop
 from attention_np.viz import animate_decoding, plot_alignment
 from demos import _dates_data as data
@@ -95,7 +95,7 @@ def accuracy_figure(out_dir, name, metrics, bins) -> Figure:
 def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
     import matplotlib.pyplot as plt
     src, mask = crop(test.src, test.src_len, np.array(rows))
-    tokens, weights = greedy_decode(params, cfg, src, mask)
+    tokens, weights = translate_greedy(params, cfg, src, mask)
     fig, axes = plt.subplots(1, len(rows), figsize=(7 * len(rows), 4.2), layout="constrained",
                              squeeze=False)
     for ax, r, tok, w in zip(axes[0], rows, tokens, weights):
@@ -111,7 +111,7 @@ def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
 def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
     import matplotlib.pyplot as plt
     src, mask = crop(test.src, test.src_len, np.array([row]))
-    tokens, _ = greedy_decode(params, cfg, src, mask)
+    tokens, _ = translate_greedy(params, cfg, src, mask)
     _, _, cache = forward(params, cfg, src, mask, shift_right(cfg, tokens))
     cross = cache["cross"][-1][0]                                       # (H, T, Tk), last layer
     cols = 2
@@ -128,7 +128,7 @@ def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
 
 def decode_gif(out_dir, name, cfg, params, test, row) -> Figure:
     src, mask = crop(test.src, test.src_len, np.array([row]))
-    tokens, weights = greedy_decode(params, cfg, src, mask)
+    tokens, weights = translate_greedy(params, cfg, src, mask)
     path = Path(out_dir) / name / "decode_bahdanau.gif"
     animate_decoding(weights[0], path, source_tokens=source_tokens(test.sources[row]),
                      target_tokens=target_tokens(tokens[0]), fps=2.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attention_np.apps.las import LASConfig, beam_search, init_las, loss_and_grads
+from attention_np.apps.las import LASConfig, init_las, loss_and_grads, transcribe_beam
 from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_figure, write_json
 from demos._speech_data import END, PAD, START, TEST_VARIANTS, VOCAB, WORDS, load_split
@@ -107,7 +107,7 @@ def transcribe(params, cfg, feats, beam: int = 4, batch: int = 64):
     for i in range(0, len(feats), batch):
         idx = list(range(i, min(i + batch, len(feats))))
         x, mask, _, _ = make_batch(feats, [()] * len(feats), idx)
-        tokens, alpha, _ = beam_search(params, cfg, x, mask, beam)
+        tokens, alpha, _ = transcribe_beam(params, cfg, x, mask, beam)
         hyps += [tokens_to_digits(t) for t in tokens]
         alphas += list(alpha)
     return hyps, alphas

@@ -14,7 +14,7 @@ import numpy as np
 
 from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
 from attention_np.apps.seq2seq.model import init_model
-from attention_np.apps.seq2seq.search import beam_search
+from attention_np.apps.seq2seq.search import translate_beam
 from attention_np.apps.seq2seq.train import TrainConfig, crop, exact_match, predict, train
 from demos import _dates_data as data
 from demos import _dates_figures as figures
@@ -126,7 +126,7 @@ def evaluate(params, cfg, test, beam_rows: int) -> dict:
     set; beam-4 exact match on its first ``beam_rows`` rows."""
     pred = predict(params, cfg, test.src, test.src_len)
     rows = np.arange(min(beam_rows, len(test.src)))
-    beam = beam_search(params, cfg, *crop(test.src, test.src_len, rows), beam=4)[0]
+    beam = translate_beam(params, cfg, *crop(test.src, test.src_len, rows), beam=4)[0]
     return {"exact_match": exact_match(cfg, pred, test.tgt),
             "char_accuracy": char_accuracy(pred, test.tgt),
             "beam4_exact_match": exact_match(cfg, beam, test.tgt[rows]),

@@ -215,9 +215,9 @@ def test_positional_encoding_properties():
     assert pe.dtype == np.float32 and pe.shape == (50, 7)
     np.testing.assert_array_equal(pe[0], [0, 1, 0, 1, 0, 1, 0])       # odd d ends with a sine
     assert np.all(np.abs(pe) <= 1)
-    with pytest.raises(ValueError, match="T and d must be positive integers"):
+    with pytest.raises(ValueError, match="T must be an integer ≥ 1, got 0"):
         sinusoidal_positional_encoding(0, 4)
-    with pytest.raises(ValueError, match="T=3, d=2.5"):
+    with pytest.raises(ValueError, match="d must be an integer ≥ 1, got 2.5"):
         sinusoidal_positional_encoding(3, 2.5)
 
 

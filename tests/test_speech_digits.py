@@ -6,7 +6,8 @@ import wave
 import numpy as np
 import pytest
 
-from attention_np.apps.las import LASConfig, beam_search, greedy_decode, init_las, loss_and_grads
+from attention_np.apps.las import (LASConfig, init_las, loss_and_grads, transcribe_beam,
+                                   transcribe_greedy)
 from demos._speech_data import _wav_to_array, espeak, formant_utterance, make_specs
 from demos.speech_digits import edit_distance, error_rates, make_batch, tokens_to_digits, train
 
@@ -84,8 +85,8 @@ def test_beam_search_with_beam_one_is_greedy():
     cfg = _tiny_cfg()
     params = init_las(cfg, rng)
     x, mask, _, _ = _tiny_batch(rng)
-    greedy, _ = greedy_decode(params, cfg, x, mask)
-    tokens, alphas, _ = beam_search(params, cfg, x, mask, beam=1)
+    greedy, _ = transcribe_greedy(params, cfg, x, mask)
+    tokens, alphas, _ = transcribe_beam(params, cfg, x, mask, beam=1)
     n = tokens.shape[1]
     np.testing.assert_array_equal(tokens, greedy[:, :n])
     assert alphas.shape[:2] == tokens.shape and np.allclose(alphas.sum(-1), 1, atol=1e-6)

@@ -8,7 +8,7 @@ import torch
 from attention_np.apps.seq2seq.attention import attention_backward, attention_forward, init_attention
 from attention_np.apps.seq2seq.config import MODELS, Seq2SeqConfig
 from attention_np.apps.seq2seq.model import decode_step, encode, init_model, loss_and_grads
-from attention_np.apps.seq2seq.search import beam_search, greedy_decode
+from attention_np.apps.seq2seq.search import translate_beam, translate_greedy
 from attention_np.nn.losses import log_softmax
 from attention_np.apps.seq2seq.train import TrainConfig, exact_match, predict, train
 from demos import _dates_data as data
@@ -141,10 +141,10 @@ def test_teacher_forcing_equals_step_by_step_decoding(model):
 def test_beam_search(model):
     cfg, src, mask, _ = _tiny(model)
     params = init_model(cfg, seed=3)
-    greedy, _ = greedy_decode(params, cfg, src, mask)
-    one, _, _ = beam_search(params, cfg, src, mask, beam=1)
+    greedy, _ = translate_greedy(params, cfg, src, mask)
+    one, _, _ = translate_beam(params, cfg, src, mask, beam=1)
     assert np.array_equal(one, greedy)
-    best, weights, score = beam_search(params, cfg, src, mask, beam=4)
+    best, weights, score = translate_beam(params, cfg, src, mask, beam=4)
     assert weights.shape == (3, cfg.max_tgt_len, src.shape[1])
 
     def total_logp(tokens):

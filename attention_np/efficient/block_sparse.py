@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.efficient._common import check_indices
+from attention_np.nn.checks import check_indices
 from attention_np.nn.checks import as_dout, check_positive_int
 from attention_np.self_attention import sdpa_core, check_qkv, scaled_dot_product_attention_backward
 

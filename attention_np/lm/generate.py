@@ -104,8 +104,7 @@ def _check_generate(params, cfg, prompt_ids, max_new_tokens, temperature, rng):
     """Everything :func:`generate` relies on → (params as float arrays, prompt_ids)."""
     params = check_lm_params(params, cfg)
     n = max_new_tokens
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative integer, got {n!r}")
+    n = check_positive_int(n, "max_new_tokens", minimum=0)
     prompt_ids = check_ids(prompt_ids, cfg, "prompt_ids")
     if prompt_ids.shape[1] + n - 1 > cfg.max_len:                       # the last is not fed
         raise ValueError(f"prompt_ids (shape {prompt_ids.shape}) + max_new_tokens ({n}) − 1 "

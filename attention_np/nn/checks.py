@@ -82,6 +82,27 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_odd_size(value, name: str) -> int:
+    """A kernel size: a positive odd integer, so 'same' padding (k − 1)/2 is whole."""
+    k = check_positive_int(value, name)
+    if k % 2 == 0:
+        raise ValueError(f"{name} must be odd for 'same' padding, got {value!r}")
+    return k
+
+
+def check_indices(indices, name: str, size: int) -> np.ndarray:
+    """Sorted unique int positions in [0, size) (an empty array for None)."""
+    if indices is None:
+        return np.zeros(0, dtype=np.intp)
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-D sequence of integer positions, got {indices!r}")
+    idx = idx.astype(np.intp)
+    if idx.size and (idx.min() < 0 or idx.max() >= size or np.unique(idx).size != idx.size):
+        raise ValueError(f"{name} must hold distinct positions in [0, {size}), got {indices!r}")
+    return np.sort(idx)
+
+
 def check_num_heads(num_heads, d_model: int, where: str) -> int:
     """``num_heads``, a positive integer dividing ``d_model`` (``where`` says where d_model
     comes from, e.g. "x_q has shape (2, 5, 6)"), or ValueError naming num_heads."""

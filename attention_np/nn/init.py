@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from attention_np.nn.checks import check_rng
+
 
 def xavier_uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float64,
                    gain: float = 1.0) -> np.ndarray:
@@ -17,8 +19,7 @@ def xavier_uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.fl
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must have at least 2 positive dimensions (.., d_in, d_out), "
                          f"got {shape}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     fan_in, fan_out = shape[-2], shape[-1]
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_same_dim,
-                                    compute_dtype)
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_positive_int,
+                                    check_rng, check_same_dim, compute_dtype)
 
 
 # --- embedding -------------------------------------------------------------------------------
@@ -108,9 +108,7 @@ def dropout_forward(x, p: float, rng: np.random.Generator | None = None, trainin
         raise ValueError(f"p must lie in [0, 1], got {p}")
     if not training or p == 0.0:
         return x, {"scale": None, "shape": x.shape, "dtype": x.dtype}
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator when training with p={p}, "
-                         f"got {type(rng).__name__}")
+    check_rng(rng, f"when training with p={p}")
     keep = rng.random(x.shape) >= p                               # (...) bool, P(keep) = 1 − p
     scale = keep.astype(x.dtype) * (x.dtype.type(1.0 / (1.0 - p)) if p < 1 else 0)
     return x * scale, {"scale": scale, "shape": x.shape, "dtype": x.dtype}
@@ -158,8 +156,7 @@ def sinusoidal_positional_encoding(T: int, d: int, dtype=np.float64) -> np.ndarr
     Returns (T, d) in ``dtype``. For odd d the last column is a sine (its cosine partner is
     dropped). Add it to token embeddings: ``x + PE[:T]``.
     """
-    if int(T) != T or int(d) != d or T < 1 or d < 1:
-        raise ValueError(f"T and d must be positive integers, got T={T}, d={d}")
+    T, d = check_positive_int(T, "T"), check_positive_int(d, "d")
     pos = np.arange(T, dtype=np.float64)[:, None]                 # (T, 1)
     two_i = np.arange(0, d, 2, dtype=np.float64)                  # (ceil(d/2),)
     angle = pos / 10000.0 ** (two_i / d)                          # (T, ceil(d/2))

@@ -24,7 +24,7 @@ from attention_np.nn.activations import (relu_backward, relu_forward, sigmoid_ba
                                          sigmoid_forward)
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_positive_int
 from attention_np.nn.params import linear_params
-from attention_np.vision._checks import check_rng
+from attention_np.nn.checks import check_rng
 
 
 def hidden_channels(channels: int, reduction: int) -> int:

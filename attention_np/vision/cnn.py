@@ -28,7 +28,7 @@ from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_ba
 from attention_np.nn.init import normal, zeros
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.params import linear_params, prefixed, sub
-from attention_np.vision._checks import check_rng
+from attention_np.nn.checks import check_rng
 from attention_np.vision.channel import (init_channel_mlp, squeeze_excitation_backward,
                                          squeeze_excitation_forward)
 from attention_np.vision.spatial import cbam_backward, cbam_forward, init_cbam

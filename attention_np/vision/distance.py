@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.nn.checks import as_float_array
+from attention_np.nn.checks import as_float_array, check_positive_int
 
 
 def patch_distances(grid: int, patch_size: int) -> np.ndarray:
     """‖c_i − c_j‖ in pixels between the centres of the grid × grid patches (row-major order)
     of side ``patch_size`` → (N, N), N = grid²."""
-    if int(grid) != grid or grid < 1 or int(patch_size) != patch_size or patch_size < 1:
-        raise ValueError(f"grid and patch_size must be positive integers, got {grid}, "
-                         f"{patch_size}")
+    grid = check_positive_int(grid, "grid")
+    patch_size = check_positive_int(patch_size, "patch_size")
     rows, cols = np.divmod(np.arange(int(grid) ** 2), int(grid))                 # (N,), (N,)
     centres = patch_size * np.stack([rows, cols], axis=1).astype(np.float64)     # (N, 2)
     return np.linalg.norm(centres[:, None, :] - centres[None, :, :], axis=-1)    # (N, N)

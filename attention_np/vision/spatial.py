@@ -20,7 +20,7 @@ from attention_np.nn.checks import as_dout, as_float_array, check_params
 from attention_np.nn.conv import conv2d_backward, conv2d_forward
 from attention_np.nn.init import uniform_fan_in, zeros
 from attention_np.nn.params import prefixed
-from attention_np.vision._checks import check_odd_size, check_rng
+from attention_np.nn.checks import check_odd_size, check_rng
 from attention_np.vision.channel import (channel_attention_core, channel_attention_backward,
                                          check_channel_inputs, init_channel_mlp)
 

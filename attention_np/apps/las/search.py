@@ -27,7 +27,7 @@ def _step(params):
     return step
 
 
-def greedy_decode(params, cfg, x, mask):
+def transcribe_greedy(params, cfg, x, mask):
     """y_i = argmax p(y | y_<i, x) → tokens (B, cfg.max_len) — <end>, then <pad> — and
     α (B, cfg.max_len, T')."""
     state, context = _listen(params, cfg, x, mask)
@@ -35,7 +35,7 @@ def greedy_decode(params, cfg, x, mask):
                                   cfg.max_len, cfg.pad)
 
 
-def beam_search(params, cfg, x, mask, beam: int = 4):
+def transcribe_beam(params, cfg, x, mask, beam: int = 4):
     """The ``beam`` prefixes with the highest Σ log p → the best tokens (B, cfg.max_len), its
     α (B, cfg.max_len, T') and its total log-probability (B,)."""
     state, context = _listen(params, cfg, x, mask)

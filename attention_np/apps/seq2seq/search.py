@@ -20,7 +20,7 @@ def _step(params, cfg):
     return step
 
 
-def greedy_decode(params, cfg, src, src_mask):
+def translate_greedy(params, cfg, src, src_mask):
     """y_t = argmax p(y | y_<t, x) for src (B, Tk), src_mask (B, Tk) → tokens
     (B, cfg.max_tgt_len) — <end>, then <pad> — and the alignment α (B, cfg.max_tgt_len, Tk)."""
     memory = encode(params, cfg, src, src_mask)
@@ -28,7 +28,7 @@ def greedy_decode(params, cfg, src, src_mask):
                                   cfg.start, cfg.end, cfg.max_tgt_len, cfg.pad)
 
 
-def beam_search(params, cfg, src, src_mask, beam: int = 4):
+def translate_beam(params, cfg, src, src_mask, beam: int = 4):
     """The ``beam`` best prefixes by Σ log p → the best tokens (B, cfg.max_tgt_len), its α
     (B, cfg.max_tgt_len, Tk) and its score (B,)."""
     memory = encode(params, cfg, src, src_mask)

@@ -10,7 +10,7 @@ import numpy as np
 
 from attention_np.nn.optim import Adam, clip_grad_norm
 from attention_np.apps.seq2seq.model import loss_and_grads
-from attention_np.apps.seq2seq.search import greedy_decode
+from attention_np.apps.seq2seq.search import translate_greedy
 
 
 @dataclass
@@ -58,7 +58,7 @@ def predict(params, cfg, src, src_len, batch: int = 256):
     out = []
     for start in range(0, len(src), batch):
         rows = np.arange(start, min(start + batch, len(src)))
-        out.append(greedy_decode(params, cfg, *crop(src, src_len, rows))[0])
+        out.append(translate_greedy(params, cfg, *crop(src, src_len, rows))[0])
     return np.concatenate(out)
 
 
