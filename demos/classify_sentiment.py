@@ -15,15 +15,17 @@ from dataclasses import replace
 import numpy as np
 
 from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sentiment_classifier,
-                                         predict, role_scores)
+                                         loss_and_grads, predict, role_scores,
+                                         sentiment_backward, sentiment_forward)
+from attention_np.core import softmax_backward, softmax_forward
+from attention_np.nn.optim import Adam, clip_grad_norm
 from attention_np.transformer import EncoderConfig
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
-from demos._faithfulness import figure_curves, report_lines
-from demos._progress import say
+from demos._faithfulness import (figure_curves, report_lines, sentence_curves, summarise,
+                                 token_scores)
+from demos._progress import progress, say
 from demos._sentiment_data import CLASSES, make_splits, make_validation, word_class
-from demos._sentiment_faithfulness import sentiment_faithfulness
 from demos._sentiment_figures import all_figures
-from demos._sentiment_train import accuracies, train_classifier
 
 NAME = "classify_sentiment"
 QUICK = {"n_train": 30000, "n_val": 2000, "n_test": 2000, "steps": 4500, "seeds": (0,),
@@ -48,6 +50,71 @@ def model_config(vocab_size: int, dropout=0.1, attn_dropout=0.0) -> SentimentCon
                             attn_dropout=attn_dropout, activation="relu", norm_first=False)
     return SentimentConfig(vocab_size, len(CLASSES), 48, encoder)
 
+
+# --- training: length-bucketed batches, AdamW with warm-up and linear decay -------------------
+# (the Transformer and the mean-pooling baseline share it)
+
+LR = 2e-3                        # AdamW's peak learning rate
+
+
+def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """Endless length-bucketed batches: sentences of similar length share a batch (little
+    padding), buckets come in random order, membership is reshuffled every epoch."""
+    while True:
+        order = np.argsort(lengths + rng.random(len(lengths)), kind="stable")
+        chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+        for i in rng.permutation(len(chunks)):
+            yield chunks[i]
+
+
+def _log_row(log, row: dict, seconds: float) -> None:
+    log("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in row.items()) + f" ({seconds:.0f} s)")
+
+
+def train_classifier(params, config, split, steps: int, lr: float = LR, batch_size: int = 64,
+                     rng=None, weight_decay: float = 0.01, evaluate=None, eval_every: int = 0,
+                     log=None):
+    """AdamW with linear warm-up (first 10 %) and linear decay, gradients clipped to norm 1.
+    Every ``eval_every`` steps ``evaluate(params) -> dict`` is recorded (and ``log``ged).
+    Returns the history: the loss of every step and the evaluations."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    opt = Adam(lr=lr, weight_decay=weight_decay)
+    history = {"loss": [], "evals": []}
+    warmup, start = max(1, steps // 10), time.perf_counter()
+    bar = progress(steps, "  training", every=eval_every or steps, enabled=log is not None)
+    for step, idx in zip(range(1, steps + 1), _batches(split.lengths, batch_size, rng)):
+        opt.lr = lr * min(step / warmup, (steps - step + 1) / (steps - warmup + 1))
+        width = int(split.lengths[idx].max())
+        loss, grads, _ = loss_and_grads(params, config, split.ids[idx, :width],
+                                        split.lengths[idx], split.labels[idx], rng,
+                                        training=True)
+        clip_grad_norm(grads, 1.0)
+        opt.step(params, grads)
+        history["loss"].append(loss)
+        bar.set_postfix(loss=float(np.mean(history["loss"][-50:])))
+        bar.update()
+        if evaluate is not None and eval_every and (step % eval_every == 0 or step == steps):
+            row = {"step": step, "loss": float(np.mean(history["loss"][-eval_every:])),
+                   **evaluate(params)}
+            history["evals"].append(row)
+            if log:
+                _log_row(log, row, time.perf_counter() - start)
+    bar.close()
+    return history
+
+
+def accuracies(params, config, split) -> dict:
+    """Accuracy on all sentences, on those whose deciding clause holds a negator (the
+    headline "negated" set) and, labelled as the earlier definition, on every sentence that
+    contains a negator anywhere (also in a clause that "but" overrides)."""
+    correct = predict(split.ids, split.lengths, params, config) == split.labels
+    return {"accuracy": float(correct.mean()),
+            "accuracy_negated": float(correct[split.negated].mean()),
+            "accuracy_any_negator": float(correct[split.has_negator].mean())}
+
+
+# --- what the heads do -----------------------------------------------------------------------
 
 def token_classes(split, vocab) -> np.ndarray:
     """(N, T) word class of every position ([CLS] and padding count as "other")."""
@@ -90,6 +157,58 @@ def analyse_heads(params, config, val, test, vocab) -> dict:
             "best_head": best_heads(val_roles, roles), "head_ablation": ablation,
             "weights": weights}
 
+
+# --- faithfulness: deleting the words an explanation ranks first -----------------------------
+# The output watched is p_c, the probability of the class c the model predicts for the whole
+# sentence. Words are deleted ([CLS] stays; the words left keep their order and take
+# consecutive positions), and each explanation scores the words from the attention of the
+# [CLS] query — the only row the classifier reads — and the gradients ∂p_c/∂A
+# (demos/_faithfulness.py).
+
+def class_probability(params, config, cls_id: int, words, c: int):
+    """output(keep (M, n) bool) → (M,) p_c of [CLS] + the kept ``words`` (n ids)."""
+    words = np.asarray(words)
+
+    def output(keep):
+        lengths = keep.sum(axis=1) + 1                                    # [CLS] counts
+        ids = np.zeros((len(keep), int(lengths.max())), dtype=np.int64)
+        ids[:, 0] = cls_id
+        for m, k in enumerate(keep):
+            ids[m, 1:lengths[m]] = words[k]
+        logits, _, _ = sentiment_forward(ids, lengths, params, config)
+        return softmax_forward(logits.astype(np.float64))[0][:, c]
+    return output
+
+
+def attention_and_gradients(params, config, ids):
+    """One sentence ids (T,) → predicted class c, attentions and ∂p_c/∂A, each (L, H, T, T)."""
+    ids = np.asarray(ids)[None]                                           # (1, T)
+    logits, weights, cache = sentiment_forward(ids, np.array([ids.shape[1]]), params, config)
+    p, p_cache = softmax_forward(logits)                                  # (1, C)
+    c = int(p[0].argmax())
+    onehot = np.zeros_like(p)
+    onehot[0, c] = 1.0
+    _, dweights = sentiment_backward(softmax_backward(onehot, p_cache), cache,
+                                     return_dweights=True)
+    return c, np.stack([w[0] for w in weights]), np.stack([d[0] for d in dweights])
+
+
+def sentiment_faithfulness(params, config, split, n: int, seed: int = 0) -> dict:
+    """Mean AUCs and curves over the first ``n`` sentences of ``split``."""
+    rng = np.random.default_rng(seed)
+    curves, n = [], min(n, len(split))
+    with progress(n, "  faithfulness", unit="sentence") as bar:
+        for i in range(n):
+            ids = split.ids[i, :split.lengths[i]]                         # [CLS] w_1 … w_n
+            c, attn, dattn = attention_and_gradients(params, config, ids)
+            scores = token_scores(attn, dattn, [0], rng)
+            output = class_probability(params, config, int(ids[0]), ids[1:], c)
+            curves.append(sentence_curves(output, {k: s[1:] for k, s in scores.items()}))
+            bar.update()
+    return summarise(curves)
+
+
+# --- one seed, the baseline, overfitting -----------------------------------------------------
 
 def run_seed(seed: int, settings: dict, log=say) -> dict:
     """Generate data, train, evaluate and analyse one seed."""

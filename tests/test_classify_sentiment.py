@@ -110,7 +110,7 @@ def test_loss_and_grads_is_the_mean_cross_entropy_and_its_gradient(splits):
 
 
 def test_tiny_training_lowers_the_loss(splits):
-    from demos._sentiment_train import train_classifier
+    from demos.classify_sentiment import train_classifier
     train, _, vocab = splits
     config, params = tiny_model(len(vocab), np.float32, d_model=16)
     history = train_classifier(params, config, train, steps=150, lr=5e-3, batch_size=32,

@@ -119,7 +119,7 @@ def test_return_dweights_gives_the_encoder_attention_gradients(splits):
 
 def test_faithfulness_curves_of_the_classifier_start_at_its_prediction(splits):
     from attention_np.core import softmax_forward
-    from demos._sentiment_faithfulness import (attention_and_gradients, class_probability,
+    from demos.classify_sentiment import (attention_and_gradients, class_probability,
                                                sentiment_faithfulness)
     _, test, vocab = splits
     config, params = tiny_model(len(vocab))
