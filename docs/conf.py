@@ -21,6 +21,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
 # Pages import their experiment code (docs/site_code) and the library; the notebook kernels
 # inherit this environment. One BLAS thread per kernel: pages run two at a time (-j 2 works too).
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -40,8 +41,23 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "bilingual",                      # docs/_ext: the Chinese edition, the language switch
 ]
-exclude_patterns = ["_build", "site_code", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "site_code", "_ext", "locales", "**.ipynb_checkpoints"]
+templates_path = ["_templates"]
+
+# ----------------------------------------------------------------------------- two editions
+# English is the source; the Chinese edition (-D language=zh_CN, built by docs/_ext/bilingual.py
+# right after the English one) translates it through gettext catalogues, one per page:
+#   python -m sphinx -b gettext docs docs/_build/gettext          # the messages (.pot)
+#   sphinx-intl update -p docs/_build/gettext -l zh_CN -d docs/locales
+# A paragraph that changes in English comes back untranslated or fuzzy, and the tests fail
+# until its translation is brought up to date (tests/test_site_i18n.py).
+language = "en"
+locale_dirs = ["locales/"]
+gettext_compact = False               # one catalogue per page
+gettext_uuid = False
+gettext_location = False              # no line numbers: a moved paragraph is not a change
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 
 # ----------------------------------------------------------------------------- MyST / myst-nb
@@ -97,6 +113,7 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "use_repository_button": False,
     "navigation_with_keys": False,
+    "article_header_end": ["lang-switch.html", "article-header-buttons.html"],
 }
 pygments_style = "sphinx"
 

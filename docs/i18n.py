@@ -1,0 +1,138 @@
+"""The Chinese edition's catalogues, checked: what tests/test_site_i18n.py asserts, and what a
+translator runs while working.
+
+    python docs/i18n.py check [PO …]      # untranslated, fuzzy, markup and glossary problems
+    python docs/i18n.py update            # regenerate the messages and merge them into the .po
+                                          # (changed English paragraphs come back fuzzy/empty)
+
+Catalogues: docs/locales/zh_CN/LC_MESSAGES/<page>.po, one per page of the site (Sphinx gettext,
+``gettext_compact = False``). The glossary: docs/glossary.toml.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import polib
+
+DOCS = Path(__file__).resolve().parent
+LOCALE = DOCS / "locales" / "zh_CN" / "LC_MESSAGES"
+GLOSSARY = DOCS / "glossary.toml"
+
+# What a translation must carry over unchanged from its English message: MyST roles with their
+# targets, inline code, inline math, link targets and substitutions.
+INLINE_CODE = re.compile(r"``[^`]+``|`[^`]+`")
+ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+URL = re.compile(r"https?://\S+")
+
+
+def catalogues() -> list[Path]:
+    return sorted(LOCALE.rglob("*.po"))
+
+
+def load_glossary() -> list[dict]:
+    return tomllib.loads(GLOSSARY.read_text(encoding="utf-8"))["term"]
+
+
+def _prose(text: str) -> str:
+    """English text without the parts that are not prose: roles, code, math, link targets."""
+    for pattern in (ROLE, INLINE_CODE, MATH, URL):
+        text = pattern.sub(" ", text)
+    return LINK_TARGET.sub("]", text)
+
+
+def _term_pattern(term: dict) -> re.Pattern:
+    forms = [term["en"], *term.get("en_forms", [])]
+    alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.I)
+
+
+def glossary_problems(entry: polib.POEntry, glossary: list[dict]) -> list[str]:
+    """Terms the English message uses whose glossary spelling its translation lacks."""
+    if not entry.msgstr:
+        return []
+    english = _prose(entry.msgid)
+    problems = []
+    for term in glossary:
+        if term.get("check") and _term_pattern(term).search(english):
+            spellings = [term["zh"], *term.get("zh_forms", [])]
+            if not any(s in entry.msgstr for s in spellings):
+                problems.append(f"uses '{term['en']}' but not {' / '.join(spellings)}")
+    return problems
+
+
+def markup_problems(entry: polib.POEntry) -> list[str]:
+    """Roles, inline code, math and link targets that the translation does not carry over."""
+    if not entry.msgstr:
+        return []
+    problems = []
+    for kind, pattern in (("role", ROLE), ("math", MATH), ("link target", LINK_TARGET)):
+        theirs = pattern.findall(entry.msgid)
+        ours = pattern.findall(entry.msgstr)
+        missing = [x for x in theirs if x not in ours]
+        if missing:
+            problems.append(f"{kind} missing: {missing[:3]}")
+    codes = [c for c in INLINE_CODE.findall(ROLE.sub(" ", entry.msgid))]
+    missing = [c for c in codes if c not in entry.msgstr]
+    if missing:
+        problems.append(f"inline code missing: {missing[:3]}")
+    return problems
+
+
+def problems(path: Path, glossary: list[dict] | None = None) -> list[str]:
+    """Every problem of one catalogue: untranslated, fuzzy, obsolete, markup, glossary."""
+    glossary = load_glossary() if glossary is None else glossary
+    po = polib.pofile(str(path))
+    where = path.relative_to(LOCALE).as_posix()
+    out = []
+    for entry in po:
+        head = entry.msgid[:70].replace("\n", " ")
+        if entry.obsolete:
+            out.append(f"{where}: obsolete entry (remove it): {head!r}")
+        elif "fuzzy" in entry.flags:
+            out.append(f"{where}: fuzzy (the English changed; update and drop the flag): {head!r}")
+        elif not entry.msgstr.strip():
+            out.append(f"{where}: untranslated: {head!r}")
+        else:
+            out += [f"{where}: {p}: {head!r}" for p in markup_problems(entry)]
+            out += [f"{where}: glossary: {p}: {head!r}" for p in glossary_problems(entry, glossary)]
+    return out
+
+
+def update() -> None:
+    """Regenerate the .pot files from the English pages and merge them into the catalogues."""
+    pot = DOCS / "_build" / "gettext"
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "gettext", "-D",
+                    "nb_execution_mode=off", str(DOCS), str(pot)], check=True)
+    subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
+                    "zh_CN", "-d", str(DOCS / "locales")], check=True)
+    for path in catalogues():                 # messages the pages no longer have: dropped (a
+        po = polib.pofile(str(path))          # changed paragraph was matched to its old
+        stale = [e for e in po if e.obsolete]  # translation first, and marked fuzzy)
+        for entry in stale:
+            po.remove(entry)
+        if stale:
+            po.save()
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["update"]:
+        update()
+        return 0
+    if argv[:1] != ["check"]:
+        print(__doc__)
+        return 2
+    paths = [Path(p).resolve() for p in argv[1:]] or catalogues()
+    glossary = load_glossary()
+    found = [p for path in paths for p in problems(path, glossary)]
+    print("\n".join(found) if found else f"{len(paths)} catalogues: no problems")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
