@@ -9,6 +9,7 @@ The root of the package lists the article's ideas, one module each:
     scores              e = s·h, s·h/√D, s W h, vᵀ tanh(W s + U h)            (§4.1.3)
     soft, hard          soft attention (a weighted average) and hard attention (a sample) (§3.1, §3.2)
     self_attention      scaled dot-product and multi-head attention           (§3.3, §3.4)
+    positional          sinusoidal, learned and rotary positions (RoPE)       (§4.3, beyond)
     transformer         the encoder block: attention + FFN, residuals, layer norm (§4.3)
     location_attention  location-aware attention for speech                  (§6.3)
     din                 the Deep Interest Network's attention pooling          (§6.4)
@@ -67,8 +68,9 @@ from attention_np.nn.activations import (gelu_backward, gelu_forward, relu_backw
                                          sigmoid_backward, sigmoid_forward, tanh_backward,
                                          tanh_forward)
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
-                                    embedding_forward, layer_norm_backward, layer_norm_forward,
-                                    sinusoidal_positional_encoding)
+                                    embedding_forward, layer_norm_backward, layer_norm_forward)
+from attention_np.positional import (learned_positions_backward, learned_positions_forward,
+                                     rope_backward, rope_forward, sinusoidal_encoding)
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.optim import SGD, Adam, clip_grad_norm
 from attention_np.scores import (additive_score_backward, additive_score_forward,
@@ -122,7 +124,10 @@ __all__ = [
     "linformer_attention_forward", "linformer_attention_backward",
     # building blocks (attention_np.nn)
     "embedding_forward", "embedding_backward", "layer_norm_forward", "layer_norm_backward",
-    "dropout_forward", "dropout_backward", "sinusoidal_positional_encoding",
+    "dropout_forward", "dropout_backward",
+    # positions (attention alone is blind to order)
+    "sinusoidal_encoding", "learned_positions_forward", "learned_positions_backward",
+    "rope_forward", "rope_backward",
     "gelu_forward", "gelu_backward", "relu_forward", "relu_backward",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "cross_entropy_forward", "cross_entropy_backward", "SGD", "Adam", "clip_grad_norm",

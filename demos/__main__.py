@@ -1,5 +1,6 @@
-"""``python -m demos [--out DIR] [--full] [--quiet] [--list] [name ...]``: run the demos and write
-``DIR/index.html``."""
+"""``python -m demos [--out DIR] [--full] [--quiet] [--list] [--lang en|zh] [name ...]``: run the
+demos and write ``DIR/index.html`` (in Chinese with ``--lang zh``, or when ``LANG`` names a
+Chinese locale, e.g. ``LANG=zh_CN.UTF-8``)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,10 @@ import importlib.util
 import time
 from pathlib import Path
 
+import os
+
 from demos import DEMOS, QUICK_SECONDS
-from demos._common import DemoUnavailable
+from demos._common import LANGUAGES, DemoUnavailable
 from demos._progress import say, set_quiet
 from demos.gallery import write_gallery
 
@@ -21,11 +24,26 @@ def _parse(argv):
     parser.add_argument("--full", action="store_true", help="the longer runs behind the README numbers")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or report lines")
     parser.add_argument("--list", action="store_true", help="list the demos and their quick-mode times")
+    parser.add_argument("--lang", default=None, metavar="LANG",
+                        help=f"language of the gallery: one of {', '.join(LANGUAGES)} "
+                             "(default: from LANG, else en)")
     args = parser.parse_args(argv)
+    args.lang = args.lang or default_language()
+    if args.lang not in LANGUAGES:
+        parser.error(f"unknown --lang {args.lang!r}; the languages are: "
+                     + ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items()))
     unknown = set(args.names) - set(DEMOS)
     if unknown:
         parser.error(f"unknown demo(s) {sorted(unknown)}; choose from {DEMOS}")
     return args
+
+
+def default_language(environ=os.environ) -> str:
+    """"zh" when the locale (LC_ALL, LC_MESSAGES or LANG, in POSIX order) is Chinese, else "en"."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if environ.get(name):
+            return "zh" if environ[name].lower().startswith("zh") else "en"
+    return "en"
 
 
 def list_demos() -> str:
@@ -51,18 +69,24 @@ def _minutes(seconds) -> str:
     return f"{seconds:4.0f} s" if seconds < 90 else f"{seconds / 60:4.1f} min"
 
 
+def descriptions(module) -> dict:
+    """{lang: what the demo does}: its docstring, and its SUMMARY_ZH in Chinese."""
+    return {"en": " ".join((module.__doc__ or "").split()),
+            "zh": getattr(module, "SUMMARY_ZH", "")}
+
+
 def _run_one(name: str, args, position: str):
     module = importlib.import_module(f"demos.{name}")
     say(f"=== [{position}] demos.{name} (quick mode ~{_minutes(QUICK_SECONDS.get(name)).strip()}) ===")
-    start, doc = time.perf_counter(), (module.__doc__ or "").strip()
+    start, skipped = time.perf_counter(), ""
     try:
         figures = module.run(args.out, full=args.full)
     except DemoUnavailable as reason:
         say(f"=== demos.{name}: skipped: {reason} ===")
-        doc, figures = doc + f"\n\nSkipped in this run: {reason}", []
+        figures, skipped = [], str(reason)
     seconds = time.perf_counter() - start
     say(f"=== demos.{name}: {len(figures)} figures in {seconds:.1f} s ===")
-    return name, doc, figures, seconds
+    return name, descriptions(module), figures, seconds, skipped
 
 
 def main(argv=None) -> None:
@@ -79,7 +103,7 @@ def main(argv=None) -> None:
         if i < len(names) and not args.full:
             say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
                 f"about {_minutes(left).strip()} to go")
-    index = write_gallery(args.out, sections)
+    index = write_gallery(args.out, sections, args.lang)
     say(f"gallery: {index}")
 
 

@@ -35,14 +35,22 @@ def figure_it_attention(views: dict, out, name: str) -> list[Figure]:
         ax.set_title(f'"{key}": a(it→animal) − a(it→street) per head', fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.8)
         figs += [Figure(f"{name}/head_view_{key}.html", f"Head view of \"{text}\": hover "
-                        "'it' to see its lines; toggle heads by clicking their colours."),
+                        "'it' to see its lines; toggle heads by clicking their colours.",
+                        caption_zh=f"“{text}”的头视图：把鼠标悬停在“it”上可看到它的连线；点击"
+                                   "各个头的色块可以显示或隐藏该头。"),
                  Figure(f"{name}/model_view_{key}.html",
-                        f"Model view of \"{text}\": all 72 heads; click one to enlarge.")]
+                        f"Model view of \"{text}\": all 72 heads; click one to enlarge.",
+                        caption_zh=f"“{text}”的模型视图：全部 72 个注意力头，点击其中一个可"
+                                   "放大。")]
     figs.append(save_figure(fig, out.parent, f"{name}/it_attention.png",
                             "Left: where \"it\" attends in each layer (mean over the 12 heads). "
                             "Right: per head, weight on \"animal\" minus weight on \"street\" "
                             "(red: animal). Compare the two sentences head by head.",
-                            "Where does \"it\" attend?"))
+                            "Where does \"it\" attend?",
+                            caption_zh="左：每一层中“it”关注哪里（12 个头的平均）。右：每个头给"
+                                       "“animal”的权重减去给“street”的权重（红色：偏向 animal）。"
+                                       "请逐个头对比两个句子。",
+                            title_zh="“it”关注哪里？"))
     return figs
 
 
@@ -70,7 +78,17 @@ def figure_explanations(explained: dict, out, name: str) -> Figure:
                        "of the similarity to a target that names neither the animal nor the "
                        "street; saliency is per input token. Whether such maps are faithful "
                        "is measured in faithfulness.png.",
-                       "Raw attention vs rollout vs flow vs gradient-based maps")
+                       "Raw attention vs rollout vs flow vs gradient-based maps",
+                       caption_zh="对“‘it’依赖哪些词？”的六种回答，每一行都按它在普通词上的最大值"
+                                  "缩放为 1（[CLS]/[SEP] 可能因此饱和；为负的梯度 × 注意力显示为 0；"
+                                  "前五行隐藏了“it”对自身的那一项）。原始注意力（raw attention）只看"
+                                  "一层；注意力展开（rollout）把各层按头平均后的注意力图连乘起来，"
+                                  "注意力流（flow）则取穿过这些层的最大流；梯度 × 注意力（gradient × "
+                                  "attention）与相关性（relevance）用梯度给各条边加权，这个梯度来自"
+                                  "与一个目标句的相似度，而目标句既不提 animal 也不提 street；显著性"
+                                  "（saliency）则是逐个输入词元给出的。这些图是否忠实，在 "
+                                  "faithfulness.png 中度量。",
+                       title_zh="原始注意力、注意力展开、注意力流与基于梯度的解释图对比")
 
 
 def figure_corpus_stats(stats: dict, n_sentences: int, out, name: str) -> Figure:
@@ -89,7 +107,11 @@ def figure_corpus_stats(stats: dict, n_sentences: int, out, name: str) -> Figure
                        "Per head (rows: layers, columns: heads), averaged over every "
                        "query token of the corpus: how much attention goes to [CLS], "
                        "[SEP], punctuation, the previous and the next token, and the mean "
-                       "row entropy (low = focused).", "Clark-style head summary")
+                       "row entropy (low = focused).", "Clark-style head summary",
+                       caption_zh="逐个注意力头统计（行：层，列：头），并对语料中的每个查询词元取平均："
+                                  "有多少注意力流向 [CLS]、[SEP]、标点、前一个词元和后一个词元，以及"
+                                  "注意力行的平均熵（越低越集中）。",
+                       title_zh="Clark 式注意力头汇总")
 
 
 def figure_atlas(model, batch, stats: dict, punctuation, out, name: str) -> Figure:
@@ -123,4 +145,11 @@ def figure_atlas(model, batch, stats: dict, punctuation, out, name: str) -> Figu
                        "query/key alignment, projected by PCA. Left: queries sit next to the "
                        "keys one position back, around a ring ordered by position. Right: "
                        "the one [CLS] key (blue triangle) lies inside the cloud of queries, "
-                       "so every query scores it high.", "Attention atlas")
+                       "so every query scores it high.", "Attention atlas",
+                       caption_zh="注意力图集（attention atlas）：取最强的前一词元头（按位置着色）和"
+                                  "最强的 [CLS] 头（按词元类别着色），画出语料中每个词元的查询向量"
+                                  "（o）和键向量（^），先按 AttentionViz 的方法对齐查询与键，再用 "
+                                  "PCA 投影。左：每个查询都紧挨着前一个位置的键，沿一个按位置排列的"
+                                  "环分布。右：[CLS] 的键（蓝色三角形）落在查询点云之中，所以每个"
+                                  "查询给它的得分都很高。",
+                       title_zh="注意力图集")

@@ -37,7 +37,13 @@ def plot_curves(curves: dict, out_dir, name: str) -> Figure:
                        "and is noisier; \"hard_from_scratch\" trains the same objective from "
                        "random weights for as many steps in all; the article's decoder, which "
                        "never looks at a location, trains as many steps as soft attention.",
-                       "training curves")
+                       "training curves",
+                       caption_zh="各解码器的训练损失，每一步都用新生成的条带图像。微调的硬注意力（图例"
+                                  "“hard”）从训练好的软注意力模型出发，改在采样到的位置上继续训练"
+                                  "（REINFORCE），所以曲线起点低、噪声更大；“hard_from_scratch”从随机"
+                                  "权重出发优化同一目标，总步数与前者相同；原文的解码器（图例“article”）"
+                                  "从不看图像上的任何位置，训练步数与软注意力相同。",
+                       title_zh="训练曲线")
 
 
 def _outline_boxes(fig, boxes, n_words):
@@ -65,7 +71,10 @@ def plot_overlays(models: dict, test, out_dir, name: str) -> list[Figure]:
                 fig, out_dir, f"{name}/overlay_{kind}_{i}.png",
                 f"{kind.capitalize()} attention for each generated word of test strip {i}. "
                 "Green: the box of the digit being named; the heat map should sit inside it.",
-                f"{kind} attention, word by word"))
+                f"{kind} attention, word by word",
+                caption_zh=f"测试条带 {i} 上每个生成单词的{'软' if kind == 'soft' else '硬'}注意力。"
+                           "绿框：当前单词所指的那个数字的位置；热力图应当落在框内。",
+                title_zh=f"{'软' if kind == 'soft' else '硬'}注意力，逐词展示"))
     return figures
 
 
@@ -77,7 +86,9 @@ def write_gif(model, test, out_dir, name: str, i: int = EXAMPLES[2]) -> Figure:
     animate_decoding(steps, Path(out_dir) / rel, target_tokens=words, image=test.images[i],
                      grid_shape=cfg.grid, fps=1.5)
     return Figure(rel, "Soft attention moving along the strip while the caption is generated, "
-                       "one frame per word.", "decoding, step by step")
+                       "one frame per word.", "decoding, step by step",
+                  caption_zh="生成字幕的过程中，软注意力沿着条带图像移动，每个单词一帧。",
+                  title_zh="逐步解码")
 
 
 def plot_baseline_vs_soft(soft_model, article_tokens, article_weights, test, out_dir,
@@ -118,4 +129,9 @@ def plot_baseline_vs_soft(soft_model, article_tokens, article_weights, test, out
                        "over its own previous states (bottom), so no weight is ever attached to "
                        "an image region; the image reaches it only as one pooled vector. "
                        "Show-Attend-Tell's weights (middle) live on the image's x axis and "
-                       "step from digit to digit.", "article's decoder vs Show, Attend and Tell")
+                       "step from digit to digit.", "article's decoder vs Show, Attend and Tell",
+                       caption_zh="原文的解码器为什么无法定位：它的注意力权重分布在它自己先前的状态上"
+                                  "（下图），没有哪个权重对应某个图像区域，图像只以一个池化后的向量"
+                                  "进入模型。Show, Attend and Tell 的权重（中图）则落在图像的 x 轴"
+                                  "上，从一个数字跳到下一个数字。",
+                       title_zh="原文的解码器与 Show, Attend and Tell 对比")

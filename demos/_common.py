@@ -12,12 +12,35 @@ class DemoUnavailable(RuntimeError):
     ``python -m demos`` reports it and goes on with the other demos."""
 
 
+LANGUAGES = {"en": "English", "zh": "中文"}
+
+
 @dataclass
 class Figure:
-    """One gallery entry: a file (PNG, SVG, GIF or HTML) relative to the output root, and what to look at."""
+    """One gallery entry: a file (PNG, SVG, GIF or HTML) relative to the output root, and what
+    to look at — in English and in Chinese (the gallery and the site show the reader's
+    language; the text inside a figure stays English)."""
     path: str
     caption: str
     title: str = ""
+    caption_zh: str = ""
+    title_zh: str = ""
+
+    def caption_in(self, lang: str) -> str:
+        """The caption in ``lang`` ("en" or "zh"); a missing translation is an error."""
+        return self._text("caption", lang)
+
+    def title_in(self, lang: str) -> str:
+        """The title in ``lang`` ("" when the figure has none)."""
+        return self._text("title", lang) if self.title else ""
+
+    def _text(self, field: str, lang: str) -> str:
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang must be one of {sorted(LANGUAGES)}, got {lang!r}")
+        text = getattr(self, field if lang == "en" else f"{field}_zh")
+        if not text:
+            raise ValueError(f"{self.path} has no {field} in {LANGUAGES[lang]}")
+        return text
 
 
 def parse_args(description: str, argv=None) -> argparse.Namespace:
@@ -57,8 +80,9 @@ def demo_dir(out_dir: Path, name: str) -> Path:
 
 
 def save_figure(fig, out_dir: Path, relpath: str, caption: str, title: str = "",
-                svg: bool = False) -> Figure:
-    """Save a matplotlib figure as PNG (and SVG when asked) under ``out_dir`` and close it."""
+                svg: bool = False, caption_zh: str = "", title_zh: str = "") -> Figure:
+    """Save a matplotlib figure as PNG (and SVG when asked) under ``out_dir`` and close it;
+    the gallery entry carries the caption (and title) in English and Chinese."""
     import matplotlib.pyplot as plt
     path = Path(out_dir) / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +90,7 @@ def save_figure(fig, out_dir: Path, relpath: str, caption: str, title: str = "",
     if svg:
         fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
     plt.close(fig)
-    return Figure(relpath, caption, title)
+    return Figure(relpath, caption, title, caption_zh, title_zh)
 
 
 def write_json(path: Path, obj) -> None:

@@ -89,7 +89,12 @@ def accuracy_figure(out_dir, name, metrics, bins) -> Figure:
                        "a run sooner). Top: held-out exact match per model and against input "
                        "length. Bottom left: held-out exact match against training steps "
                        "(sample efficiency); bottom right: the validation score that early "
-                       "stopping watches.", "Accuracy")
+                       "stopping watches.", "Accuracy",
+                       caption_zh="所有模型的训练步数相同（早停可能让某次训练提前结束）。上排：各模型"
+                                  "在留出测试集上的完全匹配率，以及它随输入长度的变化。左下：留出集"
+                                  "完全匹配率随训练步数的变化（样本效率）；右下：早停所依据的验证集"
+                                  "得分。",
+                       title_zh="准确率")
 
 
 def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
@@ -105,7 +110,10 @@ def alignment_figure(out_dir, name, model, cfg, params, test, rows) -> Figure:
     return save_figure(fig, out_dir, f"{name}/alignment_{model}.png",
                        f"{model}: attention weights of each generated character (rows) over the "
                        "source characters (columns), greedy decoding on held-out inputs.",
-                       f"Alignment — {model}")
+                       f"Alignment — {model}",
+                       caption_zh=f"{model}：在留出输入上贪心解码时，每个生成字符（行）对各个源"
+                                  "字符（列）的注意力权重。",
+                       title_zh=f"对齐：{model}")
 
 
 def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
@@ -123,7 +131,10 @@ def transformer_heads_figure(out_dir, name, cfg, params, test, row) -> Figure:
     return save_figure(fig, out_dir, f"{name}/transformer_cross_attention.png",
                        "Transformer cross-attention of the last decoder layer, one panel per "
                        "head: rows are generated characters, columns source characters.",
-                       "Transformer cross-attention per head")
+                       "Transformer cross-attention per head",
+                       caption_zh="Transformer 解码器最后一层的交叉注意力，每个头一幅子图：行是生成"
+                                  "的字符，列是源字符。",
+                       title_zh="Transformer 各头的交叉注意力")
 
 
 def decode_gif(out_dir, name, cfg, params, test, row) -> Figure:
@@ -134,7 +145,10 @@ def decode_gif(out_dir, name, cfg, params, test, row) -> Figure:
                      target_tokens=target_tokens(tokens[0]), fps=2.0)
     return Figure(f"{name}/decode_bahdanau.gif",
                   "One Bahdanau decode, step by step: each new output character and where it "
-                  "looked in the source.", "Decoding, animated")
+                  "looked in the source.", "Decoding, animated",
+                  caption_zh="逐步展示 Bahdanau 模型的一次解码：每一步新写出的字符，以及它在源"
+                             "序列中看向了哪里。",
+                  title_zh="解码过程动画")
 
 
 def make_all(out_dir, name, models, metrics, test, bins) -> list[Figure]:

@@ -19,12 +19,21 @@ COST_FIGURES = {  # key of the measurement → (y label, file name, caption)
                  "Peak memory (tracemalloc: NumPy allocations; Numba-internal buffers are not "
                  "traced) of one forward pass vs T."),
 }
+COST_FIGURES_ZH = {  # the same, in Chinese for the gallery: key → (title, caption)
+    "time_s": ("前向计算时间（s）",
+               "一次注意力前向计算的耗时随序列长度的变化（双对数坐标，斜率在 T ≥ 1024 的点上拟合）："
+               "精确注意力按 T² 增长，各个变体按 T 增长。"),
+    "peak_mib": ("追踪到的峰值内存（MiB）",
+                 "一次前向计算的峰值内存随 T 的变化（由 tracemalloc 统计：只计 NumPy 的内存分配，"
+                 "不含 Numba 内部的缓冲区）。"),
+}
 
 
 def plot_cost(rows: dict, out: Path, key: str) -> Figure:
     """One line per variant: ``key`` ("time_s" or "peak_mib") against T, log-log."""
     import matplotlib.pyplot as plt
     ylabel, fname, caption = COST_FIGURES[key]
+    title_zh, caption_zh = COST_FIGURES_ZH[key]
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for name, r in rows.items():
         style = "--" if "Numba" in name else "-"
@@ -34,7 +43,8 @@ def plot_cost(rows: dict, out: Path, key: str) -> Figure:
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    return save_figure(fig, out, f"{NAME}/{fname}", caption, title=ylabel)
+    return save_figure(fig, out, f"{NAME}/{fname}", caption, title=ylabel,
+                       caption_zh=caption_zh, title_zh=title_zh)
 
 
 def plot_approximation(res: dict, out: Path) -> Figure:
@@ -55,7 +65,10 @@ def plot_approximation(res: dict, out: Path) -> Figure:
     ax.legend(fontsize=8)
     return save_figure(fig, out, f"{NAME}/approximation_error.png",
                        "Relative error of each efficient variant against exact softmax attention "
-                       "on real query/key/value vectors, vs its budget.", "approximation error")
+                       "on real query/key/value vectors, vs its budget.", "approximation error",
+                       caption_zh="在真实的查询/键/值向量上，各个高效变体与精确 softmax 注意力之间的"
+                                  "相对误差随其预算的变化。",
+                       title_zh="近似误差")
 
 
 def plot_recall(res: dict, cfg: recall.RecallConfig, window: int, out: Path) -> Figure:
@@ -84,7 +97,13 @@ def plot_recall(res: dict, cfg: recall.RecallConfig, window: int, out: Path) -> 
                            "\"Window + global question\" matches exact attention by "
                            "construction (the question's row attends to every key, so it is "
                            "exact attention); see the multi-query figure for a setting where "
-                           "no token can be global.", "recall vs distance")
+                           "no token can be global.", "recall vs distance",
+                           caption_zh="单层注意力模型在联想回忆（associative recall）任务上的准确率，"
+                                      "随被查询的键值对离问题有多远而变化：局部窗口在距离超过 w 后"
+                                      "失效。“window + global question”按构造就与精确注意力一致"
+                                      "（问题所在的那一行关注所有键，所以它就是精确注意力）；在多问题"
+                                      "那幅图的设定中，没有哪个词元能被设为全局词元。",
+                           title_zh="回忆准确率与距离")
     ax.set_title(f"Multi-query recall, T = {cfg.T}, {cfg.n_queries} questions at random "
                  "positions, no global question", fontsize=10)
     return save_figure(fig, out, f"{NAME}/recall_multi_query.png",
@@ -93,4 +112,10 @@ def plot_recall(res: dict, cfg: recall.RecallConfig, window: int, out: Path) -> 
                        "global token can stand in for exact attention. Making token 0 global "
                        "helps only when a pair happens to sit there: in one layer the "
                        "questions read its input, not a summary of the sequence.",
-                       "multi-query recall vs distance")
+                       "multi-query recall vs distance",
+                       caption_zh=f"同一个模型在 {cfg.n_pairs} 个键值对中回答 {cfg.n_queries} 个"
+                                  "位于随机位置的问题：问题不在固定的词元上，所以没有哪个全局词元"
+                                  "能代替精确注意力。把词元 0 设为全局词元（图例“global token 0”）"
+                                  "只在恰好有键值对位于那里时才有帮助：只有一层时，问题从它那里读到"
+                                  "的是它的输入，而不是整个序列的摘要。",
+                       title_zh="多问题回忆准确率与距离")

@@ -125,8 +125,9 @@ def report_lines(summary: dict, what: str) -> list[str]:
 
 
 def figure_curves(summary: dict, ylabel: str, n_inputs: int, out_dir, relpath: str,
-                  title: str):
-    """Mean deletion and insertion curves of every method, AUCs in the legend."""
+                  title: str, title_zh: str):
+    """Mean deletion and insertion curves of every method, AUCs in the legend; ``title_zh``:
+    ``title`` in Chinese, for the gallery."""
     import matplotlib.pyplot as plt
     from demos._common import save_figure
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.2), sharey=True, constrained_layout=True)
@@ -149,4 +150,9 @@ def figure_curves(summary: dict, ylabel: str, n_inputs: int, out_dir, relpath: s
                        f"the model's output ({ylabel}) after each step, averaged over "
                        f"{n_inputs} inputs. The dashed line is a random order: an explanation "
                        "is faithful only as far as it beats it (AUC in the legend).",
-                       f"Faithfulness: {title}")
+                       f"Faithfulness: {title}",
+                       caption_zh="删除曲线（左）与插入曲线（右）：按某种解释给出的排序，把词元逐个"
+                                  "从每条输入中删去或放回，记录每一步之后模型的输出"
+                                  f"（{ylabel}），再对 {n_inputs} 条输入取平均。虚线是随机排序："
+                                  "一种解释胜过它多少，才算有多忠实（AUC 见图例）。",
+                       title_zh=f"忠实度：{title_zh}")

@@ -43,7 +43,11 @@ def heads_figure(ids, weights: list, prev_head, ind_head, half: int, out: Path) 
                        "Left: a layer-1 head attends from each token to the one before it. Right: "
                        "in the second half a layer-2 head attends to the token after the earlier "
                        "occurrence of the current token — the token that comes next.",
-                       "Previous-token and induction heads")
+                       "Previous-token and induction heads",
+                       caption_zh="归纳电路的两个头作用在一条重复的随机序列上。左：第 1 层的一个头让"
+                                  "每个词元关注它前面的那个词元。右：在后半段，第 2 层的一个头关注"
+                                  "当前词元上一次出现之后的那个词元——也就是接下来要出现的词元。",
+                       title_zh="前一词元头与归纳头")
 
 
 def training_figure(history: list, phase_step: int, out: Path) -> Figure:
@@ -74,7 +78,11 @@ def training_figure(history: list, phase_step: int, out: Path) -> Figure:
                        "Top: the loss on the second half of repeated rows drops abruptly (the "
                        "phase change, dotted) while the first half and the control rows stay "
                        "near log V. Bottom: the induction and previous-token scores rise at the "
-                       "same step.", "The phase change")
+                       "same step.", "The phase change",
+                       caption_zh="上：重复序列（repeated rows）后半段的损失骤然下降（相变，见点线），"
+                                  "而前半段和对照序列（control rows）的损失始终停在 log V 附近。下："
+                                  "归纳得分和前一词元得分在同一步上升。",
+                       title_zh="相变")
 
 
 def ablation_figure(ablation: dict, baseline: float, first_half: float, best: tuple,
@@ -105,7 +113,13 @@ def ablation_figure(ablation: dict, baseline: float, first_half: float, best: tu
                        f"(rows of its layer's W_o set to 0). Zeroing the previous-token head "
                        f"({marked[0]}) takes it from {baseline:.2f} to {prev:.2f} nats, the "
                        f"induction head ({marked[1]}) to {ind:.2f}; the first half, with "
-                       f"nothing to copy, is at {first_half:.2f}.", "Head ablation")
+                       f"nothing to copy, is at {first_half:.2f}.", "Head ablation",
+                       caption_zh=f"把一个头的输出置零（将该层 W_o 中属于这个头的行设为 0）后，重复"
+                                  f"序列后半段的损失。置零前一词元头（{marked[0]}）使损失从 "
+                                  f"{baseline:.2f} 变为 {prev:.2f} nats，置零归纳头（{marked[1]}）"
+                                  f"则变为 {ind:.2f}；前半段没有可复制的内容，损失为 "
+                                  f"{first_half:.2f}。",
+                       title_zh="注意力头消融")
 
 
 def generation_gif(frames: np.ndarray, ids, prompt_len: int, head, out: Path) -> Figure:
@@ -118,7 +132,12 @@ def generation_gif(frames: np.ndarray, ids, prompt_len: int, head, out: Path) ->
                   f"Greedy generation with the KV cache after a prompt of {prompt_len} tokens "
                   f"(a random run and the start of its repeat): each row is the attention of "
                   f"{_head_name(*head)} for one new token; it lands on the token after the "
-                  "earlier occurrence, which the model then writes.", "Generation, step by step")
+                  "earlier occurrence, which the model then writes.", "Generation, step by step",
+                  caption_zh=f"在 {prompt_len} 个词元的提示（一段随机序列及其重复的开头）之后，"
+                             f"用 KV 缓存做贪心生成：每一行是 {_head_name(*head)} 为一个新词元"
+                             "给出的注意力；它落在当前词元上一次出现位置的后一个词元上，模型"
+                             "随即写出的正是这个词元。",
+                  title_zh="逐步生成")
 
 
 def all_figures(params, cfg, metrics: dict, history: list, row, gen_ids, prompt_len: int,

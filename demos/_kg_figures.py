@@ -91,7 +91,13 @@ def neighbourhoods(trained, kg: KnowledgeGraph, out: Path) -> Figure:
                        "field (for a city, the field it is known for), of which the model sees "
                        "only a noisy signal. The weight goes to "
                        "works_at and colleague_of; cities and followed people get little.",
-                       "Attention over a neighbourhood")
+                       "Attention over a neighbourhood",
+                       caption_zh="每幅子图：一个留出的人（居中，领域隐藏，标为“?”）及其邻居。边的"
+                                  "粗细和颜色表示关系感知 GAT 给每个邻居的注意力（4 个头的平均）；"
+                                  "节点标签是邻居的真实领域（城市则是它以之闻名的领域），模型只能"
+                                  "看到它带噪声的信号。权重集中在 works_at 和 colleague_of 上；"
+                                  "城市和被关注的人（follows）分到的很少。",
+                       title_zh="邻域上的注意力")
 
 
 def relation_bars(trained, kg: KnowledgeGraph, out: Path) -> Figure:
@@ -127,7 +133,12 @@ def relation_bars(trained, kg: KnowledgeGraph, out: Path) -> Figure:
                        "what uniform weights (mean aggregation) would give. GAT can only see "
                        "the neighbour's features: it drops cities but cannot separate colleagues "
                        "from followed people; the relation-aware layer can.",
-                       "Attention mass per relation and head")
+                       "Attention mass per relation and head",
+                       caption_zh="留出的人在每种关系类型上的平均注意力总量，每个头分别画出（粗体："
+                                  "携带答案的关系）。虚线是均匀权重（均值聚合）会给出的值。GAT 只能"
+                                  "看到邻居的特征：它会撇开城市，却分不开同事和被关注的人；关系感知"
+                                  "层则分得开。",
+                       title_zh="各关系、各头的注意力总量")
 
 
 def accuracy_table(metrics: dict, out: Path) -> Figure:
@@ -161,4 +172,7 @@ def accuracy_table(metrics: dict, out: Path) -> Figure:
     return save_figure(fig, out, "knowledge_graph/accuracy.png",
                        "Test accuracy on held-out people for the four models with the same "
                        "budget, and the attention mass on informative relations.",
-                       "Accuracy table")
+                       "Accuracy table",
+                       caption_zh="训练预算相同的四个模型在留出人员上的测试准确率，以及它们放在"
+                                  "有信息量的关系上的注意力总量。",
+                       title_zh="准确率表")

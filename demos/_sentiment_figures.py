@@ -39,7 +39,10 @@ def figure_examples(result, out_dir: Path, name: str) -> list:
         figures.append(save_figure(fig, out_dir, f"{name}/heads_{k}.png",
                                    "Every head's attention (rows = queries); row 0 is [CLS], "
                                    "the only row the classifier reads in the last layer.",
-                                   f"example {k + 1}: all heads"))
+                                   f"example {k + 1}: all heads",
+                                   caption_zh="每个注意力头的注意力（行是查询）；第 0 行是 [CLS]，"
+                                              "也是分类器在最后一层唯一读取的一行。",
+                                   title_zh=f"例 {k + 1}：所有注意力头"))
         cls_rows = attn[:, :, 0, :].reshape(-1, n)                          # (L·H, n)
         fig = plot_heatmap(cls_rows, _head_names(enc.num_layers, enc.num_heads), tokens,
                            title=f"[CLS] attention per head\n({label})", annotate=True)
@@ -48,7 +51,10 @@ def figure_examples(result, out_dir: Path, name: str) -> list:
         figures.append(save_figure(fig, out_dir, f"{name}/cls_attention_{k}.png",
                                    "Where [CLS] looks, one row per head: heads that "
                                    "specialise light up on negators, degree words or adjectives.",
-                                   f"example {k + 1}: [CLS] attention"))
+                                   f"example {k + 1}: [CLS] attention",
+                                   caption_zh="[CLS] 看向哪里，每个头一行：发生了分工的头会在否定词、"
+                                              "程度词或形容词上亮起来。",
+                                   title_zh=f"例 {k + 1}：[CLS] 的注意力"))
     return figures
 
 
@@ -80,7 +86,11 @@ def figure_roles(results, out_dir: Path, name: str):
                        "(number in the cell; red = the head over-attends to that class, blue = "
                        "avoids it). Framed in green: the best head per role, chosen on the "
                        "validation split.",
-                       "head × word class")
+                       "head × word class",
+                       caption_zh="每个随机种子在测试集上的“注意力头 × 词类”角色得分（数字写在格中；"
+                                  "红色表示该头对这一词类的关注多于均匀分布，蓝色表示回避它）。绿框："
+                                  "在验证集上为每个角色选出的最佳头。",
+                       title_zh="注意力头 × 词类")
 
 
 def figure_ablation(results, out_dir: Path, name: str):
@@ -99,7 +109,10 @@ def figure_ablation(results, out_dir: Path, name: str):
     return save_figure(fig, out_dir, f"{name}/head_ablation.png",
                        "Accuracy lost when each head is removed: the heads the classifier "
                        "relies on, which need not be the ones with the clearest role.",
-                       "head ablation")
+                       "head ablation",
+                       caption_zh="逐个移除注意力头后损失的准确率：它显示的是分类器真正依赖的头，"
+                                  "而这些头未必是角色最分明的那些。",
+                       title_zh="注意力头消融")
 
 
 def figure_overfitting(curves: dict, settings: dict, out_dir: Path, name: str):
@@ -119,7 +132,10 @@ def figure_overfitting(curves: dict, settings: dict, out_dir: Path, name: str):
     return save_figure(fig, out_dir, f"{name}/overfitting.png",
                        "Train vs test accuracy on a small training set, without and with "
                        "regularisation: the gap between the curves is the overfitting.",
-                       "overfitting")
+                       "overfitting",
+                       caption_zh="小训练集上的训练准确率与测试准确率，左右两图分别为不加和加正则化："
+                                  "两条曲线之间的差距就是过拟合。",
+                       title_zh="过拟合")
 
 
 def all_figures(results, curves: dict, settings: dict, out_dir: Path, name: str) -> list:

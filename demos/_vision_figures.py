@@ -60,7 +60,12 @@ def rollout_figure(config, run: dict, test, out_dir: Path) -> Figure:
                        "Attention rollout (Abnar & Zuidema 2020) from the [CLS] token through all "
                        "four layers to the 16 patches of each held-out digit: top, one correct "
                        "digit per class; bottom, the ViT's mistakes (red).",
-                       "ViT attention rollout")
+                       "ViT attention rollout",
+                       caption_zh="注意力展开（attention rollout，Abnar & Zuidema 2020）：从 [CLS] "
+                                  "词元出发，穿过全部四层，到达每个留出数字的 16 个图块。上排"
+                                  "（correct）：每类一个预测正确的数字；下排（wrong）：ViT 预测错的"
+                                  "数字（红色标题）。",
+                       title_zh="ViT 注意力展开")
 
 
 def cbam_figure(run: dict, test, out_dir: Path) -> Figure:
@@ -91,7 +96,12 @@ def cbam_figure(run: dict, test, out_dir: Path) -> Figure:
                        "digit per class, shown as 1 − a on a log scale (the digit's outline in "
                        "white): the trained gates stay almost open (a close to 1) and damp mostly "
                        "the background at the borders. Block 1 gates the 8×8 conv features, "
-                       "block 2 the 4×4 ones after pooling.", "CBAM spatial attention maps")
+                       "block 2 the 4×4 ones after pooling.", "CBAM spatial attention maps",
+                       caption_zh="CBAM 的空间注意力 a = σ(conv7×7([mean_c; max_c]))，每类取一个留出"
+                                  "数字，以对数色标显示 1 − a（白线为数字轮廓）：训练后的门控几乎"
+                                  "全开（a 接近 1），主要压低的是边缘的背景。block 1 门控 8×8 的卷积"
+                                  "特征，block 2 门控池化之后 4×4 的特征。",
+                       title_zh="CBAM 空间注意力图")
 
 
 def se_figure(run: dict, test, entry: dict, out_dir: Path) -> Figure:
@@ -112,7 +122,10 @@ def se_figure(run: dict, test, entry: dict, out_dir: Path) -> Figure:
     return save_figure(fig, out_dir, f"{NAME}/se_channels.png",
                        "Squeeze-and-Excitation weights averaged over the held-out images of each "
                        "class. η² is the share of the weights' variance explained by the class: "
-                       "do classes use different channels?", "SE channel weights per class")
+                       "do classes use different channels?", "SE channel weights per class",
+                       caption_zh="Squeeze-and-Excitation 权重在每个类别的留出图像上的平均值。η² 是"
+                                  "权重方差中能由类别解释的比例：不同类别用的是不同的通道吗？",
+                       title_zh="各类别的 SE 通道权重")
 
 
 def distance_figure(metrics: dict, out_dir: Path) -> Figure:
@@ -146,7 +159,12 @@ def distance_figure(metrics: dict, out_dir: Path) -> Figure:
                        "between query and key patches (ViT paper Fig. 7). Right: the plain CNN's "
                        "receptive field per block, and its effective (gradient-weighted) mean "
                        "distance. A conv layer sees one pixel step further; attention can reach "
-                       "across the image from layer 1.", "Attention distance vs receptive field")
+                       "across the image from layer 1.", "Attention distance vs receptive field",
+                       caption_zh="左：每个 ViT 头看多远，即查询图块与键图块之间按注意力加权的平均"
+                                  "距离（ViT 论文图 7）。右：普通 CNN 每个卷积块的感受野，以及按梯度"
+                                  "加权的有效平均距离。卷积层每层只多看一步像素；注意力从第 1 层起"
+                                  "就能跨越整幅图像。",
+                       title_zh="注意力距离与感受野")
 
 
 def loss_figure(curves: dict, out_dir: Path) -> Figure:
@@ -158,4 +176,6 @@ def loss_figure(curves: dict, out_dir: Path) -> Figure:
     ax.legend()
     return save_figure(fig, out_dir, f"{NAME}/loss.png",
                        "Training loss of the four models (same steps, batch and schedule).",
-                       "Training curves")
+                       "Training curves",
+                       caption_zh="四个模型的训练损失（训练步数、批大小和学习率调度都相同）。",
+                       title_zh="训练曲线")

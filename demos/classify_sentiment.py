@@ -27,6 +27,19 @@ from demos._progress import progress, say
 from demos._sentiment_data import CLASSES, make_splits, make_validation, word_class
 from demos._sentiment_figures import all_figures
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "基于自注意力的情感分类器（原文 §5.2）：一个 2 层 Transformer "
+    "编码器读入生成的影评句子，由 [CLS] 词元（token）预测 5 个类别之一。"
+    "否定词会翻转情感，程度词会放大或减弱情感，“but”则偏向它后面的分句；"
+    "测试集中的（修饰词，形容词）组合在训练中从未出现。作为对照，另训练一个步数相同、"
+    "不用注意力的基线：对词嵌入（embedding）取平均后接一个线性层。"
+    "我们在多个随机种子上度量：注意力头（attention head）是否像 §4.3.3 "
+    "所说的那样出现分工（角色得分 = [CLS] 对某一词类的注意力 ÷ 该词类在词元中所占的比例，"
+    "即相对均匀注意力的提升倍数；每个角色的最佳头在验证集上选出）；"
+    "移除每个头要损失多少准确率；以及基于注意力的解释是否忠实（删除解释排在最前面的词，"
+    "观察预测类别的概率如何变化）。"
+)
+
 NAME = "classify_sentiment"
 QUICK = {"n_train": 30000, "n_val": 2000, "n_test": 2000, "steps": 4500, "seeds": (0,),
          "overfit_train": 400, "overfit_steps": 500, "faithfulness_sentences": 200}
@@ -312,7 +325,8 @@ def run(out_dir, full: bool = False) -> list:
     figures = all_figures(results, curves, settings, out_dir, NAME)
     figures.append(figure_curves(faithful, "p(predicted class)", min(
         settings["faithfulness_sentences"], len(results[0]["test"])), out_dir,
-        f"{NAME}/faithfulness.png", "sentiment classifier, words deleted"))
+        f"{NAME}/faithfulness.png", "sentiment classifier, words deleted",
+        title_zh="情感分类器，删除词语"))
     return figures
 
 

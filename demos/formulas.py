@@ -14,6 +14,15 @@ from demos import _formulas_sentence as sentence
 from demos._common import Figure, demo_dir, demo_main, save_figure, write_json
 from demos._progress import say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "把原文算一遍：§4 的每个公式都代入真实数值，打印成表格，也画成图。内容包括：§4.1.3 "
+    "中作用于三个编码器状态的软注意力（soft attention）；"
+    "同一组输入上的四种打分函数（score function）；硬注意力（hard attention）的采样及其 "
+    "REINFORCE 梯度；在一个句子上逐步计算的自注意力（self-attention）；"
+    "以及多头注意力（multi-head attention）中每个头的注意力权重（attention weights），"
+    "既画成静态图，也做成可交互的 HTML 视图。"
+)
+
 NAME = "formulas"
 
 
@@ -108,7 +117,10 @@ def draw_soft(ex, scores, alphas, out):
     figs = [save_figure(fig, out, f"{NAME}/soft_attention.png",
                         "§4.1.3 with numbers: the largest score gets most weight, and the context "
                         "c_t (black bars) is the α-weighted sum of the three encoder states.",
-                        "Soft attention, one decoder step", svg=True)]
+                        "Soft attention, one decoder step", svg=True,
+                        caption_zh="§4.1.3 代入具体数值：得分最高的位置分到的权重最大；上下文向量 "
+                                   "c_t（黑色短横）就是三个编码器状态按 α 加权求和的结果。",
+                        title_zh="软注意力：解码器的一步")]
     w = np.stack(list(alphas.values()))                                # (4 score fns, 3)
     fig = viz.plot_heatmap(w, list(alphas), labels, title="α under each score function")
     fig.axes[0].set_ylabel("score function")
@@ -117,7 +129,11 @@ def draw_soft(ex, scores, alphas, out):
                             "Same s_t and h, four score functions: dot and scaled dot rank the "
                             "states alike (scaling only softens α); general and additive have "
                             "their own (here random) parameters and can prefer other states.",
-                            "Score functions compared"))
+                            "Score functions compared",
+                            caption_zh="同一组 s_t 和 h，四种打分函数：dot 与 scaled dot 对各状态的"
+                                       "排序相同（缩放只会让 α 更平缓）；general 与 additive 带有各自"
+                                       "的参数（这里是随机取的），可能偏向其他状态。",
+                            title_zh="打分函数对比"))
     return figs
 
 
@@ -137,7 +153,10 @@ def draw_hard(alpha, freq, reinforce, exact, out):
     return [save_figure(fig, out, f"{NAME}/hard_attention.png",
                         "Left: sample frequencies match α. Right: averaged over samples, the "
                         "score-function (REINFORCE) estimate matches the exact gradient of the "
-                        "expected loss, with reward r = (1, 0, 0.5).", "Hard attention")]
+                        "expected loss, with reward r = (1, 0, 0.5).", "Hard attention",
+                        caption_zh="左：采样频率与 α 一致。右：对样本取平均后，REINFORCE（即得分函数"
+                                   "估计量）给出的估计与期望损失的精确梯度一致；奖励 r = (1, 0, 0.5)。",
+                        title_zh="硬注意力")]
 
 
 def draw_self_attention(tokens, weights, out):
@@ -146,18 +165,31 @@ def draw_self_attention(tokens, weights, out):
                         "almost all its weight on 'animal'; other rows have a zero query and "
                         "spread evenly. Head 1 (previous token): each row's peak is one step left "
                         "of the diagonal; the first token has no predecessor and lands on "
-                        "'street', where the fastest sinusoid (period 2π ≈ 6 steps) wraps round.", "Multi-head self-attention")]
+                        "'street', where the fastest sinusoid (period 2π ≈ 6 steps) wraps round.", "Multi-head self-attention",
+                        caption_zh="同一个句子上的两个手工构造的注意力头。head 0（指代）：“it”几乎把全部"
+                                   "权重都给了“animal”；其余各行的查询为零，权重均匀摊开。head 1（前一"
+                                   "词元）：每一行的峰值都在对角线左边一格；第一个词元没有前驱，权重落在"
+                                   "“street”上——频率最高的正弦分量（周期 2π ≈ 6 步）在那里转回了起点。",
+                        title_zh="多头自注意力")]
     figs.append(save_figure(viz.plot_head_stats(weights[None], tokens), out,
                             f"{NAME}/head_stats.png",
                             "Per-head numbers: the previous-token head has a high 'previous' "
                             "share and low entropy; the coreference head is near-uniform except "
-                            "for 'it', so its entropy is high.", "Head statistics"))
+                            "for 'it', so its entropy is high.", "Head statistics",
+                            caption_zh="各注意力头的统计量：前一词元头（head 1）在“→ previous”一格"
+                                       "上占比高、熵低；指代头（head 0）除“it”一行外几乎是均匀"
+                                       "分布，所以熵很高。",
+                            title_zh="注意力头统计"))
     viz.head_view_html(weights[None], tokens, out / NAME / "head_view.html")
     viz.model_view_html(weights[None], tokens, out / NAME / "model_view.html")
     figs.append(Figure(f"{NAME}/head_view.html", "Offline BertViz-style head view of the two "
-                       "heads: hover 'it' to see its line to 'animal'.", "Head view (HTML)"))
+                       "heads: hover 'it' to see its line to 'animal'.", "Head view (HTML)",
+                       caption_zh="两个注意力头的离线头视图（head view，仿 BertViz）：把鼠标悬停在"
+                                  "“it”上，就能看到它连向“animal”的线。",
+                       title_zh="头视图（HTML）"))
     figs.append(Figure(f"{NAME}/model_view.html", "Model view: every head's map; click to enlarge.",
-                       "Model view (HTML)"))
+                       "Model view (HTML)", caption_zh="模型视图（model view）：每个注意力头的"
+                       "注意力图，点击可放大。", title_zh="模型视图（HTML）"))
     return figs
 
 

@@ -1,4 +1,6 @@
-"""The static gallery ``out/index.html``: every figure of every demo with what to look at."""
+"""The static gallery ``out/index.html``: every figure of every demo with what to look at, in
+English or in Chinese (``python -m demos --lang zh``; the text inside the figures stays
+English)."""
 from __future__ import annotations
 
 import html
@@ -12,31 +14,49 @@ figcaption { color: #444; margin-top: .4em; } .meta { color: #777; font-size: .9
 """
 
 
-def _figure_html(fig, out_dir: Path) -> str:
+WORDS = {
+    "en": {"title": "attention-np gallery", "open": "open full page",
+           "meta": "{n} figures, ran in {s:.0f} s", "skipped": "Skipped in this run: {why}"},
+    "zh": {"title": "attention-np 图集", "open": "打开完整页面",
+           "meta": "共 {n} 幅图，运行 {s:.0f} 秒", "skipped": "本次运行跳过：{why}"},
+}
+
+
+def _figure_html(fig, out_dir: Path, lang: str) -> str:
     src = html.escape(fig.path)
     if fig.path.endswith(".html"):
         body = (f'<iframe src="{src}" loading="lazy" width="100%" height="620"></iframe>'
-                f'<br><a href="{src}">open full page</a>')
+                f'<br><a href="{src}">{WORDS[lang]["open"]}</a>')
     else:
-        body = f'<a href="{src}"><img src="{src}" alt="{html.escape(fig.title or fig.path)}"></a>'
+        alt = html.escape(fig.title_in(lang) or fig.path)
+        body = f'<a href="{src}"><img src="{src}" alt="{alt}"></a>'
         svg = Path(fig.path).with_suffix(".svg")
         if fig.path.endswith(".png") and (out_dir / svg).exists():
             body += f' <a href="{html.escape(str(svg))}">SVG</a>'
-    title = f"<b>{html.escape(fig.title)}</b> " if fig.title else ""
-    return f"<figure>{body}<figcaption>{title}{html.escape(fig.caption)}</figcaption></figure>"
+    title = f"<b>{html.escape(fig.title_in(lang))}</b> " if fig.title else ""
+    caption = html.escape(fig.caption_in(lang))
+    return f"<figure>{body}<figcaption>{title}{caption}</figcaption></figure>"
 
 
-def write_gallery(out_dir: Path, sections) -> Path:
-    """``sections``: (demo name, description, [Figure], seconds). Returns the index path."""
+def write_gallery(out_dir: Path, sections, lang: str = "en") -> Path:
+    """``sections``: (demo name, {lang: description}, [Figure], seconds, skipped reason or "").
+    Returns the index path."""
+    if lang not in WORDS:
+        raise ValueError(f"lang must be one of {sorted(WORDS)}, got {lang!r}")
+    words = WORDS[lang]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attention-np gallery</title>"
-             f"<style>{_CSS}</style></head><body><h1>attention-np gallery</h1>"]
+    html_lang = "zh-CN" if lang == "zh" else "en"
+    parts = [f"<!doctype html><html lang='{html_lang}'><head><meta charset='utf-8'>"
+             f"<title>{words['title']}</title><style>{_CSS}</style></head><body>"
+             f"<h1>{words['title']}</h1>"]
     parts.append("<ul>" + "".join(f'<li><a href="#{n}">{n}</a></li>' for n, *_ in sections) + "</ul>")
-    for name, doc, figures, seconds in sections:
-        parts.append(f'<section id="{name}"><h2>{name}</h2><p>{html.escape(doc)}</p>'
-                     f'<p class="meta">{len(figures)} figures, ran in {seconds:.0f} s</p>')
-        parts.extend(_figure_html(f, out_dir) for f in figures)
+    for name, docs, figures, seconds, skipped in sections:
+        parts.append(f'<section id="{name}"><h2>{name}</h2><p>{html.escape(docs[lang])}</p>'
+                     + (f"<p>{html.escape(words['skipped'].format(why=skipped))}</p>"
+                        if skipped else "")
+                     + f'<p class="meta">{words["meta"].format(n=len(figures), s=seconds)}</p>')
+        parts.extend(_figure_html(f, out_dir, lang) for f in figures)
         parts.append("</section>")
     parts.append("</body></html>")
     index = out_dir / "index.html"

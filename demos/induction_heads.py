@@ -19,6 +19,14 @@ from demos._induction_data import (control_rows, current_token_scores, half_loss
                                    trigram_table, without_head)
 from demos._progress import progress, say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "归纳头（induction head，Olsson et al., 2022）在一个只含注意力层的两层语言模型"
+    "（language model）中形成，训练数据是后半段重复前半段的随机序列：第 1 "
+    "层的前一词元头和第 2 层的归纳头合力补全 [A][B] … [A] → [B]，"
+    "两者在上下文内损失骤然下降时一同出现。随后模型用 KV 缓存（KV cache）生成："
+    "得到的词元与每步全部重算时相同，速度却快好几倍。"
+)
+
 # ------------------------------------------------------------------------------- data and model
 VOCAB = 32
 MODEL = LMConfig(vocab_size=VOCAB, max_len=256, d_model=64, num_heads=2, num_layers=2,

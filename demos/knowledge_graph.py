@@ -34,6 +34,21 @@ from demos._kg_data import (FIELDS, RELATIONS, KGConfig, KnowledgeGraph, ideal_v
                             make_graph)
 from demos._progress import progress, say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "知识图谱（knowledge graph）上的图注意力（原文 §8.1.1：注意力与知识图谱相结合）："
+    "在一张生成的、由人、公司和城市构成的图上预测一个人的领域；"
+    "图中只有部分关系携带答案（works_at、colleague_of），其余都是噪声（lives_in、"
+    "visited、follows）。四个模型的训练预算相同：只用这个人自身特征的 MLP、"
+    "对全部邻居取平均的均值聚合（GCN 风格）、GAT（Veličković et al., 2018），"
+    "以及还能看到每条边关系类型的关系感知 GAT。数据的构造（demos/_kg_data.py）："
+    "每个实体的特征中都有一个带噪声的“领域信号”——人的信号弱，"
+    "公司的信号强（即公司所属的领域），城市的信号也强（城市以之闻名的领域，"
+    "与谁住在那里无关）。每个人在本领域的一家公司工作，并在公司里有同事（有信息量）；"
+    "同时住在或去过一些城市，还随机关注一些人（噪声）。对全部邻居取平均时，"
+    "响亮而错误的城市信号会淹没公司的信号；GAT 能学会跳过城市（实体类型就在特征里），"
+    "却分不清同事和被关注的陌生人；关系感知层则分得清。任务是对留出的人做节点分类。"
+)
+
 MODELS = ("mlp", "mean_aggregation", "gat", "relation_gat")
 
 

@@ -19,6 +19,14 @@ from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_fig
 from demos._recsys_data import Catalogue, ClickData, bayes_logit, make_catalogue, make_clicks
 from demos._progress import progress, say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "把注意力用于推荐（原文 §6.4）：在生成的点击日志上，比较深度兴趣网络（Deep Interest "
+    "Network，DIN；Zhou et al., 2018）与对行为历史做均值池化的模型；"
+    "日志中的点击取决于历史里是否有某些物品与候选物品相关。两个模型除池化方式外完全相同，"
+    "每个模型都经过同样的学习率搜索（在验证集用户上选择，在测试集用户上评分）；图中展示 "
+    "DIN 在同一个用户的历史上、针对两个不同候选物品给出的注意力。"
+)
+
 
 # ------------------------------------------------------------------------------- data
 def model_inputs(cat: Catalogue, data: ClickData) -> tuple:
@@ -126,7 +134,11 @@ def attention_figure(config, params, cat, test: ClickData, out: Path) -> Figure:
                        "Each row: the activation unit's weight on every past item for one candidate "
                        "item. Circles mark the past items related to that candidate (same or "
                        "partner category): the weight lights up there and stays low elsewhere.",
-                       "DIN attention over a history")
+                       "DIN attention over a history",
+                       caption_zh="每一行：针对一个候选物品，激活单元给每个历史物品的权重。圆圈标出"
+                                  "与该候选物品相关的历史物品（同一类别或配对类别）：权重在这些位置"
+                                  "亮起，在其他位置保持很低。",
+                       title_zh="DIN 在行为历史上的注意力")
 
 
 def loss_figure(curves: dict, lrs: dict, out: Path) -> Figure:
@@ -141,7 +153,10 @@ def loss_figure(curves: dict, lrs: dict, out: Path) -> Figure:
     ax.legend()
     return save_figure(fig, out, "recommend/loss.png",
                        "Training loss of each model at the learning rate chosen for it on "
-                       "validation users (moving average over 10 steps).", "Training curves")
+                       "validation users (moving average over 10 steps).", "Training curves",
+                       caption_zh="各模型的训练损失，学习率是在验证集用户上为该模型选出的（10 步"
+                                  "滑动平均）。",
+                       title_zh="训练曲线")
 
 
 # ------------------------------------------------------------------------------- run

@@ -16,6 +16,14 @@ from demos._common import Figure, demo_dir, demo_main, one_blas_thread, save_fig
 from demos._speech_data import END, PAD, START, TEST_VARIANTS, VOCAB, WORDS, load_split
 from demos._progress import progress, say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "把注意力用于语音识别（speech recognition，原文 §6.3）："
+    "一个带位置感知注意力（location-aware attention）的小型 Listen, Attend and Spell "
+    "模型读入口述数字串的对数梅尔频谱图（由 espeak-ng 的多种嗓音合成，并加入噪声），"
+    "写出其中的数字。评测用的是训练中从未听过的嗓音；图中把注意力对齐（alignment）"
+    "画在频谱图下方——它从左往右走，一次一个数字。"
+)
+
 
 # ------------------------------------------------------------------------------- data
 def normalise(feats):
@@ -183,7 +191,11 @@ def alignment_figure(feats, alpha, ref, hyp, reduction: int, out: Path) -> Figur
                        "Top: the 40-bin log-mel spectrogram of one test utterance (a voice never "
                        "heard in training). Bottom: the speller's location-aware attention, one row "
                        "per emitted digit; the red dots (argmax) walk left to right over the words.",
-                       "Spectrogram and attention alignment")
+                       "Spectrogram and attention alignment",
+                       caption_zh="上：一条测试语音的 40 频带对数梅尔频谱图（这个嗓音在训练中从未出现"
+                                  "过）。下：拼写器（speller）的位置感知注意力，每个输出的数字占一行；"
+                                  "红点（argmax）沿着一个个词从左往右走。",
+                       title_zh="频谱图与注意力对齐")
 
 
 def decoding_gif(alpha, hyp, n_frames: int, reduction: int, out: Path) -> Figure:
@@ -194,7 +206,10 @@ def decoding_gif(alpha, hyp, n_frames: int, reduction: int, out: Path) -> Figure
                      target_tokens=[VOCAB[3 + d] for d in hyp] + [VOCAB[END]], fps=1.5)
     return Figure("speech_digits/decoding.gif", "Beam-search decoding step by step: at each step "
                   "the attention over the listener's frames (time in s) moves to the next word.",
-                  "Decoding, step by step")
+                  "Decoding, step by step",
+                  caption_zh="逐步展示束搜索解码：每一步，注意力在听者（listener）各帧上的分布"
+                             "（时间以秒计）都移到下一个词上。",
+                  title_zh="逐步解码")
 
 
 def loss_figure(losses, out: Path) -> Figure:
@@ -204,7 +219,7 @@ def loss_figure(losses, out: Path) -> Figure:
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (moving avg)")
     return save_figure(fig, out, "speech_digits/loss.png", "Training loss (teacher forcing).",
-                       "Training curve")
+                       "Training curve", caption_zh="训练损失（教师强制）。", title_zh="训练曲线")
 
 
 # ------------------------------------------------------------------------------- demo

@@ -21,6 +21,16 @@ from demos import _dates_figures as figures
 from demos._common import demo_dir, demo_main, one_blas_thread, write_json
 from demos._progress import say
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "机器翻译（machine translation）：把人写的日期（如“the 3rd of March, two thousand "
+    "twenty-one”“Tue, 09/03/21”）翻译成 ISO 8601 格式。编码器（encoder）是双向 LSTM，"
+    "解码器（decoder）有七种：无注意力（固定向量瓶颈）、Bahdanau、Luong 的 dot / general "
+    "/ concat / local-p，以及一个小型 Transformer。每一层都用 NumPy 实现，"
+    "反向计算全部手写。所有模型的训练步数相同（早停可能让训练提前结束，但绝不会延后；"
+    "不设时间预算）。演示程序给出每个模型在留出测试集上的完全匹配率，"
+    "以及它随输入长度和随训练步数（样本效率）的变化，并画出字符级的对齐（alignment）。"
+)
+
 NAME = "translate_dates"
 SETTINGS = {  # the same step budget for every model; test accuracy every ``test_every`` steps
     False: dict(n_train=30_000, n_val=1_000, n_test=1_000, steps=2_000, patience=8,

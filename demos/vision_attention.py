@@ -20,6 +20,14 @@ from demos._vision_data import Digits, load_split
 from demos._vision_figures import (cbam_figure, distance_figure, loss_figure, rollout_figure,
                                    se_figure)
 
+SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
+    "视觉中的注意力（原文 §1.2.2、§2.2.2）：一个小型 CNN、"
+    "加了通道注意力（Squeeze-and-Excitation）或通道 + 空间注意力（CBAM）的同一个 CNN，"
+    "以及一个 Vision Transformer，在 scikit-learn 的 8×8 手写数字上以相同方式训练，"
+    "并在留出图像上评分。图中展示每个模型关注哪里，并把 ViT 各层的头能看多远与 CNN "
+    "的单元能看多远并排比较——注意力与卷积的区别由此可见。"
+)
+
 NAME = "vision_attention"
 QUICK = dict(seeds=(0,), steps=1500)
 FULL = dict(seeds=(0, 1, 2), steps=1500)

@@ -29,6 +29,9 @@ ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)\)")
 URL = re.compile(r"https?://\S+")
+PROSE = re.compile(r"[A-Za-z]{2,}(?:[ -]+[A-Za-z]{2,}){3,}")   # four English words in a row
+FORMAT_FLAGS = {"python-format", "python-brace-format", "no-python-format",
+                "no-python-brace-format"}
 
 
 def catalogues() -> list[Path]:
@@ -52,9 +55,15 @@ def _term_pattern(term: dict) -> re.Pattern:
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.I)
 
 
+def is_math_or_code(text: str) -> bool:
+    """A message with no prose of its own: a math block, code, names, numbers."""
+    stripped = text.strip()
+    return stripped.startswith("\\") or not PROSE.search(_prose(stripped))
+
+
 def glossary_problems(entry: polib.POEntry, glossary: list[dict]) -> list[str]:
     """Terms the English message uses whose glossary spelling its translation lacks."""
-    if not entry.msgstr:
+    if not entry.msgstr or is_math_or_code(entry.msgid):
         return []
     english = _prose(entry.msgid)
     problems = []
@@ -98,6 +107,8 @@ def problems(path: Path, glossary: list[dict] | None = None) -> list[str]:
             out.append(f"{where}: fuzzy (the English changed; update and drop the flag): {head!r}")
         elif not entry.msgstr.strip():
             out.append(f"{where}: untranslated: {head!r}")
+        elif entry.msgstr == entry.msgid and not is_math_or_code(entry.msgid):
+            out.append(f"{where}: untranslated (a copy of the English prose): {head!r}")
         else:
             out += [f"{where}: {p}: {head!r}" for p in markup_problems(entry)]
             out += [f"{where}: glossary: {p}: {head!r}" for p in glossary_problems(entry, glossary)]
@@ -111,13 +122,14 @@ def update() -> None:
                     "nb_execution_mode=off", str(DOCS), str(pot)], check=True)
     subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
                     "zh_CN", "-d", str(DOCS / "locales")], check=True)
-    for path in catalogues():                 # messages the pages no longer have: dropped (a
-        po = polib.pofile(str(path))          # changed paragraph was matched to its old
-        stale = [e for e in po if e.obsolete]  # translation first, and marked fuzzy)
-        for entry in stale:
-            po.remove(entry)
-        if stale:
-            po.save()
+    for path in catalogues():
+        po = polib.pofile(str(path))
+        for entry in [e for e in po if e.obsolete]:   # paragraphs the pages no longer have (a
+            po.remove(entry)                          # changed one was matched to its old
+        for entry in po:                              # translation first, and marked fuzzy)
+            # Babel flags "30 % of" as a python-format string ("% o"); nothing here is one.
+            entry.flags = [f for f in entry.flags if f not in FORMAT_FLAGS]
+        po.save()
 
 
 def main(argv: list[str]) -> int:

@@ -174,6 +174,20 @@ class Page:
             raise RuntimeError(f"{expression[:60]}…: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
+    def platform_fonts(self, selector: str) -> list[dict]:
+        """The fonts the browser really drew the text of the first element matching
+        ``selector`` with: [{"familyName", "glyphCount", …}] (DevTools' CSS domain). A family
+        that is not installed never shows up here, whatever the stylesheet asks for."""
+        self.browser.send("DOM.enable", session=self.session)
+        self.browser.send("CSS.enable", session=self.session)
+        root = self.browser.send("DOM.getDocument", session=self.session)["root"]["nodeId"]
+        node = self.browser.send("DOM.querySelector", {"nodeId": root, "selector": selector},
+                                 self.session)["nodeId"]
+        if not node:
+            raise LookupError(f"no element matches {selector!r}")
+        return self.browser.send("CSS.getPlatformFontsForNode", {"nodeId": node},
+                                 self.session)["fonts"]
+
     def screenshot(self, path: Path, full_height: int = 2400) -> Path:
         """A PNG of the top of the page (up to ``full_height`` CSS pixels tall)."""
         import base64

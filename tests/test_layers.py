@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
                                     embedding_forward, layer_norm_backward, layer_norm_forward,
-                                    masked_mean_backward, masked_mean_forward,
-                                    sinusoidal_positional_encoding)
+                                    masked_mean_backward, masked_mean_forward)
 from tests.helpers import assert_matches_torch, check_finite_differences, layer_norm_condition
 from tests.strategies import distinct_dims, dtypes, randn, seeds
 
@@ -195,30 +194,6 @@ def test_masked_mean_edge_cases_and_bad_input():
         masked_mean_forward(x, np.ones((2, 4), bool))
     with pytest.raises(ValueError, match="dy"):
         masked_mean_backward(np.ones((2, 5)), cache)
-
-
-# --- positional encoding ---------------------------------------------------------------------
-
-@given(T=st.integers(1, 20), d=st.integers(1, 17))
-def test_positional_encoding_matches_the_formula(T, d):
-    pe = sinusoidal_positional_encoding(T, d)
-    assert pe.shape == (T, d) and pe.dtype == np.float64
-    for pos in range(T):
-        for j in range(d):
-            angle = pos / 10000 ** ((j - j % 2) / d)
-            want = math.sin(angle) if j % 2 == 0 else math.cos(angle)
-            assert pe[pos, j] == pytest.approx(want, abs=1e-12)
-
-
-def test_positional_encoding_properties():
-    pe = sinusoidal_positional_encoding(50, 7, dtype=np.float32)
-    assert pe.dtype == np.float32 and pe.shape == (50, 7)
-    np.testing.assert_array_equal(pe[0], [0, 1, 0, 1, 0, 1, 0])       # odd d ends with a sine
-    assert np.all(np.abs(pe) <= 1)
-    with pytest.raises(ValueError, match="T must be an integer ≥ 1, got 0"):
-        sinusoidal_positional_encoding(0, 4)
-    with pytest.raises(ValueError, match="d must be an integer ≥ 1, got 2.5"):
-        sinusoidal_positional_encoding(3, 2.5)
 
 
 def test_embedding_float16_gradient_accumulates_in_float32():

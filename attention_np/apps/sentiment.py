@@ -27,9 +27,9 @@ import numpy as np
 from attention_np.core import linear_backward, linear_forward, padding_mask
 from attention_np.nn.init import normal, xavier_uniform, zeros
 from attention_np.nn.layers import (dropout_backward, dropout_forward, embedding_backward,
-                                    embedding_forward, masked_mean_backward, masked_mean_forward,
-                                    sinusoidal_positional_encoding)
+                                    embedding_forward, masked_mean_backward, masked_mean_forward)
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
+from attention_np.positional import sinusoidal_encoding
 from attention_np.transformer import EncoderConfig, encoder_backward, encoder_forward, init_encoder
 
 
@@ -73,7 +73,7 @@ def sentiment_forward(ids, lengths, params: dict, config: SentimentConfig, rng=N
     enc = config.encoder
     pad = padding_mask(np.asarray(lengths), T)                           # (B, T) True = real
     x, emb_cache = embedding_forward(ids, params["tok_emb.W"])           # (B, T, d)
-    x = x + sinusoidal_positional_encoding(T, enc.d_model, x.dtype)
+    x = x + sinusoidal_encoding(T, enc.d_model, dtype=x.dtype)
     x, drop_cache = dropout_forward(x, enc.dropout, rng, training)
     h, weights, enc_cache = encoder_forward(x, params, enc, mask=pad[:, None, None, :], rng=rng,
                                             training=training, backend=backend)

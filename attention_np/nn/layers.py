@@ -143,24 +143,3 @@ def masked_mean_backward(dy, cache):
     w = cache["w"]
     dy = as_dout(dy, (w.shape[0], cache["d"]), cache["dtype"])
     return w[..., None] * dy[:, None, :]
-
-
-# --- positional encoding ---------------------------------------------------------------------
-
-def sinusoidal_positional_encoding(T: int, d: int, dtype=np.float64) -> np.ndarray:
-    """The fixed positional encoding of "Attention Is All You Need" (Vaswani et al., 2017, §3.5).
-
-        PE(pos, 2i)     = sin(pos / 10000^{2i/d})
-        PE(pos, 2i + 1) = cos(pos / 10000^{2i/d})
-
-    Returns (T, d) in ``dtype``. For odd d the last column is a sine (its cosine partner is
-    dropped). Add it to token embeddings: ``x + PE[:T]``.
-    """
-    T, d = check_positive_int(T, "T"), check_positive_int(d, "d")
-    pos = np.arange(T, dtype=np.float64)[:, None]                 # (T, 1)
-    two_i = np.arange(0, d, 2, dtype=np.float64)                  # (ceil(d/2),)
-    angle = pos / 10000.0 ** (two_i / d)                          # (T, ceil(d/2))
-    pe = np.empty((int(T), int(d)), dtype=np.float64)
-    pe[:, 0::2] = np.sin(angle)
-    pe[:, 1::2] = np.cos(angle[:, : d // 2])
-    return pe.astype(dtype, copy=False)

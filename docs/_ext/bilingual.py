@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +103,7 @@ def _glossary_directive():
             env.note_dependency(str(path))
             terms = tomllib.loads(path.read_text(encoding="utf-8"))["term"]
             header = ["中文", "英文", "讲解位置"] if zh else ["中文", "English", "where it is taught"]
-            table = nodes.table(classes=["glossary-table"])
+            table = nodes.table(classes=["glossary-table"], translatable=False)
             group = nodes.tgroup(cols=3)
             table += group
             group += [nodes.colspec(colwidth=w) for w in (2, 3, 4)]
@@ -122,9 +123,10 @@ def _glossary_directive():
             group += body
             notes = [t[f"note_{'zh' if zh else 'en'}"] for t in terms if t.get("note_en")]
             out = [table]
-            for note in notes:
-                para = nodes.paragraph()
-                text, _ = self.state.inline_text(note, self.lineno)
+            for note in notes:                 # written per language: nothing to translate
+                para = nodes.paragraph(translatable=False)
+                rst = re.sub(r"\$([^$]+)\$", r":math:`\1`", note)   # the TOML's $…$ → a role
+                text, _ = self.state.inline_text(rst, self.lineno)
                 para += text
                 out.append(para)
             return out
@@ -134,7 +136,7 @@ def _glossary_directive():
             row = nodes.row()
             for cell in cells:
                 entry = nodes.entry()
-                para = nodes.paragraph()
+                para = nodes.paragraph(translatable=False)
                 para += cell
                 entry += para
                 row += entry

@@ -45,7 +45,7 @@ def peak_memory(lengths=(256, 512, 1024, 2048), D: int = 32, seed: int = 0) -> d
 def local_queries(T: int, D: int, rng, width: float = 3.0):
     """q, k, v (1, 1, T, D) where query i's best keys lie within about ``width`` positions of
     i (sinusoidal position features plus noise), as in a language model's local heads."""
-    pe = an.sinusoidal_positional_encoding(T, D)
+    pe = an.sinusoidal_encoding(T, D)
     q = pe * width + 0.3 * rng.standard_normal((T, D))
     k = pe * width + 0.3 * rng.standard_normal((T, D))
     v = 1.0 + rng.standard_normal((T, D))

@@ -111,7 +111,7 @@ def order_blindness(T: int = 8, d: int = 16, seed: int = 0) -> list[dict]:
     words = rng.standard_normal((1, T, d))                               # word embeddings
     rows = []
     for positions in (False, True):
-        pe = an.sinusoidal_positional_encoding(T, d)[None] if positions else 0.0
+        pe = an.sinusoidal_encoding(T, d)[None] if positions else 0.0
         pooled = []
         for order in (np.arange(T), rng.permutation(T)):
             y = an.encoder_block_forward(words[:, order] + pe, block, cfg)[0]

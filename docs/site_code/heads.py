@@ -31,7 +31,7 @@ class TaskConfig:
 def make_batch(cfg: TaskConfig, rng):
     """x (B, T, V + P) and targets (B, T, 2): tokens at t−1 and t−2 (−100 where none)."""
     tokens = rng.integers(0, cfg.vocab, (cfg.batch, cfg.length))           # (B, T)
-    pe = an.sinusoidal_positional_encoding(cfg.length, cfg.positions)      # (T, P)
+    pe = an.sinusoidal_encoding(cfg.length, cfg.positions)      # (T, P)
     x = np.concatenate([np.eye(cfg.vocab)[tokens],
                         np.broadcast_to(pe, (cfg.batch,) + pe.shape)], axis=-1)
     targets = np.full((cfg.batch, cfg.length, 2), -100)

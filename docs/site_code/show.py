@@ -33,13 +33,23 @@ def show_file(relpath: str | Path, width: int | None = None):
     display(Image(filename=str(path), width=width))
 
 
+def bilingual(en: str, zh: str, tag: str = "span") -> str:
+    """HTML holding both languages; the site's stylesheet shows the one of the page (a cell's
+    output is shared by the English and the Chinese edition: one execution, one cache)."""
+    return (f'<{tag} class="i18n-en" lang="en">{html.escape(en)}</{tag}>'
+            f'<{tag} class="i18n-zh" lang="zh-CN">{html.escape(zh)}</{tag}>')
+
+
 def show_figures(figures, width: int | None = None) -> None:
-    """Display the image files of the demos' ``Figure`` entries, each with its caption."""
-    from IPython.display import Markdown, display
+    """Display the image files of the demos' ``Figure`` entries, each with its caption in the
+    reader's language."""
+    from IPython.display import HTML, display
     for figure in figures:
         if figure.path.endswith((".png", ".gif")):
             show_file(figure.path, width)
-            display(Markdown(f"*{figure.caption}*"))
+            display(HTML('<p class="figure-caption">'
+                         + bilingual(figure.caption_in("en"), figure.caption_in("zh"), "em")
+                         + "</p>"))
 
 
 def table(rows: list[dict], digits: int = 3):

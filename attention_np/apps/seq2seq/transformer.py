@@ -21,8 +21,9 @@ from __future__ import annotations
 from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.init import normal
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
-                                    layer_norm_forward, sinusoidal_positional_encoding)
+                                    layer_norm_forward)
 from attention_np.nn.params import linear_params, prefixed, sub
+from attention_np.positional import sinusoidal_encoding
 from attention_np.self_attention import (init_multi_head_params, multi_head_attention_backward,
                                          multi_head_attention_forward)
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
@@ -69,7 +70,7 @@ def init_transformer(cfg, rng) -> dict:
 
 def _embed(params, key, ids):
     e, cache = embedding_forward(ids, params[key])                      # (B, T, d)
-    return e + sinusoidal_positional_encoding(ids.shape[1], e.shape[-1], e.dtype), cache
+    return e + sinusoidal_encoding(ids.shape[1], e.shape[-1], dtype=e.dtype), cache
 
 
 def transformer_encode(cfg, params, src, src_mask):
