@@ -42,6 +42,7 @@ user code should call the public function of the same name instead:
     transformer           feed_forward_core, ffn_sublayer_core, encoder_block_core,
                           encoder_packed_core
     lm.model              lm_core, embed_core, unembed_core
+    lm.generate           cached_attention_core
     graph.edges           segment_softmax_core, segment_softmax_backward, node_sum_core,
                           neighbour_sum_core, neighbour_sum_backward, weights_as_input
     vision.channel        channel_attention_core

@@ -19,7 +19,8 @@ Measurements on a model's attention weights α (B, H, T, T) and next-token losse
   (attention to the token after the earlier occurrence of the current token, i.e. to the
   token that comes next);
 * previous-token score: mean α[i, i−1] over i = 1 … 2h−2.
-Both are measured on the model's input ids[:, :−1], the queries whose next token is known.
+Both are measured on the model's input ids[:, :−1], the queries whose next token is known
+(:func:`attention_np.lm.circuits.induction_scores` and ``previous_token_scores``).
 """
 from __future__ import annotations
 
@@ -72,17 +73,6 @@ def token_losses(ids: np.ndarray, params: dict, cfg: LMConfig):
 def half_losses(nll: np.ndarray, half: int) -> tuple[float, float]:
     """(first-half, second-half) mean loss of rows of 2·half tokens (module docstring)."""
     return float(nll[:, :half - 1].mean()), float(nll[:, half:].mean())
-
-
-def head_scores(weights: list, half: int) -> tuple[np.ndarray, np.ndarray]:
-    """(induction, previous-token) score of every head, each (L, H), from weights of rows of
-    2·half tokens (the last query row may be missing: inputs are ids[:, :-1])."""
-    T = weights[0].shape[-1]
-    i = np.arange(half, T)                                              # second-half queries
-    j = np.arange(1, T)
-    induction = np.array([w[:, :, i, i - half + 1].mean(axis=(0, 2)) for w in weights])
-    previous = np.array([w[:, :, j, j - 1].mean(axis=(0, 2)) for w in weights])
-    return induction, previous
 
 
 def current_token_scores(weights: list) -> np.ndarray:

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from attention_np.lm import LMConfig, generate, init_lm, lm_loss_and_grads
+from attention_np.lm.circuits import (copying_scores, induction_scores, k_composition,
+                                      previous_token_scores)
 from attention_np.nn.optim import Adam, clip_grad_norm
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
 from demos._induction_data import (control_rows, current_token_scores, half_losses,
-                                   head_scores, repeated_rows, token_losses, training_batch,
-                                   trigram_table, without_head)
+                                   repeated_rows, token_losses, training_batch, trigram_table,
+                                   without_head)
 from demos._progress import progress, say
 
 SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
@@ -57,7 +59,7 @@ def evaluate(params, eval_ids, control_ids, half: int) -> dict:
     nll, weights = token_losses(eval_ids, params, MODEL)
     first, second = half_losses(nll, half)
     control_first, control_second = half_losses(token_losses(control_ids, params, MODEL)[0], half)
-    induction, previous = head_scores(weights, half)
+    induction, previous = induction_scores(weights, half), previous_token_scores(weights)
     return {"loss_first_half": first, "loss_second_half": second,
             "loss_control_first_half": control_first, "loss_control_second_half": control_second,
             "induction_score": float(induction[1].max()), "prev_token_score":
@@ -171,7 +173,12 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     metrics.update(kv_cache_check(params, np.random.default_rng(7)))
     ids, prompt_len, copied = generation_example(params, np.random.default_rng(8),
                                                  recipe.eval_half)
+    copying, composition = metrics["copying_score"], metrics["k_composition"]
+    ind_head, prev_head = metrics["induction_head"][1] - 1, metrics["prev_token_head"][1] - 1
     metrics["targets_met"] = {
+        "induction head copies most": bool(copying[1, ind_head] == copying.max()),
+        "induction head K-composes most with the previous-token head":
+            bool(composition[ind_head].argmax() == prev_head),
         "induction_score >= 0.5": metrics["induction_score"] >= 0.5,
         "prev_token_score >= 0.5": metrics["prev_token_score"] >= 0.5,
         "loss_second_half <= 0.3 loss_first_half": metrics["loss_ratio"] <= 0.3,
@@ -194,6 +201,14 @@ def _metrics(params, history, eval_ids, control_ids, recipe: Recipe) -> dict:
                  loss_ratio=final["loss_second_half"] / final["loss_first_half"],
                  phase_change_step=phase_change_step(history),
                  ablation_second_half_loss=ablation(params, eval_ids, h))
+    # The circuits (lm.circuits), and the same numbers for the untrained model: the scale of
+    # "high" (a random (V, V) map has eigenvalues all around the circle; random subspaces
+    # overlap by about √(Dh/d)).
+    untrained = init_lm(MODEL, np.random.default_rng(0))
+    final.update(copying_score=copying_scores(params, MODEL),
+                 k_composition=k_composition(params, MODEL),
+                 copying_score_random_init=copying_scores(untrained, MODEL),
+                 k_composition_random_init=k_composition(untrained, MODEL))
     return final
 
 
@@ -201,10 +216,16 @@ def _summary(params, history, eval_ids, half: int) -> dict:
     """The targets of one seed."""
     nll, weights = token_losses(eval_ids, params, MODEL)
     first, second = half_losses(nll, half)
-    induction, previous = head_scores(weights, half)
+    induction, previous = induction_scores(weights, half), previous_token_scores(weights)
+    ind_head, prev_head = int(induction[1].argmax()), int(previous[0].argmax())
+    copying, composition = copying_scores(params, MODEL), k_composition(params, MODEL)
     return {"loss_ratio": second / first, "induction_score": float(induction[1].max()),
             "prev_token_score": float(previous[0].max()),
-            "phase_change_step": phase_change_step(history)}
+            "phase_change_step": phase_change_step(history),
+            "copying_score": copying, "k_composition": composition,
+            "induction_head_copies_most": bool(copying[1, ind_head] == copying.max()),
+            "induction_head_composes_with_prev_token_head":
+                bool(composition[ind_head].argmax() == prev_head)}
 
 
 def _report(m: dict) -> None:
@@ -214,6 +235,12 @@ def _report(m: dict) -> None:
     say(f"  induction score {m['induction_score']:.3f} (layer 2 head {m['induction_head'][1]}),"
         f" previous-token score {m['prev_token_score']:.3f} (layer 1 head "
         f"{m['prev_token_head'][1]})")
+    ind, prev = m["induction_head"][1] - 1, m["prev_token_head"][1] - 1
+    say(f"  copying score of the induction head {m['copying_score'][1, ind]:.2f} (every head: "
+        f"{np.round(m['copying_score'], 2).tolist()}; untrained: "
+        f"{np.round(m['copying_score_random_init'], 2).tolist()}); its K-composition with the "
+        f"previous-token head {m['k_composition'][ind, prev]:.2f} (untrained max "
+        f"{m['k_composition_random_init'].max():.2f})")
     say(f"  KV cache at T = {m['kv_cache_T']}: {m['tokens_per_s_with_cache']:.0f} vs "
         f"{m['tokens_per_s_without_cache']:.0f} tokens/s ({m['kv_cache_speedup']:.1f}x), "
         f"max |Δ logits| {m['kv_cache_max_abs_diff']:.1e}")

@@ -118,18 +118,23 @@ def problems(path: Path, glossary: list[dict] | None = None) -> list[str]:
 def update() -> None:
     """Regenerate the .pot files from the English pages and merge them into the catalogues."""
     pot = DOCS / "_build" / "gettext"
-    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "gettext", "-D",
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-E", "-b", "gettext", "-D",
                     "nb_execution_mode=off", str(DOCS), str(pot)], check=True)
     subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
                     "zh_CN", "-d", str(DOCS / "locales")], check=True)
     for path in catalogues():
         po = polib.pofile(str(path))
-        for entry in [e for e in po if e.obsolete]:   # paragraphs the pages no longer have (a
-            po.remove(entry)                          # changed one was matched to its old
-        for entry in po:                              # translation first, and marked fuzzy)
-            # Babel flags "30 % of" as a python-format string ("% o"); nothing here is one.
+        # Drop the paragraphs the pages no longer have (a changed one was matched to its old
+        # translation first, and marked fuzzy), and Babel's python-format flags: it takes
+        # "30 % of" for a format string ("% o"), and nothing here is one.
+        stale = [e for e in po if e.obsolete]
+        flagged = [e for e in po if FORMAT_FLAGS & set(e.flags)]
+        for entry in stale:
+            po.remove(entry)
+        for entry in flagged:
             entry.flags = [f for f in entry.flags if f not in FORMAT_FLAGS]
-        po.save()
+        if stale or flagged:
+            po.save()
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np import lm, transformer as tr
+from attention_np.lm import circuits
 from tests.public_entries import BLOCK, DIMS, Entry, Fresh, _cache_bwd
 
 CFG = lm.LMConfig(vocab_size=DIMS["V"], max_len=DIMS["S"], d_model=2 * DIMS["H"],
@@ -25,6 +26,15 @@ def _rng():
 
 def _params():
     return lm.init_lm(CFG, _rng())
+
+
+def _attention_only():
+    return lm.init_lm(ATTENTION_ONLY, _rng())
+
+
+ATTENTION_ONLY = lm.LMConfig(vocab_size=DIMS["V"], max_len=DIMS["S"], d_model=2 * DIMS["H"],
+                             num_heads=DIMS["H"], num_layers=1, d_ff=DIMS["F"], mlp=False,
+                             tied=False)
 
 
 ENTRIES = [
@@ -61,6 +71,26 @@ CALLS = [
      lambda: lm.generate(_params(), CFG, np.zeros((2, 3), int), 2, temperature=1.0), ["rng"]),
     ("generate-params", lm.generate,
      lambda: lm.generate({}, CFG, np.zeros((2, 3), int), 2), ["params"]),
+    ("cached_attention-length", lm.cached_attention,
+     lambda: lm.cached_attention(np.ones((1, 2, 1, 3)), np.ones((1, 2, 1, 3)),
+                                 np.ones((1, 2, 1, 3)), np.zeros((1, 2, 4, 3)),
+                                 np.zeros((1, 2, 4, 3)), -1), ["length"]),
+    ("cached_attention-k_cache", lm.cached_attention,
+     lambda: lm.cached_attention(np.ones((1, 2, 1, 3)), np.ones((1, 2, 1, 3)),
+                                 np.ones((1, 2, 1, 3)), np.zeros((1, 3, 4, 3)),
+                                 np.zeros((1, 3, 4, 3)), 0), ["k_cache"]),
+    ("induction_scores-period", circuits.induction_scores,
+     lambda: circuits.induction_scores([np.full((1, 2, 4, 4), 0.25)], 4), ["period"]),
+    ("previous_token_scores-weights", circuits.previous_token_scores,
+     lambda: circuits.previous_token_scores([np.ones((2, 4, 4))]), ["weights"]),
+    ("qk_circuit-head", circuits.qk_circuit,
+     lambda: circuits.qk_circuit(_attention_only(), ATTENTION_ONLY, 0, 5), ["head"]),
+    ("ov_circuit-layer", circuits.ov_circuit,
+     lambda: circuits.ov_circuit(_attention_only(), ATTENTION_ONLY, 3, 0), ["layer"]),
+    ("copying_scores-cfg", circuits.copying_scores,
+     lambda: circuits.copying_scores(lm.init_lm(CFG, _rng()), CFG), ["mlp"]),
+    ("k_composition-layer", circuits.k_composition,
+     lambda: circuits.k_composition(_attention_only(), ATTENTION_ONLY, 1), ["layer"]),
     ("check_ffn_params-W_2", tr.check_ffn_params,
      lambda: tr.check_ffn_params({"W_1": np.zeros((6, 8)), "b_1": np.zeros(8),
                                    "W_2": np.zeros((6, 8)), "b_2": np.zeros(6)}, 6), ["W_2"]),
@@ -68,4 +98,4 @@ CALLS = [
 
 REACHED_THROUGH_WRAPPERS = [lm.KVCache]           # made by init_kv_cache
 
-MODULES = [(lm, lm.__all__)]
+MODULES = [(lm, lm.__all__), (circuits, None)]

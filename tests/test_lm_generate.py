@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.lm import LMConfig, generate, init_kv_cache, lm_forward, lm_step
-from tests.strategies import examples, seeds
+from attention_np import scaled_dot_product_attention_forward
+from attention_np.lm import (LMConfig, cached_attention, generate, init_kv_cache, lm_forward,
+                             lm_step)
+from tests.strategies import distinct_dims, examples, seeds
 from tests.test_lm import random_lm
 
 CACHE_TOLERANCE = 1e-6          # the issue's contract; measured differences are ~1e-15
@@ -110,3 +112,25 @@ def test_generation_refuses_bad_arguments():
     lm_step(np.zeros((2, 6), int), params, cfg, kv)
     with pytest.raises(ValueError, match="max_len"):                     # the cache is full
         lm_step(np.zeros((2, 1), int), params, cfg, kv)
+
+
+@given(dims=distinct_dims(4, lo=1, hi=6), length=st.integers(0, 5), new=st.integers(1, 3),
+       seed=seeds)
+def test_cached_attention_equals_causal_attention_over_the_whole_prefix(dims, length, new, seed):
+    """Storing Tn new keys/values after `length` cached ones and attending = the last Tn rows of
+    causal attention over all length + Tn positions; the cache holds the new keys after."""
+    B, H, D, spare = dims
+    rng = np.random.default_rng(seed)
+    T = length + new
+    q, k, v = (rng.standard_normal((B, H, T, D)) for _ in range(3))
+    k_cache = np.zeros((B, H, T + spare, D))
+    v_cache = np.zeros_like(k_cache)
+    k_cache[:, :, :length], v_cache[:, :, :length] = k[:, :, :length], v[:, :, :length]
+    out, weights = cached_attention(q[:, :, length:], k[:, :, length:], v[:, :, length:],
+                                    k_cache, v_cache, length)
+    full, full_w, _ = scaled_dot_product_attention_forward(q, k, v, causal=True)
+    np.testing.assert_allclose(out, full[:, :, length:], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(weights, full_w[:, :, length:], rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(k_cache[:, :, :T], k)
+    with pytest.raises(ValueError, match="fit the caches"):
+        cached_attention(q[:, :, :1], k[:, :, :1], v[:, :, :1], k_cache, v_cache, T + spare)

@@ -7,8 +7,9 @@ import pytest
 
 import demos.induction_heads as demo
 from attention_np.lm import LMConfig, init_lm, lm_forward
-from demos._induction_data import (control_rows, head_scores, repeated_rows, training_batch,
-                                   trigram_table, without_head)
+from attention_np.lm.circuits import induction_scores, previous_token_scores
+from demos._induction_data import (control_rows, repeated_rows, training_batch, trigram_table,
+                                   without_head)
 
 ISSUE_KEYS = ("loss_first_half", "loss_second_half", "induction_score", "prev_token_score",
               "phase_change_step", "kv_cache_max_abs_diff", "kv_cache_speedup")
@@ -38,8 +39,9 @@ def test_scores_of_perfect_heads_are_one_and_of_uniform_heads_small():
     i = np.arange(half, T)
     ind[0, 0, i, i - half + 1] = 1
     uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
-    induction, previous = head_scores([np.concatenate([prev, uniform[None, None]], 1),
-                                       np.concatenate([ind, uniform[None, None]], 1)], half)
+    weights = [np.concatenate([prev, uniform[None, None]], 1),
+               np.concatenate([ind, uniform[None, None]], 1)]
+    induction, previous = induction_scores(weights, half), previous_token_scores(weights)
     assert previous[0, 0] == 1 and induction[1, 0] == 1
     assert previous[0, 1] < 0.5 and induction[1, 1] < 0.2
 

@@ -19,10 +19,11 @@ import numpy as np
 from attention_np.core import linear_core, softmax_core
 from attention_np.lm.model import (LMConfig, check_ids, check_lm_params, embed_core, lm_core,
                                    unembed_core)
-from attention_np.nn.checks import check_positive_int, check_rng
+from attention_np.nn.checks import as_float_array, check_positive_int, check_rng
 from attention_np.nn.layers import layer_norm_forward
 from attention_np.nn.params import sub
-from attention_np.self_attention import merge_heads_core, sdpa_core, split_heads_core
+from attention_np.self_attention import (check_qkv, merge_heads_core, sdpa_core,
+                                         split_heads_core)
 from attention_np.transformer import ffn_sublayer_core
 
 
@@ -43,17 +44,48 @@ def init_kv_cache(cfg: LMConfig, batch: int, dtype=np.float64) -> KVCache:
                    [np.zeros(shape, dtype) for _ in range(cfg.num_layers)])
 
 
+def cached_attention(q, k_new, v_new, k_cache, v_cache, length: int, backend: str = "numpy"):
+    """One decoding step of attention with a KV cache: store the new keys and values, attend.
+
+        K[:, :, L:L+Tn] ← k_new,  V[:, :, L:L+Tn] ← v_new      (L = length, written in place)
+        out_i = softmax(q_i K[:L+i+1]ᵀ / √D) V[:L+i+1]          new query i sees ≤ L + i
+
+    q, k_new, v_new (B, H, Tn, D); k_cache, v_cache (B, H, max_len, D) with L + Tn ≤ max_len
+    → out (B, H, Tn, D), weights (B, H, Tn, L + Tn) (None for backend "numba"). Equals causal
+    attention over all L + Tn positions, restricted to the last Tn queries.
+    """
+    q, k_new, v_new = check_qkv(q, k_new, v_new)
+    k_cache = as_float_array(k_cache, "k_cache", ndim=4)
+    v_cache = as_float_array(v_cache, "v_cache", ndim=4)
+    for name, new, cache in (("k_cache", k_new, k_cache), ("v_cache", v_new, v_cache)):
+        if cache.shape[:2] != new.shape[:2] or cache.shape[3] != new.shape[3]:
+            raise ValueError(f"{name} with shape {cache.shape} does not hold heads of the new "
+                             f"keys' shape {new.shape} (B, H and D must agree)")
+    length = check_positive_int(length, "length", minimum=0)
+    if length + q.shape[2] > k_cache.shape[2] or k_cache.shape != v_cache.shape:
+        raise ValueError(f"length {length} + {q.shape[2]} new positions must fit the caches "
+                         f"(k_cache {k_cache.shape}, v_cache {v_cache.shape})")
+    return cached_attention_core(q, k_new, v_new, k_cache, v_cache, length, backend)
+
+
+def cached_attention_core(q, k_new, v_new, k_cache, v_cache, length: int, backend: str):
+    """:func:`cached_attention` on checked input."""
+    L, Tn = length, q.shape[2]
+    k_cache[:, :, L:L + Tn] = k_new
+    v_cache[:, :, L:L + Tn] = v_new
+    K, V = k_cache[:, :, :L + Tn], v_cache[:, :, :L + Tn]                # (B, H, L + Tn, D)
+    mask = None if Tn == 1 else np.arange(L + Tn)[None, :] <= L + np.arange(Tn)[:, None]
+    out, weights, _ = sdpa_core(q, K, V, mask, False, backend, 0.0, None)  # (B, H, Tn, D)
+    return out, weights
+
+
 def _cached_attention(z, p, num_heads: int, kv: KVCache, layer: int, backend: str):
     """MultiHead(z W_q, K, V) for the Tn new positions z (B, Tn, d): their keys and values go
     into the cache at [L, L + Tn), and new position i attends to cached positions ≤ L + i."""
-    L, Tn = kv.length, z.shape[1]
     qh, kh, vh = (split_heads_core(linear_core(z, p[f"W_{n}"], p[f"b_{n}"])[0], num_heads)
                   for n in "qkv")                                       # (B, H, Tn, Dh)
-    kv.k[layer][:, :, L:L + Tn] = kh
-    kv.v[layer][:, :, L:L + Tn] = vh
-    K, V = kv.k[layer][:, :, :L + Tn], kv.v[layer][:, :, :L + Tn]      # (B, H, L + Tn, Dh)
-    mask = None if Tn == 1 else np.arange(L + Tn)[None, :] <= L + np.arange(Tn)[:, None]
-    heads, weights, _ = sdpa_core(qh, K, V, mask, False, backend, 0.0, None)   # (B, H, Tn, Dh)
+    heads, weights = cached_attention_core(qh, kh, vh, kv.k[layer], kv.v[layer], kv.length,
+                                           backend)                    # (B, H, Tn, Dh)
     out, _ = linear_core(merge_heads_core(heads), p["W_o"], p["b_o"])  # (B, Tn, d)
     return out, weights
 
