@@ -11,6 +11,7 @@ Catalogues: docs/locales/zh_CN/LC_MESSAGES/<page>.po, one per page of the site (
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -118,6 +119,7 @@ def problems(path: Path, glossary: list[dict] | None = None) -> list[str]:
 def update() -> None:
     """Regenerate the .pot files from the English pages and merge them into the catalogues."""
     pot = DOCS / "_build" / "gettext"
+    shutil.rmtree(pot, ignore_errors=True)        # pages renamed or removed leave no .pot behind
     subprocess.run([sys.executable, "-m", "sphinx", "-q", "-E", "-b", "gettext", "-D",
                     "nb_execution_mode=off", str(DOCS), str(pot)], check=True)
     subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
@@ -135,6 +137,11 @@ def update() -> None:
             entry.flags = [f for f in entry.flags if f not in FORMAT_FLAGS]
         if stale or flagged:
             po.save()
+    pages = {p.relative_to(pot).with_suffix("") for p in pot.rglob("*.pot")}
+    for path in catalogues():                     # a page that is gone takes its catalogue along
+        if path.relative_to(LOCALE).with_suffix("") not in pages:
+            path.unlink()
+            print(f"removed {path.relative_to(DOCS)}: its page is gone")
 
 
 def main(argv: list[str]) -> int:

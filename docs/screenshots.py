@@ -3,7 +3,7 @@
     python docs/screenshots.py OUT_DIR [--height 6000]
 
 Writes OUT_DIR/<page>.png (the top ``--height`` CSS pixels, 1280 wide) for the landing page,
-chapters 1–13, the project and application pages and the exercises, and prints any failed
+chapters 1–14, the project and application pages and the exercises, and prints any failed
 request or script error. ``--site docs/_build/html/zh_CN`` takes the Chinese edition.
 """
 from __future__ import annotations

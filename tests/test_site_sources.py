@@ -11,14 +11,14 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHAPTERS = sorted((DOCS / "chapters").glob("[0-9][0-9]-*.md")) + sorted(
-    p for p in (DOCS / "chapters" / "10-projects").glob("*.md") if p.name != "index.md")
+    p for p in (DOCS / "chapters" / "11-projects").glob("*.md") if p.name != "index.md")
 INCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n:pyobject: (\S+)")
 
 
-def test_thirteen_chapters_and_five_project_pages():
+def test_fourteen_chapters_and_five_project_pages():
     numbers = sorted(int(p.name[:2]) for p in (DOCS / "chapters").glob("[0-9][0-9]-*"))
-    assert numbers == list(range(1, 14))
-    assert len(CHAPTERS) == 12 + 5
+    assert numbers == list(range(1, 15))
+    assert len(CHAPTERS) == 13 + 5
 
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.stem)

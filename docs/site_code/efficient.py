@@ -1,4 +1,4 @@
-"""Chapter 11's measurements: memory of exact attention against the efficient variants, and
+"""Chapter 12's measurements: memory of exact attention against the efficient variants, and
 how far each variant's output is from exact attention (NumPy only, seconds)."""
 from __future__ import annotations
 
