@@ -11,6 +11,12 @@ Three process-wide switches are set here, before anything in ``kernels`` is comp
   single-threaded, or each of Numba's threads starts its own OpenBLAS team and the cores are
   oversubscribed (3-4x slower, silently).
 
+* ``THREADING_LAYER``: Numba's "workqueue" pool rather than OpenMP. With the OpenMP layer, a
+  parallel kernel run before torch starts a second OpenMP runtime in the process and torch's
+  CPU attention then ran 2-5x slower (47 → 95-237 ms for SDPA, measured on the AMD EPYC);
+  the workqueue pool leaves torch's speed alone (tests/test_kernels_threading.py checks it).
+  A ``NUMBA_THREADING_LAYER`` set by the user wins.
+
 Set ``ATTENTION_NP_NATIVE_FEATURES=0`` to keep Numba's default CPU features.
 """
 from __future__ import annotations
@@ -25,6 +31,8 @@ _NATIVE = os.environ.get("ATTENTION_NP_NATIVE_FEATURES", "1") != "0"
 
 def _set_codegen_flags() -> None:
     _numba_config.SLP_VECTORIZE = 1
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        _numba_config.THREADING_LAYER = "workqueue"
     if _NATIVE and _numba_config.CPU_FEATURES is None:
         import llvmlite.binding as llvm
         features = llvm.get_host_cpu_features().flatten()
