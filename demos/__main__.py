@@ -1,17 +1,27 @@
 """``python -m demos [--out DIR] [--full] [--quiet] [--list] [--lang en|zh] [name ...]``: run the
 demos and write ``DIR/index.html`` (in Chinese with ``--lang zh``, or when ``LANG`` names a
-Chinese locale, e.g. ``LANG=zh_CN.UTF-8``)."""
+Chinese locale, e.g. ``LANG=zh_CN.UTF-8``).
+
+Records (demos/_records.py): ``--record [name ...] [--full]`` runs the demos and writes
+``docs/records/<demo>.<quick|full>.json`` (a quick record also runs seeds 1 and 2 to measure
+each metric's tolerance); ``--verify [name ...]`` re-runs quick mode and compares every metric
+with its record, exiting non-zero on a miss; ``--readme-only`` rewrites README's tables from the
+records without running anything."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import inspect
+import json
+import os
+import resource
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-import os
-
-from demos import DEMOS, QUICK_SECONDS
+from demos import DEMOS, QUICK_SECONDS, _records
 from demos._common import LANGUAGES, DemoUnavailable
 from demos._progress import say, set_quiet
 from demos.gallery import write_gallery
@@ -24,6 +34,12 @@ def _parse(argv):
     parser.add_argument("--full", action="store_true", help="the longer runs behind the README numbers")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or report lines")
     parser.add_argument("--list", action="store_true", help="list the demos and their quick-mode times")
+    parser.add_argument("--record", action="store_true",
+                        help="write docs/records/<demo>.<mode>.json for the demos run")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-run quick mode and compare with the quick records")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="rewrite README's tables from the records, run nothing")
     parser.add_argument("--lang", default=None, metavar="LANG",
                         help=f"language of the gallery: one of {', '.join(LANGUAGES)} "
                              "(default: from LANG, else en)")
@@ -89,10 +105,80 @@ def _run_one(name: str, args, position: str):
     return name, descriptions(module), figures, seconds, skipped
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and the workers it waited for (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_for_metrics(name: str, full: bool, seed: int, out: Path) -> tuple[dict, dict]:
+    """Run one demo (seed ``seed``) into ``out`` → (its metrics.json, {"wall", "cpu"} seconds)."""
+    module = importlib.import_module(f"demos.{name}")
+    kwargs = {}
+    if seed:
+        if "seed" not in inspect.signature(module.run).parameters:
+            raise SystemExit(f"demos.{name}.run takes no seed: its tolerance cannot be measured")
+        kwargs["seed"] = seed
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    module.run(out, full=full, **kwargs)
+    seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
+    return json.loads((Path(out) / name / "metrics.json").read_text()), seconds
+
+
+def record(names, args) -> None:
+    """Run each demo and write its record (a quick record measures the seeds' spread too)."""
+    mode = "full" if args.full else "quick"
+    for name in names:
+        say(f"=== recording demos.{name} ({mode} mode) ===")
+        metrics, seconds = run_for_metrics(name, args.full, 0, args.out)
+        spread = None
+        if not args.full:
+            with tempfile.TemporaryDirectory() as scratch:
+                spread = [run_for_metrics(name, False, s, Path(scratch))[0]
+                          for s in _records.SPREAD_SEEDS]
+        path = _records.write(name, mode, metrics, seconds, [0], spread)
+        say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
+
+
+def verify(names) -> int:
+    """Re-run each demo's quick mode and compare every verified metric with its record."""
+    missed = 0
+    for name in names:
+        rec = _records.load(name, "quick")
+        with tempfile.TemporaryDirectory() as scratch:
+            metrics, seconds = run_for_metrics(name, False, 0, Path(scratch))
+        rows = _records.compare(rec, metrics)
+        bad = [r for r in rows if not r["ok"]]
+        missed += len(bad)
+        print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance "
+              f"({seconds['wall']:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
+              f"{rec['provenance']['cpu']})")
+        print(f"  {'metric':<48} {'recorded':>12} {'now':>12} {'tolerance':>10}")
+        for r in (bad or rows[:8]):
+            now = "missing" if r["now"] is None else f"{r['now']:.6g}"
+            print(f"  {r['metric'][:48]:<48} {r['recorded']:>12.6g} {now:>12} "
+                  f"{r['tolerance']:>10.3g}{'' if r['ok'] else '  MISS'}")
+        if not bad and len(rows) > 8:
+            print(f"  … and {len(rows) - 8} more, all within tolerance")
+    return 1 if missed else 0
+
+
 def main(argv=None) -> None:
     args = _parse(argv)
     if args.list:
         print(list_demos())
+        return
+    if args.readme_only:
+        from demos import _readme
+        say(f"rewrote {_readme.update_readme()}")
+        return
+    set_quiet(args.quiet)
+    if args.record or args.verify:
+        names = args.names or [n for n in DEMOS if importlib.util.find_spec(f"demos.{n}")]
+        if args.verify:
+            sys.exit(verify(names))
+        record(names, args)
         return
     set_quiet(args.quiet)
     names = [n for n in args.names or DEMOS if importlib.util.find_spec(f"demos.{n}") is not None]

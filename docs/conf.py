@@ -42,6 +42,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "bilingual",                      # docs/_ext: the Chinese edition, the language switch
+    "records",                        # docs/_ext: {record} numbers from docs/records/, {given}
 ]
 exclude_patterns = ["_build", "site_code", "_ext", "locales", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]

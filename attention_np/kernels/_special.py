@@ -1,7 +1,8 @@
-"""Special functions for the fused GELU, vectorisable inside ``@njit`` loops: erfc and the two
-terms of GELU and its derivative. Like :mod:`kernels._intrinsics`, each is a plain Python
-function (used when ``NUMBA_DISABLE_JIT=1``) with an ``@overload`` whose constants are typed
-for float32 or float64, so float32 code stays float32 (a Python float constant would widen it).
+"""Special functions, vectorisable inside ``@njit`` loops: erfc and the two terms of GELU and its
+derivative (the fused GELU), the sigmoid and tanh (the fused recurrent cells). Like
+:mod:`kernels._intrinsics`, each is a plain Python function (used when ``NUMBA_DISABLE_JIT=1``)
+with an ``@overload`` whose constants are typed for float32 or float64, so float32 code stays
+float32 (a Python float constant would widen it).
 
 Note: Numba's on-disk cache does not track this module; delete ``kernels/__pycache__`` after
 editing it.
@@ -87,3 +88,40 @@ def _normal_pdf_ol(u):
         return None
     minus_half, inv_sqrt_2pi = f(-0.5), f(1.0 / math.sqrt(2.0 * math.pi))
     return lambda u: inv_sqrt_2pi * fast_exp(minus_half * u * u)
+
+
+def fast_sigmoid(x):
+    """σ(x) = 1 / (1 + e^(−x)), with the vectorisable :func:`fast_exp` inside ``@njit`` code.
+
+    Saturates to 1 for large x (e^(−x) → 0) and to a tiny positive number or 0 for very
+    negative x (fast_exp saturates near the largest float instead of overflowing); NaN gives NaN.
+    """
+    return 0.5 * (1.0 + math.tanh(0.5 * x))            # the same function, without overflow
+
+
+def fast_tanh(x):
+    """tanh(x) = 1 − 2 / (e^(2x) + 1), with the vectorisable :func:`fast_exp`.
+
+    Exactly ±1 where e^(2x) saturates (|x| ≳ 44 in float32); NaN gives NaN. Near 0 the
+    subtraction leaves an absolute (not relative) error of about one unit in the last place of
+    1 — what a cell's state adds to anyway (c' = f ⊙ c + i ⊙ g).
+    """
+    return math.tanh(x)
+
+
+@overload(fast_sigmoid, inline="always")
+def _fast_sigmoid_ol(x):
+    f = _typed(x)
+    if f is None:
+        return None
+    one = f(1.0)
+    return lambda x: one / (one + fast_exp(-x))
+
+
+@overload(fast_tanh, inline="always")
+def _fast_tanh_ol(x):
+    f = _typed(x)
+    if f is None:
+        return None
+    one, two = f(1.0), f(2.0)
+    return lambda x: one - two / (fast_exp(two * x) + one)

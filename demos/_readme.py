@@ -1,0 +1,98 @@
+"""README's tables of measured numbers, written from the records (never typed by hand):
+``python -m demos --readme-only`` rewrites the text between the markers, and
+tests/test_records.py fails when README differs from what the records say.
+
+A headline is a template: ``{quick:none.exact_match:.3f}`` is a reference into this demo's quick
+record (``{full:…}`` its full record), with the syntax of demos/_records.py.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from demos import _records
+
+README = _records.ROOT / "README.md"
+
+# (demo, article sections, what it trains or computes, headline template)
+DEMO_ROWS = [
+    ("formulas", "§3–§4", "the article's formulas with real numbers; two hand-built heads",
+     '"it" → "animal" weight {quick:coreference_it_animal:.3f} in the coreference head'),
+    ("translate_dates", "§6.1, §4.1.3",
+     "BiLSTM encoder + 6 attention decoders + a small Transformer: human dates → ISO",
+     "same {quick:none.train_steps}-step budget: attention {quick:min(*.exact_match):.3f}–"
+     "{quick:max(*.exact_match):.3f} exact match on unseen formats, no attention "
+     "{quick:none.exact_match:.3f}"),
+    ("caption_digits", "§5.1, §3.2", "Show, Attend and Tell on digit strips, soft and hard attention",
+     "soft {quick:soft.sequence_accuracy:.3f} captions right, {quick:soft.localization_accuracy:.3f}"
+     " of words attend to their digit; hard fine-tuned {quick:hard.sequence_accuracy:.3f}; hard "
+     "from scratch {quick:hard_from_scratch.sequence_accuracy:.3f}; the article's decoder, same "
+     "budget, {quick:article_baseline.sequence_accuracy:.3f}"),
+    ("classify_sentiment", "§5.2, §4.3.3", "2-layer Transformer encoder, 5-class sentiment",
+     "test {quick:test_accuracy:.3f} (mean-pooled embeddings → linear, same budget: "
+     "{quick:mean_pool_baseline.test_accuracy:.3f}); heads chosen on validation: negator "
+     "{quick:best_head.negator.test_score:.1f}, \"but\" {quick:best_head.contrast.test_score:.1f} "
+     "(lift over uniform)"),
+    ("bert_attention", "§4.2.3, §7.2, §8.1.3",
+     "pretrained all-MiniLM-L6-v2 run on our layers; faithfulness of explanations",
+     "max error vs Hugging Face {quick:max_abs_error_vs_huggingface:.1e}; deletion AUC (lower = "
+     "more faithful): relevance {quick:faithfulness.deletion_auc.relevance:.3f}, raw attention "
+     "{quick:faithfulness.deletion_auc.attention:.3f}, rollout "
+     "{quick:faithfulness.deletion_auc.rollout:.3f}, random {quick:faithfulness.deletion_auc.random:.3f}"),
+    ("efficient_attention", "§8.2, §8.3", "window, block-sparse, linear, Performer, Linformer",
+     "memory slope {quick:memory_slope.exact:.1f} (exact) vs {quick:memory_slope.linear:.1f} "
+     "(linear); recall with 4 questions, no global token: exact {quick:recall.exact:.2f}, "
+     "window {quick:recall.window:.2f}"),
+    ("speech_digits", "§6.3", "Listen, Attend and Spell on espeak-ng digit strings",
+     "WER {quick:wer:.3f} on unseen voices; {quick:monotone_fraction:.3f} of alignments strictly "
+     "monotone"),
+    ("recommend", "§6.4", "Deep Interest Network vs mean pooling, both with a learning-rate search",
+     "AUC {quick:din.auc:.3f} vs {quick:pooling.auc:.3f} (ideal {quick:ideal_auc:.3f})"),
+    ("knowledge_graph", "§8.1.1", "GAT and relation-aware GAT on a generated knowledge graph",
+     "test accuracy MLP {quick:mlp.test_accuracy:.3f}, GAT {quick:gat.test_accuracy:.3f}, "
+     "relation-aware GAT {quick:relation_gat.test_accuracy:.3f}"),
+    ("vision_attention", "§1.2.2, §2.2.2", "CNN, CNN + SE, CNN + CBAM, ViT on 8×8 digits",
+     "CNN {quick:cnn.accuracy:.3f}, SE {quick:se.accuracy:.3f}, CBAM {quick:cbam.accuracy:.3f}, "
+     "ViT {quick:vit.accuracy:.3f}"),
+    ("induction_heads", "§2.2.3", "2-layer attention-only decoder LM on repeated random tokens",
+     "induction score {quick:induction_score:.2f}, previous-token {quick:prev_token_score:.2f}; "
+     "repeated-half loss {quick:loss_second_half:.2f} vs {quick:loss_first_half:.2f}"),
+]
+
+PLACEHOLDER = re.compile(r"\{(quick|full):([^{}]+?)\}")
+
+
+def headline(demo: str, template: str, cache: dict) -> str:
+    """A template with its references replaced by the numbers of the demo's records."""
+    def one(m):
+        return _records.resolve(f"{demo}.{m.group(1)}:{m.group(2)}", cache)
+    return PLACEHOLDER.sub(one, template)
+
+
+def demo_table(rows=DEMO_ROWS) -> str:
+    cache = {}
+    lines = ["| demo | article | what it trains or computes | headline (quick mode) |",
+             "|---|---|---|---|"]
+    for demo, article, what, template in rows:
+        if _records.record_path(demo, "quick").exists():
+            lines.append(f"| `{demo}` | {article} | {what} | {headline(demo, template, cache)} |")
+    return "\n".join(lines)
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- records:{name} start -->", f"<!-- records:{name} end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"README has no {start} … {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def rendered(text: str) -> str:
+    """README's text with every generated block as the records make it."""
+    return replace_between(text, "demos", demo_table())
+
+
+def update_readme(path: Path = README) -> Path:
+    path.write_text(rendered(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return path

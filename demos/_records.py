@@ -1,0 +1,207 @@
+"""Records: the one place a measured number is typed (issue 29).
+
+``python -m demos --record [NAME …] [--full]`` runs demos and writes one committed record per
+demo and mode, ``docs/records/<demo>.<quick|full>.json``: every metric of its metrics.json, with
+where it came from (commit, date, CPU, cores, library versions), its wall and CPU seconds, the
+seeds and the step budgets. A quick record also stores, per metric, the tolerance that
+``python -m demos --verify`` allows: the spread of that metric over seeds 0–2, measured once.
+The kernel benchmark writes ``docs/records/kernels.json`` the same way.
+
+Pages quote records through a Sphinx role and README through generated tables; both read a
+number by a *reference*:
+
+    translate_dates.quick:none.exact_match:.3f          demo.mode : path : format
+    translate_dates.quick:min(*.exact_match):.3f        min / max / mean over a glob of paths
+    translate_dates.quick:@wall_seconds:.0f             @: a field of the record, not a metric
+    kernels:rows.3.speedup_vs_torch:.2f                 the kernel benchmark's record
+
+A path walks dicts by key and lists by index, separated by dots; ``*`` matches one key.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = ROOT / "docs" / "records"
+# Metrics that measure the machine rather than the model: recorded, never verified.
+TIMING = ("seconds", "per_s", "speedup", "_ms", "ms_", "tokens_per", "sent_per", "wall", "cpu_")
+SPREAD_SEEDS = (1, 2)
+
+
+def record_path(demo: str, mode: str | None) -> Path:
+    return RECORDS / (f"{demo}.{mode}.json" if mode else f"{demo}.json")
+
+
+def load(demo: str, mode: str | None = "quick") -> dict:
+    path = record_path(demo, mode)
+    if not path.exists():
+        raise FileNotFoundError(f"no record {path.relative_to(ROOT)}: run "
+                                f"`python -m demos --record {demo}"
+                                f"{' --full' if mode == 'full' else ''}`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- reading a number -------------------------------------------------------------------------
+
+def flatten(obj, prefix: str = "") -> dict:
+    """{"a.b.0": number} for every number (bools excluded) nested in dicts and lists."""
+    out = {}
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+            out[prefix] = obj
+        return out
+    for key, value in items:
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _lookup(obj, path: str):
+    for part in path.split("."):
+        if isinstance(obj, list):
+            obj = obj[int(part)]
+        elif isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        else:
+            raise KeyError(path)
+    return obj
+
+
+def value(record: dict, path: str):
+    """The value at ``path`` in the record's metrics (``@path``: in the record itself);
+    ``min(glob)``, ``max(glob)``, ``mean(glob)`` aggregate the numbers whose paths match."""
+    for fn in ("min", "max", "mean"):
+        if path.startswith(fn + "(") and path.endswith(")"):
+            pattern = path[len(fn) + 1:-1]
+            base = record if pattern.startswith("@") else record["metrics"]
+            found = [v for p, v in flatten(base).items()
+                     if fnmatch.fnmatchcase(p, pattern.lstrip("@"))]
+            if not found:
+                raise KeyError(f"no number matches {pattern!r}")
+            return {"min": min, "max": max}.get(fn, lambda xs: sum(xs) / len(xs))(found)
+    if path.startswith("@"):
+        return _lookup(record, path[1:])
+    return _lookup(record["metrics"], path)
+
+
+def resolve(reference: str, cache: dict | None = None) -> str:
+    """The text of a reference ``demo.mode:path[:format]`` (module docstring)."""
+    head, _, rest = reference.partition(":")
+    path, _, fmt = rest.partition(":")
+    if not path:
+        raise ValueError(f"a record reference is demo.mode:path[:format], got {reference!r}")
+    demo, _, mode = head.partition(".")
+    key = (demo, mode or None)
+    record = cache.get(key) if cache is not None else None
+    if record is None:
+        record = load(demo, mode or None)
+        if cache is not None:
+            cache[key] = record
+    try:
+        found = value(record, path)
+    except (KeyError, IndexError, ValueError) as error:
+        raise KeyError(f"{reference}: {record_path(*key).name} has no {path} ({error})") from None
+    return format(found, fmt) if fmt else str(found)
+
+
+# --- making a record --------------------------------------------------------------------------
+
+def _git(*args) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance() -> dict:
+    """Where a record comes from: the commit (and whether the tree differed from it), when,
+    on which CPU, how many cores, which versions."""
+    import numba
+    import numpy as np
+    from attention_np.kernels._bench_utils import cpu_model
+    return {"commit": _git("rev-parse", "--short=12", "HEAD"),
+            "tree_differs_from_commit": bool(_git("status", "--porcelain", "--",
+                                                  "attention_np", "demos")),
+            "date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__}
+
+
+def budgets(metrics: dict) -> dict:
+    """The step budgets the metrics name: every ``train_steps`` / ``steps`` number."""
+    return {p: v for p, v in flatten(metrics).items()
+            if p.rsplit(".", 1)[-1] in ("train_steps", "steps")}
+
+
+def is_timing(path: str) -> bool:
+    return any(t in path.rsplit(".", 1)[-1] for t in TIMING) or ".seconds" in path
+
+
+def tolerances(runs: list[dict]) -> dict:
+    """Per verified metric, the largest distance of another seed's value from seed 0's, over
+    the runs given (seed 0 first), plus 1e-9 so that an exact metric may not move at all."""
+    base = flatten(runs[0])
+    others = [flatten(r) for r in runs[1:]]
+    out = {}
+    for path, v in base.items():
+        if is_timing(path):
+            continue
+        spread = max((abs(o[path] - v) for o in others if path in o), default=0.0)
+        out[path] = float(spread) + 1e-9
+    return out
+
+
+def write(demo: str, mode: str, metrics: dict, seconds: dict, seeds: list,
+          spread: list[dict] | None = None) -> Path:
+    """Write docs/records/<demo>.<mode>.json (``spread``: the metrics of the other seeds)."""
+    record = {"demo": demo, "mode": mode,
+              "command": f"python -m demos --record {demo}" + (" --full" if mode == "full" else ""),
+              "provenance": provenance(), "wall_seconds": seconds["wall"],
+              "cpu_seconds": seconds["cpu"], "seeds": seeds, "budgets": budgets(metrics),
+              "metrics": metrics}
+    if spread is not None:
+        record["tolerance_seeds"] = [0, *SPREAD_SEEDS]
+        record["tolerance"] = tolerances([metrics, *spread])
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    path = record_path(demo, mode)
+    path.write_text(json.dumps(record, indent=1, sort_keys=False, default=_jsonable) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def _jsonable(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def normalise(metrics: dict) -> dict:
+    """Metrics as JSON has them (NumPy arrays → lists, tuples → lists)."""
+    return json.loads(json.dumps(metrics, default=_jsonable))
+
+
+# --- checking a run against its record --------------------------------------------------------
+
+def compare(record: dict, metrics: dict) -> list[dict]:
+    """One row per verified metric: recorded, now, tolerance, ok."""
+    now = flatten(normalise(metrics))
+    rows = []
+    for path, tol in record["tolerance"].items():
+        recorded = flatten(record["metrics"]).get(path)
+        got = now.get(path)
+        ok = got is not None and recorded is not None and (
+            abs(got - recorded) <= tol or (math.isnan(got) and math.isnan(recorded)))
+        rows.append({"metric": path, "recorded": recorded, "now": got, "tolerance": tol,
+                     "ok": ok})
+    return rows
