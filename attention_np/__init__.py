@@ -11,6 +11,7 @@ The root of the package lists the article's ideas, one module each:
     self_attention      scaled dot-product and multi-head attention           (§3.3, §3.4)
     positional          sinusoidal, learned and rotary positions (RoPE)       (§4.3, beyond)
     transformer         the encoder block: attention + FFN, residuals, layer norm (§4.3)
+    decoder             the decoder block: causal self-attention, cross-attention, FFN
     location_attention  location-aware attention for speech                  (§6.3)
     din                 the Deep Interest Network's attention pooling          (§6.4)
     graph               GAT and relation-aware GAT over a node's neighbours   (§8.1.1)
@@ -41,6 +42,7 @@ user code should call the public function of the same name instead:
                           merge_heads_core
     transformer           feed_forward_core, ffn_sublayer_core, encoder_block_core,
                           encoder_packed_core
+    decoder               decoder_block_core
     lm.model              lm_core, embed_core, unembed_core
     lm.generate           cached_attention_core
     graph.edges           segment_softmax_core, segment_softmax_backward, node_sum_core,
@@ -50,6 +52,8 @@ user code should call the public function of the same name instead:
 from attention_np import apps, efficient, graph, lm, models, nn, vision, viz
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
+from attention_np.decoder import (cross_attention_cache, decoder_block_backward,
+                                  decoder_block_forward, init_decoder_block)
 from attention_np.din import (din_activation_backward, din_activation_forward,
                               din_attention_backward, din_attention_forward, init_din_params)
 from attention_np.efficient import (block_sparse_attention_backward,
@@ -110,6 +114,9 @@ __all__ = [
     # the Transformer encoder block (§4.3)
     "EncoderConfig", "init_encoder_block", "encoder_block_forward", "encoder_block_backward",
     "init_encoder", "encoder_forward", "encoder_backward",
+    # the decoder block and cross-attention
+    "init_decoder_block", "decoder_block_forward", "decoder_block_backward",
+    "cross_attention_cache",
     # location-aware attention (§6.3) and DIN (§6.4)
     "init_location_params", "location_attention_forward", "location_attention_backward",
     "init_din_params", "din_activation_forward", "din_activation_backward",

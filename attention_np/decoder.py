@@ -34,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_core
-from attention_np.nn.checks import as_float_array, check_params, check_rng, check_same_dim
+from attention_np.nn.checks import (as_dout, as_float_array, check_nonempty, check_params,
+                                    check_rng, check_same_dim)
 from attention_np.nn.layers import (dropout_backward, dropout_forward, layer_norm_backward,
                                     layer_norm_forward)
 from attention_np.nn.params import prefixed, sub
@@ -78,6 +79,7 @@ def _check(y, memory, params, config: EncoderConfig, memory_mask, rng, training)
     """Everything the block relies on → (y, memory, the memory mask broadcast or None)."""
     y = as_float_array(y, "y", ndim=3)
     memory = as_float_array(memory, "memory", ndim=3)
+    check_nonempty(y, "y", 1, "number of target positions T")
     check_same_dim(y, "y", 0, memory, "memory", 0)
     check_same_dim(y, "y", 2, memory, "memory", 2)
     check_activation(config.activation, "config.activation")
@@ -90,7 +92,8 @@ def _check(y, memory, params, config: EncoderConfig, memory_mask, rng, training)
     check_multi_head_inputs(y, y, params, config.num_heads, None, "numpy", attn_p, rng,
                             "params", "self_attn.")
     _, _, _, mask = check_multi_head_inputs(y, memory, params, config.num_heads, memory_mask,
-                                            "numpy", attn_p, rng, "params", "cross_attn.")
+                                            "numpy", attn_p, rng, "params", "cross_attn.",
+                                            "memory_mask")
     return y, memory, mask
 
 
@@ -151,7 +154,8 @@ def decoder_block_core(y, memory, p, c: EncoderConfig, mask, rng, training, cros
     h1, w_self, c1 = _sublayer(y, self_attention, ln(1), c, rng, training)      # (B, T, d)
     h2, w_cross, c2 = _sublayer(h1, cross_attention, ln(2), c, rng, training)   # (B, T, d)
     out, _, c3 = _sublayer(h2, ffn, ln(3), c, rng, training)                    # (B, T, d)
-    cache = {"norm_first": c.norm_first, "self": c1, "cross": c2, "ffn": c3}
+    cache = {"norm_first": c.norm_first, "self": c1, "cross": c2, "ffn": c3,
+             "out_shape": out.shape}
     return out, (w_self, w_cross), cache
 
 
@@ -173,6 +177,7 @@ def decoder_block_backward(dout, cache):
     params). There is none after a forward given ``cross_kv`` (inference)."""
     if cache["cross"]["f"] is None:
         raise ValueError("the forward ran with cross_kv (inference): it kept no cache")
+    dout = as_dout(dout, cache["out_shape"], name="dout")
     nf, grads = cache["norm_first"], {}
 
     def ffn(df):

@@ -127,12 +127,13 @@ def init_multi_head_params(d_model: int, rng: np.random.Generator, dtype=np.floa
 
 
 def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="numpy",
-                            dropout_p=0.0, rng=None, params_name="params", prefix=""):
+                            dropout_p=0.0, rng=None, params_name="params", prefix="",
+                            mask_name="mask"):
     """Everything :func:`multi_head_attention_forward` checks, for callers of
     :func:`multi_head_attention_core`. Returns (x_q, x_kv, params, mask) as float arrays,
     params restricted to :data:`PARAM_NAMES` (read as ``params[prefix + 'W_q']`` …, e.g.
     prefix 'blocks.2.attn.' in a model's flat dict), the mask broadcast to (B, H, Tq, Tk) or
-    None. ``params_name`` is what messages call the dict."""
+    None. ``params_name`` and ``mask_name`` are what messages call the dict and the mask."""
     x_q = as_float_array(x_q, "x_q", ndim=3)
     x_kv = as_float_array(x_kv, "x_kv", ndim=3)
     check_same_dim(x_q, "x_q", 0, x_kv, "x_kv", 0)
@@ -143,7 +144,7 @@ def check_multi_head_inputs(x_q, x_kv, params, num_heads, mask=None, backend="nu
                                    for n in PARAM_NAMES}, params_name, prefix)
     check_backend(backend)
     check_dropout(dropout_p, rng)
-    return x_q, x_kv, params, check_mask(mask, "mask", (B, num_heads, Tq, Tk))
+    return x_q, x_kv, params, check_mask(mask, mask_name, (B, num_heads, Tq, Tk))
 
 
 def multi_head_attention_forward(x_q, x_kv, params, num_heads, mask=None, causal=False,

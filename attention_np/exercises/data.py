@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attention_np.exercises.lang import say
+
 # (dtype, masked): every exercise with a mask runs all four, so the grader can tell a solution
 # that is right only for one dtype, or only without a mask.
 SETTINGS = ((np.float64, False), (np.float64, True), (np.float32, True), (np.float32, False))
@@ -42,7 +44,8 @@ def label(dtype, shapes: str, masked: bool | None = None, *extra: str) -> str:
     """'float32 · q (…), k (…) · mask with fully masked rows' — how a case is named."""
     parts = [np.dtype(dtype).name, shapes]
     if masked is not None:
-        parts.append("mask with fully masked rows" if masked else "no mask")
+        parts.append(say("mask with fully masked rows", "掩码中有整行被屏蔽") if masked
+                     else say("no mask", "无掩码"))
     return " · ".join(parts + [e for e in extra if e])
 
 

@@ -136,6 +136,13 @@ class Exercise:
     def chapter_order(self) -> int:
         return ORDER[self.page]
 
+    @property
+    def forbidden_names(self) -> tuple:
+        """Dotted names of the library functions a learner's file may not use: the solution,
+        the reference it is graded against, and ``forbidden``."""
+        return tuple(dict.fromkeys((self.solution,) + ((self.reference,) if self.reference
+                                                       else ()) + tuple(self.forbidden)))
+
     def title_in(self, lang: str | None = None) -> str:
         return pick(self.title, lang)
 

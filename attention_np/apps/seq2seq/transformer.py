@@ -9,8 +9,9 @@ attention — the same task, with attention as the *only* way information moves.
     inputs: x = E[ids] + PE (sinusoidal)
 
 The encoder is :func:`attention_np.transformer.encoder_forward`'s pre-LN stack (ReLU, no
-dropout; its final LayerNorm gives the memory); the decoder layer is written out here from the
-same pieces (layer norm, multi-head attention, the FFN). Parameter names, in the flat dict:
+dropout; its final LayerNorm gives the memory); each decoder layer is
+:func:`attention_np.decoder.decoder_block_forward` (masked self-attention, cross-attention, the
+FFN), then a final LayerNorm and the output layer. Parameter names, in the flat dict:
 ``enc.blocks.{l}.attn.W_q`` … ``enc.ln_f.beta`` (the encoder stack under ``enc``),
 ``dec.blocks.{l}.self_attn.W_q``, ``dec.blocks.{l}.cross_attn.W_q``, ``dec.blocks.{l}.ffn.W_1``,
 ``dec.blocks.{l}.ln1.gamma`` … ``ln3.beta``, ``dec.ln_f.gamma``, ``src_emb.W``, ``tgt_emb.W``,
@@ -22,13 +23,11 @@ from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.init import normal
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
                                     layer_norm_forward)
+from attention_np.decoder import decoder_block_backward, decoder_block_forward, init_decoder_block
 from attention_np.nn.params import linear_params, prefixed, sub
 from attention_np.positional import sinusoidal_encoding
-from attention_np.self_attention import (init_multi_head_params, multi_head_attention_backward,
-                                         multi_head_attention_forward)
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
-                                      feed_forward_backward, feed_forward_forward,
-                                      init_encoder, init_feed_forward, norm_params)
+                                      init_encoder, norm_params)
 
 # Token embeddings E ~ N(0, 0.5²): a row has norm ≈ 0.5 √d, a little below the sinusoidal
 # encoding's √(d/2) that is added to it, so neither the token nor its position swamps the other.
@@ -39,18 +38,6 @@ def encoder_config(cfg) -> EncoderConfig:
     """The encoder blocks of a :class:`Seq2SeqConfig`: pre-LN, ReLU, no dropout."""
     return EncoderConfig(d_model=cfg.d_model, num_heads=cfg.heads, d_ff=cfg.ffn,
                          num_layers=cfg.layers, activation="relu", norm_first=True)
-
-
-def init_decoder_block(d_model: int, d_ff: int, rng, dtype) -> dict:
-    """One decoder layer: masked self-attention, cross-attention and the FFN drawn in that
-    order (as :func:`~attention_np.transformer.init_encoder_block`: Xavier, zero biases), and
-    three layer norms γ = 1, β = 0."""
-    params = {**prefixed("self_attn", init_multi_head_params(d_model, rng, dtype)),
-              **prefixed("cross_attn", init_multi_head_params(d_model, rng, dtype)),
-              **prefixed("ffn", init_feed_forward(d_model, d_ff, rng, dtype))}
-    for norm in ("ln1", "ln2", "ln3"):
-        params.update(prefixed(norm, norm_params(d_model, dtype)))
-    return params
 
 
 def init_transformer(cfg, rng) -> dict:
@@ -88,50 +75,15 @@ def transformer_encode_backward(dmemory, cache) -> dict:
     return grads
 
 
-def decoder_layer_forward(y, memory, p, num_heads, mask):
-    """One pre-LN decoder layer (module docstring). y (B, T, d), memory (B, Tk, d), p the
-    layer's parameters, mask broadcastable to (B, H, T, Tk) → y (B, T, d), cross-attention
-    weights (B, H, T, Tk), cache."""
-    z1, c_ln1 = layer_norm_forward(y, p["ln1.gamma"], p["ln1.beta"])    # z₁ = LN₁(y)
-    a, _, c_self = multi_head_attention_forward(z1, z1, sub(p, "self_attn"), num_heads,
-                                                causal=True)
-    h1 = y + a                                                           # (B, T, d)
-    z2, c_ln2 = layer_norm_forward(h1, p["ln2.gamma"], p["ln2.beta"])   # z₂ = LN₂(h₁)
-    c, weights, c_cross = multi_head_attention_forward(z2, memory, sub(p, "cross_attn"),
-                                                       num_heads, mask=mask)   # (B, T, d)
-    h2 = h1 + c
-    z3, c_ln3 = layer_norm_forward(h2, p["ln3.gamma"], p["ln3.beta"])   # z₃ = LN₃(h₂)
-    f, c_ffn = feed_forward_forward(z3, sub(p, "ffn"), "relu")          # (B, T, d)
-    cache = {"ln1": c_ln1, "self": c_self, "ln2": c_ln2, "cross": c_cross, "ln3": c_ln3,
-             "ffn": c_ffn}
-    return h2 + f, weights, cache
-
-
-def decoder_layer_backward(dy, cache):
-    """Walks the layer back → (dy_in (B, T, d), dmemory (B, Tk, d), grads keyed like p)."""
-    dz3, g_ffn = feed_forward_backward(dy, cache["ffn"])                # y = h₂ + FFN(z₃)
-    dh2_ln, dg3, db3 = layer_norm_backward(dz3, cache["ln3"])           # z₃ = LN₃(h₂)
-    dh2 = dy + dh2_ln
-    dz2, dmemory, g_cross = multi_head_attention_backward(dh2, cache["cross"])  # h₂ = h₁ + c
-    dh1_ln, dg2, db2 = layer_norm_backward(dz2, cache["ln2"])           # z₂ = LN₂(h₁)
-    dh1 = dh2 + dh1_ln
-    dz1_q, dz1_kv, g_self = multi_head_attention_backward(dh1, cache["self"])   # h₁ = y + a
-    dy_ln, dg1, db1 = layer_norm_backward(dz1_q + dz1_kv, cache["ln1"])  # z₁ = LN₁(y)
-    grads = {**prefixed("self_attn", g_self), **prefixed("cross_attn", g_cross),
-             **prefixed("ffn", g_ffn), "ln1.gamma": dg1, "ln1.beta": db1, "ln2.gamma": dg2,
-             "ln2.beta": db2, "ln3.gamma": dg3, "ln3.beta": db3}
-    return dh1 + dy_ln, dmemory, grads
-
-
 def transformer_decode(cfg, params, memory, src_mask, tgt_in):
     """tgt_in (B, T) → logits (B, T, V), cross-attention weights [(B, H, T, Tk)] per layer,
     cache."""
     y, e_cache = _embed(params, "tgt_emb.W", tgt_in)                    # (B, T, d)
     mask = src_mask[:, None, None, :]                                    # (B, 1, 1, Tk)
-    layer_caches, cross = [], []
+    layer_caches, cross, config = [], [], encoder_config(cfg)
     for l in range(cfg.layers):
-        y, w, c = decoder_layer_forward(y, memory, sub(params, f"dec.blocks.{l}"), cfg.heads,
-                                        mask)
+        y, (_, w), c = decoder_block_forward(y, memory, sub(params, f"dec.blocks.{l}"), config,
+                                             mask)
         layer_caches.append(c)
         cross.append(w)
     z, ln_cache = layer_norm_forward(y, params["dec.ln_f.gamma"], params["dec.ln_f.beta"])
@@ -147,7 +99,7 @@ def transformer_decode_backward(dlogits, cache):
     grads = {"out.W": dW, "out.b": db, "dec.ln_f.gamma": dgamma, "dec.ln_f.beta": dbeta}
     dmemory = 0
     for l in reversed(range(len(cache["layers"]))):
-        dy, dmem, g = decoder_layer_backward(dy, cache["layers"][l])
+        dy, dmem, g = decoder_block_backward(dy, cache["layers"][l])
         dmemory = dmemory + dmem                     # every layer reads the same memory
         grads.update(prefixed(f"dec.blocks.{l}", g))
     grads["tgt_emb.W"] = embedding_backward(dy, cache["e"])            # y = E[tgt] + PE
