@@ -33,18 +33,34 @@ def test_copying_score_is_one_for_a_copying_head_and_minus_one_for_an_inverting_
 
 
 def test_k_composition_is_one_where_keys_read_what_a_head_wrote():
+    """Directions of mean zero, so the layer norm's centring (folded into the circuits) keeps
+    them: head 0 of layer 1 writes u, head 1 writes w ⟂ u; the keys of layer-2 head 0 read u,
+    those of head 1 read w."""
     p = model()
-    W_v = np.zeros((6, 6))
-    W_o = np.zeros((6, 6))
-    W_v[0, 0], W_o[0, 0] = 1.0, 1.0                        # layer-1 head 0 writes direction 0
-    W_v[5, 3], W_o[3, 5] = 1.0, 1.0                        # layer-1 head 1 writes direction 5
+    u = np.array([1.0, -1.0, 0, 0, 0, 0]) / np.sqrt(2)
+    w = np.array([0, 0, 0, 0, 1.0, -1.0]) / np.sqrt(2)
+    v = np.array([0, 0, 1.0, -1.0, 0, 0]) / np.sqrt(2)
+    W_v, W_o = np.zeros((6, 6)), np.zeros((6, 6))
+    W_v[:, 0], W_o[0, :] = u, u                            # layer-1 head 0 (features 0-2)
+    W_v[:, 3], W_o[3, :] = w, w                            # layer-1 head 1 (features 3-5)
     p["blocks.0.attn.W_v"], p["blocks.0.attn.W_o"] = W_v, W_o
-    W_q = np.zeros((6, 6))
-    W_k = np.zeros((6, 6))
-    W_q[1, 0], W_k[0, 0] = 1.0, 1.0                        # layer-2 head 0: keys read dir. 0
-    W_q[2, 3], W_k[5, 3] = 1.0, 1.0                        # layer-2 head 1: keys read dir. 5
+    W_q, W_k = np.zeros((6, 6)), np.zeros((6, 6))
+    W_q[:, 0], W_k[:, 0] = v, u                            # layer-2 head 0: keys read u
+    W_q[:, 3], W_k[:, 3] = v, w                            # layer-2 head 1: keys read w
     p["blocks.1.attn.W_q"], p["blocks.1.attn.W_k"] = W_q, W_k
     np.testing.assert_allclose(k_composition(p, CFG), np.eye(2), atol=1e-12)
+
+
+def test_the_norms_centring_is_folded_in():
+    """A head writing the all-ones direction writes nothing the next layer can read: the
+    layer norm removes each position's mean."""
+    p = model()
+    W_v, W_o = np.zeros((6, 6)), np.zeros((6, 6))
+    W_v[0, 0], W_o[0, :] = 1.0, 1.0                        # layer-1 head 0 writes 𝟙
+    p["blocks.0.attn.W_v"], p["blocks.0.attn.W_o"] = W_v, W_o
+    assert np.allclose(k_composition(p, CFG)[:, 0], 0.0, atol=1e-12)
+    assert np.all(k_composition(p, CFG)[:, 1] == 0.0)       # head 1 writes nothing at all
+    assert copying_scores(p, CFG)[0, 1] == 0.0
 
 
 def test_qk_circuit_gives_the_models_scores_when_the_norm_is_the_identity():

@@ -20,10 +20,10 @@ From the parameters (row vectors: a head reads x W_q, x W_k, x W_v and writes �
 * K-composition of a layer-2 head h₂ with a layer-1 head h₁: how much the keys of h₂ read what
   h₁ wrote, ‖W_QK^{h₂} W_OV^{h₁}ᵀ‖_F / (‖W_QK^{h₂}‖_F ‖W_OV^{h₁}‖_F).
 
-Our blocks are pre-LN: each reads LN(x) = γ ⊙ (x − μ)/σ + β. The circuits fold the γ of the norm
-a matrix reads through into it (diag(γ)), and leave out the centring, the 1/σ and β, which
-depend on the input (Elhage et al. fold layer norms the same way); with them the algebra is
-exact only up to that per-position scale.
+Our blocks are pre-LN: each reads LN(x) = γ ⊙ (x − μ)/σ + β = (x C diag(γ))/σ + β, with
+C = I − 𝟙𝟙ᵀ/d the centring. The circuits fold C diag(γ) of the norm a matrix reads through into
+it, and leave out β and the 1/σ of each position (a positive number that depends on the input:
+it scales a circuit's output but flips no sign), as Elhage et al. fold layer norms.
 """
 from __future__ import annotations
 
@@ -85,28 +85,35 @@ def _check(params, cfg: LMConfig, layer: int | None = None, head: int | None = N
     return {k: v.astype(np.float64) for k, v in params.items()}
 
 
+def _norm(p, name: str) -> np.ndarray:
+    """C diag(γ) (d, d) of the layer norm ``name``: centring, then the scale γ."""
+    gamma = p[f"{name}.gamma"]
+    centring = np.eye(len(gamma)) - 1.0 / len(gamma)
+    return centring * gamma[None, :]
+
+
 def qk_circuit(params, cfg: LMConfig, layer: int, head: int) -> np.ndarray:
-    """W_QK = diag(γ₁) W_q^h W_k^hᵀ diag(γ₁) (d, d), γ₁ of the layer's LN₁ folded in."""
+    """W_QK = N₁ W_q^h W_k^hᵀ N₁ᵀ (d, d), N₁ = C diag(γ₁) of the layer's LN₁ folded in."""
     p = _check(params, cfg, layer, head)
-    g = p[f"blocks.{layer}.ln1.gamma"][:, None]
-    return (g * _head(p, cfg, layer, head, "q")) @ (g * _head(p, cfg, layer, head, "k")).T
+    n = _norm(p, f"blocks.{layer}.ln1")
+    return (n @ _head(p, cfg, layer, head, "q")) @ (n @ _head(p, cfg, layer, head, "k")).T
 
 
 def _ov(p, cfg, layer, head):
-    g = p[f"blocks.{layer}.ln1.gamma"][:, None]
-    return (g * _head(p, cfg, layer, head, "v")) @ _head(p, cfg, layer, head, "o")   # (d, d)
+    n = _norm(p, f"blocks.{layer}.ln1")
+    return n @ _head(p, cfg, layer, head, "v") @ _head(p, cfg, layer, head, "o")   # (d, d)
 
 
 def ov_circuit(params, cfg: LMConfig, layer: int, head: int, full: bool = True) -> np.ndarray:
-    """W_OV = diag(γ₁) W_v^h W_o^h (d, d); with ``full`` the token-to-token map
-    W_E W_OV diag(γ_f) W_U (V, V) (W_U = W_Eᵀ when tied)."""
+    """W_OV = N₁ W_v^h W_o^h (d, d), N₁ = C diag(γ₁); with ``full`` the token-to-token map
+    W_E W_OV N_f W_U (V, V), N_f = C diag(γ_f) of the final norm (W_U = W_Eᵀ when tied)."""
     p = _check(params, cfg, layer, head)
     ov = _ov(p, cfg, layer, head)
     if not full:
         return ov
     E = p["tok_emb.W"]                                                  # (V, d)
     U = E.T if cfg.tied else p["head.W"]                                # (d, V)
-    return E @ ov @ (p["ln_f.gamma"][:, None] * U)
+    return E @ ov @ _norm(p, "ln_f") @ U
 
 
 def copying_scores(params, cfg: LMConfig) -> np.ndarray:
@@ -116,13 +123,14 @@ def copying_scores(params, cfg: LMConfig) -> np.ndarray:
     for layer in range(cfg.num_layers):
         for head in range(cfg.num_heads):
             lam = np.linalg.eigvals(ov_circuit(params, cfg, layer, head))
-            scores[layer, head] = float(np.sum(lam).real / np.sum(np.abs(lam)))
+            total = np.sum(np.abs(lam))                     # 0: the head writes nothing
+            scores[layer, head] = float(np.sum(lam).real / total) if total > 0 else 0.0
     return scores
 
 
 def k_composition(params, cfg: LMConfig, layer: int = 1) -> np.ndarray:
     """‖W_QK^{h₂} W_OV^{h₁}ᵀ‖_F / (‖W_QK^{h₂}‖_F ‖W_OV^{h₁}‖_F) for every head h₂ of ``layer``
-    and h₁ of ``layer − 1`` → (H, H), rows h₂, columns h₁."""
+    and h₁ of ``layer − 1`` → (H, H), rows h₂, columns h₁; 0 where either matrix is zero."""
     p = _check(params, cfg)
     layer = check_positive_int(layer, "layer")
     if layer >= cfg.num_layers:
@@ -133,5 +141,6 @@ def k_composition(params, cfg: LMConfig, layer: int = 1) -> np.ndarray:
         qk = qk_circuit(p, cfg, layer, h2)
         for h1 in range(H):
             ov = _ov(p, cfg, layer - 1, h1)
-            out[h2, h1] = np.linalg.norm(qk @ ov.T) / (np.linalg.norm(qk) * np.linalg.norm(ov))
+            scale = np.linalg.norm(qk) * np.linalg.norm(ov)  # 0: a head reads or writes nothing
+            out[h2, h1] = np.linalg.norm(qk @ ov.T) / scale if scale > 0 else 0.0
     return out

@@ -80,16 +80,26 @@ def transformer_decode(cfg, params, memory, src_mask, tgt_in):
     cache."""
     y, e_cache = _embed(params, "tgt_emb.W", tgt_in)                    # (B, T, d)
     mask = src_mask[:, None, None, :]                                    # (B, 1, 1, Tk)
-    layer_caches, cross, config = [], [], encoder_config(cfg)
+    layer_caches, cross, masked, config = [], [], [], encoder_config(cfg)
     for l in range(cfg.layers):
-        y, (_, w), c = decoder_block_forward(y, memory, sub(params, f"dec.blocks.{l}"), config,
-                                             mask)
+        y, (w_self, w), c = decoder_block_forward(y, memory, sub(params, f"dec.blocks.{l}"),
+                                                  config, mask)
         layer_caches.append(c)
         cross.append(w)
+        masked.append(w_self)
     z, ln_cache = layer_norm_forward(y, params["dec.ln_f.gamma"], params["dec.ln_f.beta"])
     logits, out_cache = linear_forward(z, params["out.W"], params["out.b"])  # (B, T, V)
     return logits, cross, {"e": e_cache, "layers": layer_caches, "ln": ln_cache,
-                           "out": out_cache}
+                           "out": out_cache, "self_attention": masked}
+
+
+def attention_maps(cfg, params, src, src_mask, tgt_in) -> dict:
+    """Every attention map of the model on one teacher-forced batch: ``encoder`` self-attention,
+    ``decoder`` masked self-attention and ``cross``-attention, each a list over layers of
+    (B, H, T_query, T_key)."""
+    memory, encoder, _ = transformer_encode(cfg, params, src, src_mask)
+    _, cross, cache = transformer_decode(cfg, params, memory, src_mask, tgt_in)
+    return {"encoder": encoder, "decoder": cache["self_attention"], "cross": cross}
 
 
 def transformer_decode_backward(dlogits, cache):
