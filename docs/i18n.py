@@ -2,8 +2,10 @@
 translator runs while working.
 
     python docs/i18n.py check [PO …]      # untranslated, fuzzy, markup and glossary problems
-    python docs/i18n.py update            # regenerate the messages and merge them into the .po
-                                          # (changed English paragraphs come back fuzzy/empty)
+    python docs/i18n.py update [PAGE …]   # regenerate the messages and merge them into the .po
+                                          # (changed English paragraphs come back fuzzy/empty);
+                                          # PAGE (e.g. chapters/03-soft-attention) limits the
+                                          # merge to those pages' catalogues
 
 Catalogues: docs/locales/zh_CN/LC_MESSAGES/<page>.po, one per page of the site (Sphinx gettext,
 ``gettext_compact = False``). The glossary: docs/glossary.toml.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import tomllib
 from pathlib import Path
@@ -116,15 +119,28 @@ def problems(path: Path, glossary: list[dict] | None = None) -> list[str]:
     return out
 
 
-def update() -> None:
-    """Regenerate the .pot files from the English pages and merge them into the catalogues."""
-    pot = DOCS / "_build" / "gettext"
-    shutil.rmtree(pot, ignore_errors=True)        # pages renamed or removed leave no .pot behind
-    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-E", "-b", "gettext", "-D",
-                    "nb_execution_mode=off", str(DOCS), str(pot)], check=True)
-    subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
-                    "zh_CN", "-d", str(DOCS / "locales")], check=True)
+def update(pages: list[str] | None = None) -> None:
+    """Regenerate the .pot files from the English pages and merge them into the catalogues (all
+    of them, or only those of ``pages``). The .pot files go to a fresh temporary folder, so two
+    translators updating at once do not share one."""
+    with tempfile.TemporaryDirectory(prefix="attention-np-gettext-") as tmp:
+        pot = Path(tmp)
+        subprocess.run([sys.executable, "-m", "sphinx", "-q", "-E", "-b", "gettext", "-D",
+                        "nb_execution_mode=off", "-d", str(pot / ".doctrees"), str(DOCS),
+                        str(pot)], check=True)
+        shutil.rmtree(pot / ".doctrees", ignore_errors=True)
+        built = {p.relative_to(pot).with_suffix("").as_posix() for p in pot.rglob("*.pot")}
+        wanted = set(pages) if pages else built
+        unknown = wanted - built
+        if unknown:
+            raise SystemExit(f"no such page: {', '.join(sorted(unknown))}")
+        for page in built - wanted:
+            (pot / f"{page}.pot").unlink()
+        subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot), "-l",
+                        "zh_CN", "-d", str(DOCS / "locales")], check=True)
     for path in catalogues():
+        if path.relative_to(LOCALE).with_suffix("").as_posix() not in wanted:
+            continue
         po = polib.pofile(str(path))
         # Drop the paragraphs the pages no longer have (a changed one was matched to its old
         # translation first, and marked fuzzy), and Babel's python-format flags: it takes
@@ -137,16 +153,17 @@ def update() -> None:
             entry.flags = [f for f in entry.flags if f not in FORMAT_FLAGS]
         if stale or flagged:
             po.save()
-    pages = {p.relative_to(pot).with_suffix("") for p in pot.rglob("*.pot")}
+    if pages:
+        return
     for path in catalogues():                     # a page that is gone takes its catalogue along
-        if path.relative_to(LOCALE).with_suffix("") not in pages:
+        if path.relative_to(LOCALE).with_suffix("").as_posix() not in built:
             path.unlink()
             print(f"removed {path.relative_to(DOCS)}: its page is gone")
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["update"]:
-        update()
+        update(argv[1:] or None)
         return 0
     if argv[:1] != ["check"]:
         print(__doc__)
