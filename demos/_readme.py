@@ -20,8 +20,8 @@ DEMO_ROWS = [
      '"it" → "animal" weight {quick:coreference_it_animal:.3f} in the coreference head'),
     ("translate_dates", "§6.1, §4.1.3",
      "BiLSTM encoder + 6 attention decoders + a small Transformer: human dates → ISO",
-     "same {quick:none.train_steps}-step budget: attention {quick:min(*.exact_match):.3f}–"
-     "{quick:max(*.exact_match):.3f} exact match on unseen formats, no attention "
+     "same {quick:none.step_budget}-step budget: attention {quick:min(<bahdanau,luong_dot,luong_general,luong_concat,luong_local,transformer>.exact_match):.3f}–"
+     "{quick:max(<bahdanau,luong_dot,luong_general,luong_concat,luong_local,transformer>.exact_match):.3f} exact match on unseen formats, no attention "
      "{quick:none.exact_match:.3f}"),
     ("caption_digits", "§5.1, §3.2", "Show, Attend and Tell on digit strips, soft and hard attention",
      "soft {quick:soft.sequence_accuracy:.3f} captions right, {quick:soft.localization_accuracy:.3f}"
@@ -88,9 +88,35 @@ def replace_between(text: str, name: str, body: str) -> str:
     return f"{head}{start}\n{body}\n{end}{tail}"
 
 
+def kernel_table() -> str:
+    """The kernel benchmark's table from docs/records/kernels.json, with the machine it ran on."""
+    path = _records.record_path("kernels", None)
+    if not path.exists():
+        return "(no kernel record yet: run `python -m demos --record kernels`)"
+    rec = _records.load("kernels", None)
+    prov, res = rec["provenance"], rec["metrics"]
+    ms = (lambda t: "—" if t is None else f"{t:.1f}")
+    lines = [f"Recorded {prov['date']} on **{prov['cpu']}**, {res['threads']} threads "
+             f"(commit `{prov['commit']}`, `{rec['command']}`); yardsticks of that machine: "
+             f"OpenBLAS sgemm {res['peaks']['gemm_gflops']:.0f} GFLOPS, 2-thread copy "
+             f"{res['peaks']['copy_gbs']:.1f} GB/s. Kernel configuration: {res['config']}.",
+             "",
+             "| kernel | shape | ours ms | NumPy ms | torch ms | rate | torch/ours | % of yardstick |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        ratio = "—" if r.get("torch_ms") is None else f"{r['torch_ms'] / r['ours_ms']:.2f}×"
+        pct = r.get("percent_of_yardstick")
+        lines.append(f"| {r['kernel']} | {r['shape']} | {ms(r['ours_ms'])} | "
+                     f"{ms(r.get('numpy_ms'))} | {ms(r.get('torch_ms'))} | "
+                     f"{r['rate']:.1f} {r['unit']} | {ratio} | "
+                     f"{'—' if pct is None else f'{pct:.0f}%'} |")
+    return "\n".join(lines)
+
+
 def rendered(text: str) -> str:
     """README's text with every generated block as the records make it."""
-    return replace_between(text, "demos", demo_table())
+    text = replace_between(text, "demos", demo_table())
+    return replace_between(text, "kernels", kernel_table())
 
 
 def update_readme(path: Path = README) -> Path:

@@ -12,6 +12,7 @@ number by a *reference*:
 
     translate_dates.quick:none.exact_match:.3f          demo.mode : path : format
     translate_dates.quick:min(*.exact_match):.3f        min / max / mean over a glob of paths
+    translate_dates.quick:max(<bahdanau,luong_dot>.exact_match)   … or over listed alternatives
     translate_dates.quick:@wall_seconds:.0f             @: a field of the record, not a metric
     kernels:rows.3.speedup_vs_torch:.2f                 the kernel benchmark's record
 
@@ -77,6 +78,15 @@ def _lookup(obj, path: str):
     return obj
 
 
+def _braces(pattern: str) -> list[str]:
+    """``<a,b>.x`` → ``["a.x", "b.x"]`` (one set of alternatives), else ``[pattern]``."""
+    head, brace, rest = pattern.partition("<")
+    if not brace:
+        return [pattern]
+    inner, _, tail = rest.partition(">")
+    return [head + alt + tail for alt in inner.split(",")]
+
+
 def value(record: dict, path: str):
     """The value at ``path`` in the record's metrics (``@path``: in the record itself);
     ``min(glob)``, ``max(glob)``, ``mean(glob)`` aggregate the numbers whose paths match."""
@@ -85,7 +95,7 @@ def value(record: dict, path: str):
             pattern = path[len(fn) + 1:-1]
             base = record if pattern.startswith("@") else record["metrics"]
             found = [v for p, v in flatten(base).items()
-                     if fnmatch.fnmatchcase(p, pattern.lstrip("@"))]
+                     if any(fnmatch.fnmatchcase(p, one) for one in _braces(pattern.lstrip("@")))]
             if not found:
                 raise KeyError(f"no number matches {pattern!r}")
             return {"min": min, "max": max}.get(fn, lambda xs: sum(xs) / len(xs))(found)
@@ -177,6 +187,19 @@ def write(demo: str, mode: str, metrics: dict, seconds: dict, seeds: list,
     path = record_path(demo, mode)
     path.write_text(json.dumps(record, indent=1, sort_keys=False, default=_jsonable) + "\n",
                     encoding="utf-8")
+    return path
+
+
+def write_kernels(result: dict, seconds: dict, argv: list[str]) -> Path:
+    """Write docs/records/kernels.json from a run of ``python -m attention_np.kernels.bench``
+    (its bench.json as ``metrics``); timings are what it measures, so nothing is verified."""
+    record = {"demo": "kernels", "mode": None,
+              "command": " ".join(["python -m attention_np.kernels.bench", *argv]),
+              "provenance": provenance(), "wall_seconds": seconds["wall"],
+              "cpu_seconds": seconds["cpu"], "metrics": result}
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    path = record_path("kernels", None)
+    path.write_text(json.dumps(record, indent=1, default=_jsonable) + "\n", encoding="utf-8")
     return path
 
 

@@ -13,11 +13,27 @@ resolve is an error, so a page cannot quote a metric its demo no longer writes.
 
 Both roles render the same in the English and the Chinese edition (a translation carries the
 role over unchanged).
+
+A whole table of a record (the Recorded runs page) is a directive; each cell is a path below a
+row's prefix, the header is given in both languages:
+
+    ```{record-table} translate_dates.quick
+    :rows: none bahdanau luong_dot
+    :columns: exact_match:.3f char_accuracy:.4f train_steps stopped
+    :header: model | exact match | char acc. | steps | stopped by
+    :header-zh: 模型 | 完全匹配 | 字符准确率 | 步数 | 停止原因
+    ```
+
+``:rows:`` may be left out for a one-row table of the record's top-level metrics; a column may
+be ``@field`` (a field of the record). Below the table: the record's provenance (commit, date,
+CPU, cores, wall and CPU seconds) in the page's language.
 """
 from __future__ import annotations
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +57,80 @@ def given_role(name, rawtext, text, lineno, inliner, options=None, content=None)
     return [nodes.inline(rawtext, text, classes=["given"])], []
 
 
+class RecordTable(SphinxDirective):
+    required_arguments = 1
+    option_spec = {"rows": directives.unchanged, "columns": directives.unchanged_required,
+                   "header": directives.unchanged_required, "header-zh": directives.unchanged,
+                   "row-labels": directives.unchanged, "no-provenance": directives.flag}
+
+    def run(self):
+        from demos import _records
+        head = self.arguments[0]
+        demo, _, mode = head.partition(".")
+        chinese = (self.config.language or "en").startswith("zh")
+        header = [h.strip() for h in
+                  (self.options.get("header-zh") if chinese and "header-zh" in self.options
+                   else self.options["header"]).split("|")]
+        rows = self.options.get("rows", "").split() or [""]
+        labels = (self.options["row-labels"].split("|") if "row-labels" in self.options
+                  else rows)
+        columns = self.options["columns"].split()
+        if len(header) != len(columns) + (0 if rows == [""] else 1):
+            raise self.error(f"record-table {head}: {len(header)} header cells for "
+                             f"{len(columns)} columns")
+        cache = self.env.__dict__.setdefault("_record_cache", {})
+        self.env.note_dependency(str(_records.record_path(demo, mode or None)))
+        body = []
+        for row, label in zip(rows, labels):
+            cells = [] if row == "" else [label.strip()]
+            for col in columns:
+                path, _, fmt = col.partition(":")
+                full = path if path.startswith("@") or not row else f"{row}.{path}"
+                try:
+                    cells.append(_records.resolve(f"{head}:{full}:{fmt}" if fmt
+                                                  else f"{head}:{full}", cache))
+                except (KeyError, ValueError, FileNotFoundError) as error:
+                    raise self.error(f"record-table {head}: {error}")
+            body.append(cells)
+        table = nodes.table(classes=["record-table"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        for _ in header:
+            group += nodes.colspec(colwidth=1)
+        thead, tbody = nodes.thead(), nodes.tbody()
+        group += thead
+        group += tbody
+        for cells, parent in [(header, thead)] + [(c, tbody) for c in body]:
+            line = nodes.row()
+            for text in cells:
+                entry = nodes.entry()
+                entry += nodes.paragraph(text=text)
+                line += entry
+            parent += line
+        out = [table]
+        if "no-provenance" not in self.options:
+            record = _records.load(demo, mode or None)
+            before, after = provenance_line(record, chinese).split("{command}")
+            para = nodes.paragraph(classes=["record-provenance"])
+            para += [nodes.Text(before), nodes.literal(text=record["command"]), nodes.Text(after)]
+            out.append(para)
+        return out
+
+
+def provenance_line(record: dict, chinese: bool) -> str:
+    p = record["provenance"]
+    dirty = p.get("tree_differs_from_commit")
+    if chinese:
+        return (f"记录：{{command}}，{p['date']}，{p['cpu']}（{p['cores']} 核），"
+                f"提交 {p['commit']}{'（工作区有未提交的改动）' if dirty else ''}，"
+                f"墙钟 {record['wall_seconds']:.0f} 秒，CPU {record['cpu_seconds']:.0f} 秒。")
+    return (f"Recorded by {{command}} on {p['date']}, {p['cpu']} ({p['cores']} cores), "
+            f"commit {p['commit']}{' (with uncommitted changes)' if dirty else ''}: "
+            f"{record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} CPU s.")
+
+
 def setup(app):
+    app.add_directive("record-table", RecordTable)
     app.add_role("record", record_role)
     app.add_role("given", given_role)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
