@@ -3,12 +3,14 @@
 Shapes: q (B, Tq, Dq), k (B, Tk, Dk) → scores (B, Tq, Tk). Each ``…_backward(dscores, cache)``
 returns the gradients of the forward's inputs as a tuple in argument order.
 
-| name        | formula                           | from                     |
-|-------------|-----------------------------------|--------------------------|
-| dot         | e_ij = q_iᵀ k_j                   | the article's s_tᵀ h_j   |
-| scaled_dot  | e_ij = q_iᵀ k_j / √D              | Vaswani et al. 2017      |
-| general     | e_ij = q_iᵀ W k_j                 | Luong et al. 2015        |
-| additive    | e_ij = vᵀ tanh(W_qᵀ q_i + W_kᵀ k_j) | Bahdanau et al. 2015   |
+Row vectors, as everywhere in the library (q_i is row i of q):
+
+| name        | formula                              | from                     |
+|-------------|--------------------------------------|--------------------------|
+| dot         | e_ij = q_i k_jᵀ                      | the article's s_tᵀ h_j   |
+| scaled_dot  | e_ij = q_i k_jᵀ / √D                 | Vaswani et al. 2017      |
+| general     | e_ij = q_i W k_jᵀ,  W (Dq, Dk)       | Luong et al. 2015        |
+| additive    | e_ij = vᵀ tanh(q_i W_q + k_j W_k)    | Bahdanau et al. 2015     |
 """
 from __future__ import annotations
 

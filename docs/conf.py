@@ -43,6 +43,8 @@ extensions = [
     "sphinx.ext.mathjax",
     "bilingual",                      # docs/_ext: the Chinese edition, the language switch
     "records",                        # docs/_ext: {record} numbers from docs/records/, {given}
+    "sphinx_togglebutton",            # answers to the "Try it" questions open on click
+    "exercise_sections",              # docs/_ext: an "Exercises" section ending every chapter
 ]
 exclude_patterns = ["_build", "site_code", "_ext", "locales", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]

@@ -10,7 +10,7 @@ import numpy as np
 import attention_np as an
 from attention_np.nn.conv import conv2d_backward, conv2d_forward
 from attention_np.nn.recurrent.cells import init_recurrent_params
-from attention_np.nn.recurrent.sequences import lstm_backward, lstm_forward
+from attention_np.nn.recurrent.sequences import gru_backward, gru_forward, lstm_backward, lstm_forward
 
 
 def softmax_saturation(d_ks=(2, 8, 32, 128, 512, 2048), T: int = 32, trials: int = 200,
@@ -57,22 +57,28 @@ def reinforce_error(e, reward, samples=(10, 30, 100, 300, 1000, 3000), repeats: 
     return rows
 
 
-def gradient_reach(T: int = 48, d: int = 16, trials: int = 8, seed: int = 0) -> dict:
-    """‖∂y_T/∂x_j‖ (the last output's sensitivity to input j) against the distance T − j, for an
-    LSTM, a stack of three width-3 convolutions and one self-attention layer, all at their
-    default initialisation (mean over ``trials`` random inputs and parameters)."""
+def gradient_reach(T: int = 48, d: int = 16, trials: int = 8, seed: int = 0,
+                   recurrent: str = "lstm", conv_layers: int = 3, conv_width: int = 3) -> dict:
+    """‖∂y_T/∂x_j‖ (the last output's sensitivity to input j) against the distance T − j, for a
+    recurrent layer (``"lstm"`` or ``"gru"``), a stack of ``conv_layers`` convolutions of width
+    ``conv_width`` and one self-attention layer, all at their default initialisation (mean over
+    ``trials`` random inputs and parameters)."""
     rng = np.random.default_rng(seed)
-    reach = {"LSTM": [], "CNN (3 × conv width 3)": [], "self-attention": []}
+    rnn, cnn = recurrent.upper(), f"CNN ({conv_layers} × conv width {conv_width})"
+    reach = {rnn: [], cnn: [], "self-attention": []}
     for _ in range(trials):
         x = rng.standard_normal((1, T, d))
         u = rng.standard_normal(d)                                       # dL/dy_T
         dy = np.zeros((1, T, d))
         dy[0, -1] = u
-        # LSTM: y = hs
-        hs, _, cache = lstm_forward(x, None, None, init_recurrent_params("lstm", d, d, rng))
-        reach["LSTM"].append(lstm_backward(dy, cache)[0][0])
-        # CNN on (N, C, 1, T): three 'same' convolutions of width 3, tanh between
-        reach["CNN (3 × conv width 3)"].append(_conv_stack_grad(x, dy, rng))
+        # LSTM or GRU: y = hs
+        params = init_recurrent_params(recurrent, d, d, rng)
+        if recurrent == "lstm":
+            reach[rnn].append(lstm_backward(dy, lstm_forward(x, None, None, params)[2])[0][0])
+        else:
+            reach[rnn].append(gru_backward(dy, gru_forward(x, None, params)[2])[0][0])
+        # CNN on (N, C, 1, T): 'same' convolutions, tanh between
+        reach[cnn].append(_conv_stack_grad(x, dy, rng, conv_layers, conv_width))
         # self-attention: y = MHA(x, x)
         params = an.init_multi_head_params(d, rng)
         _, _, cache = an.multi_head_attention_forward(x, x, params, num_heads=2)
@@ -133,6 +139,7 @@ def score_cache_kib(lengths=(16, 64, 256), B: int = 4, D: int = 64, A: int = 64,
         q, k = rng.standard_normal((B, T, D)), rng.standard_normal((B, T, D))
         W, W_q, W_k = (rng.standard_normal((D, A)) for _ in range(3))
         rows.append({"T": T, "dot (KiB)": kib(an.dot_score_forward(q, k)[1]),
+                     "scaled dot (KiB)": kib(an.scaled_dot_score_forward(q, k)[1]),
                      "general (KiB)": kib(an.general_score_forward(q, k, W[:, :D])[1]),
                      "additive (KiB)": kib(an.additive_score_forward(q, k, W_q, W_k,
                                                                      rng.standard_normal(A))[1])})

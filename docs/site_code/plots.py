@@ -5,8 +5,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def saturation(rows: list[dict]):
-    """Three panels against d_k: score spread, peak weight, gradient reaching the scores."""
+def saturation(rows: list[dict], T: int = 32):
+    """Three panels against d_k: score spread, peak weight, gradient reaching the scores; the
+    dotted line is the weight of a uniform softmax over the experiment's T keys, 1/T."""
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
     for scaled, style, label in ((False, "o-", "e = q·k"), (True, "s-", "e = q·k / √d_k")):
         r = [row for row in rows if row["scaled"] == scaled]
@@ -17,8 +18,8 @@ def saturation(rows: list[dict]):
             ax.set_xlabel("$d_k$")
             ax.set_title(key)
     axes[0].set_yscale("log")
-    axes[1].axhline(1 / 32, color="gray", lw=0.8, ls=":")
-    axes[1].text(2, 1 / 32 + 0.02, "uniform (1/32)", color="gray", fontsize=8)
+    axes[1].axhline(1 / T, color="gray", lw=0.8, ls=":")
+    axes[1].text(2, 1 / T + 0.02, f"uniform (1/{T})", color="gray", fontsize=8)
     axes[2].set_yscale("log")
     axes[0].legend()
     return fig
@@ -76,7 +77,8 @@ def flowchart():
     ax.annotate("", xy=(xs[2], 0.55), xytext=(xs[3], 0.55),
                 arrowprops=dict(arrowstyle="->", lw=1.3, ls="--",
                                 connectionstyle="arc3,rad=-0.35"))
-    ax.text((xs[2] + xs[3]) / 2, 0.0, "query $s_{t-1}$: what the decoder needs next",
+    ax.text((xs[2] + xs[3]) / 2, 0.0,
+            "query $s_{t-1}$ (Bahdanau) or $s_t$ (Luong): what the decoder needs next",
             ha="center", fontsize=10)
     ax.set_xlim(-0.2, 11.2)
     ax.set_ylim(-0.15, 1.55)

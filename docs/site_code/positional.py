@@ -27,7 +27,7 @@ class Setup:
     heads: int = 2
     train_lengths: tuple = (6, 12)            # T drawn per batch from this range
     test_lengths: tuple = (12, 24)            # in range, and twice as long as trained
-    max_len: int = 24                         # the learned table's rows (13 … 23 never trained)
+    max_len: int = 24                         # the learned table's rows (12 … 23 never trained)
     steps: int = 600
     batch: int = 64
     lr: float = 1e-2
