@@ -1,5 +1,5 @@
-"""Building blocks of a Transformer besides attention: embedding, layer norm, dropout, the
-sinusoidal positional encoding of Vaswani et al. (2017), and masked mean pooling.
+"""Building blocks of a Transformer besides attention: embedding, layer norm, dropout and masked
+mean pooling (positional encodings are an idea of their own: :mod:`attention_np.positional`).
 
 Each layer is a ``<name>_forward(...) -> (out, cache)`` / ``<name>_backward(dout, cache)`` pair;
 the cache is a plain dict holding exactly what the backward reads.
