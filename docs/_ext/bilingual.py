@@ -146,7 +146,49 @@ def _glossary_directive():
 
 
 
+# --- glue in translated paragraphs ------------------------------------------------------------
+# Sphinx translates a paragraph by parsing its msgstr as a small document of its own; MyST-NB
+# parses that as a notebook with no cells, so a glue role in a translation finds no value and
+# pastes nothing (no warning). The English paragraph is parsed first, in the page's own
+# notebook: each successful glue lookup remembers that notebook's renderer for the page, and a
+# lookup that fails in a translation of the same page is answered from it. A glued number thus
+# shows in the Chinese edition exactly as in the English.
+_NOTEBOOKS: dict = {}          # docname → MyST-NB's renderer of that page (this process only)
+
+
+def _docname(document):
+    env = getattr(document.settings, "env", None)
+    return None if env is None else env.docname
+
+
+def _forget_notebook(app, doctree) -> None:
+    _NOTEBOOKS.pop(app.env.docname, None)
+
+
+def _glue_from_the_notebook() -> None:
+    from myst_nb.core.variables import RetrievalError, VariableOutput
+    from myst_nb.ext.glue import directives, roles, utils
+    original = utils.retrieve_glue_data
+
+    def retrieve(document, key):
+        try:
+            found = original(document, key)
+        except RetrievalError:
+            element = _NOTEBOOKS.get(_docname(document))
+            glue = element.renderer.nb_client.glue_data if element is not None else {}
+            if key not in glue:
+                raise
+            return VariableOutput(data=glue[key]["data"], metadata=glue[key].get("metadata", {}),
+                                  nb_renderer=element, vtype="glue")
+        _NOTEBOOKS[_docname(document)] = document["nb_renderer"]
+        return found
+
+    roles.retrieve_glue_data = directives.retrieve_glue_data = retrieve
+
+
 def setup(app):
+    _glue_from_the_notebook()
+    app.connect("doctree-read", _forget_notebook)
     app.connect("config-inited", set_titles)
     app.connect("html-page-context", language_switch)
     app.connect("build-finished", build_second_edition, priority=900)   # after MathJax's copy
