@@ -18,7 +18,7 @@ The root of the package lists the article's ideas, one module each:
     vision              SE, CBAM, ViT pieces, mean attention distance         (§1.2.2, §2.2.2)
     lm                  a decoder-only LM on the causal block, KV-cache generation (§2.2.3)
     efficient           window, block-sparse, linear, Performer, Linformer    (§8.2–§8.3)
-    decoding            greedy and beam search over any decoder step
+    decoding            greedy and beam search over any decoder step (GNMT's length penalty)
     viz                 heatmaps, head views, rollout, flow, atlas            (§7)
 
 Sub-packages: ``nn`` (the plumbing that is not attention: layers, activations, losses, conv,
@@ -45,6 +45,7 @@ user code should call the public function of the same name instead:
     decoder               decoder_block_core
     lm.model              lm_core, embed_core, unembed_core
     lm.generate           cached_attention_core
+    decoding              beam_step_core
     graph.edges           segment_softmax_core, segment_softmax_backward, node_sum_core,
                           neighbour_sum_core, neighbour_sum_backward, weights_as_input
     vision.channel        channel_attention_core

@@ -22,7 +22,16 @@ def _rng():
     return np.random.default_rng(0)
 
 
+# E = 7 edges (i, j) over K = 5 nodes, shuffled, node 4 attended by nobody.
+EDGE_LIST = np.array([[3, 0, 1, 2, 0, 3, 1], [4, 1, 0, 2, 2, 0, 4]])
+BAD_EDGES = {"edges": [EDGE_LIST.astype(float), EDGE_LIST[:, :, None], EDGE_LIST + 5,
+                       np.array([[0, 0, 1, 2, 0, 3, 1], [1, 1, 0, 2, 2, 0, 4]])],   # (0, 1) twice
+             "num_nodes": [-1, 2.5]}
+
 ENTRIES = [
+    Entry("edge_softmax", ge.edge_softmax_forward,
+          {"scores": "f:HE", "edges": EDGE_LIST, "num_nodes": 5},
+          _cache_bwd(ge.edge_softmax_backward), tied="E", bad_literals=BAD_EDGES),
     Entry("gat", ga.gat_forward,
           {"x": "f:KF", "adj": "b:KK", "params": GAT, "num_heads": 3},
           _cache_bwd(ga.gat_backward), tied="HML", bad_literals=BAD_LITERALS),

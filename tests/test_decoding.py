@@ -1,4 +1,5 @@
-"""attention_np.decoding: greedy and beam search driven by small hand-made step functions."""
+"""attention_np.decoding: greedy and beam search driven by small hand-made step functions, GNMT's
+length penalty, and one step of beam search (beam_step)."""
 import itertools
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.decoding import beam_search, greedy_decode
+from attention_np.decoding import beam_search, beam_step, greedy_decode
 
 PAD, START, END = 0, 1, 2
 
@@ -176,3 +177,133 @@ def test_bad_sizes_are_rejected(beam_size, max_len):
     with pytest.raises(ValueError, match="beam_size and max_len"):
         beam_search(_markov_step(np.zeros((3, 3))), (np.zeros(1),), (np.zeros(1),), START, END,
                     beam_size, max_len)
+
+
+# --- GNMT's length penalty and beam_step -------------------------------------------------------
+
+def _beam_search_before_the_length_penalty(step, state, context, start, end, beam_size,
+                                           max_len, pad):
+    """beam_search as it was before ``length_penalty`` and beam_step (kept here verbatim as
+    the reference: α = 0 must give exactly its results)."""
+    B, K = len(context[0]), beam_size
+    state = tuple(np.repeat(s, K, axis=0) for s in state)
+    context = tuple(np.repeat(c, K, axis=0) for c in context)
+    score = np.tile(np.r_[0.0, np.full(K - 1, -np.inf)], (B, 1))
+    finished = np.zeros((B, K), dtype=bool)
+    tokens = np.zeros((B * K, 0), dtype=np.int64)
+    attention = None
+    y = np.full(B * K, start, dtype=np.int64)
+    for _ in range(max_len):
+        logp, new_state, alpha = step(y, state, context)
+        V = logp.shape[-1]
+        logp = logp.reshape(B, K, V).copy()
+        logp[finished] = -np.inf
+        logp[finished, end] = 0.0
+        cand = (score[:, :, None] + logp).reshape(B, K * V)
+        top = np.argsort(-cand, axis=1, kind="stable")[:, :K]
+        score = np.take_along_axis(cand, top, axis=1)
+        parent, word = top // V, top % V
+        rows = (np.arange(B)[:, None] * K + parent).reshape(-1)
+        was_done = np.take_along_axis(finished, parent, axis=1)
+        word = np.where(was_done, pad, word)
+        alpha = np.where(was_done.reshape(-1, 1), 0, alpha[rows])
+        tokens = np.concatenate([tokens[rows], word.reshape(-1, 1)], axis=1)
+        attention = alpha[:, None] if attention is None else np.concatenate(
+            [attention[rows], alpha[:, None]], axis=1)
+        finished = was_done | (word == end)
+        state = tuple(s[rows] for s in new_state)
+        y = np.where(finished, end, word).reshape(-1)
+        if np.all(finished | (score == -np.inf)):
+            break
+    best = np.arange(B) * K + score.argmax(axis=1)
+    out_tokens = np.full((B, max_len), pad, dtype=np.int64)
+    out_attention = np.zeros((B, max_len, attention.shape[2]), dtype=attention.dtype)
+    t = tokens.shape[1]
+    out_tokens[:, :t], out_attention[:, :t] = tokens[best], attention[best]
+    return out_tokens, out_attention, score.reshape(-1)[best]
+
+
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(1, 5), V=st.integers(3, 6),
+       K=st.integers(1, 5))
+def test_no_length_penalty_is_exactly_the_search_before_it(seed, T, V, K):
+    tables = _random_tables(np.random.default_rng(seed), 3, T, V)
+    args = (_table_step(tables, []), (np.zeros(3, np.int64),), (np.arange(3),), START, END)
+    before = _beam_search_before_the_length_penalty(*args, K, T, PAD)
+    for now in (beam_search(*args, beam_size=K, max_len=T, pad=PAD),
+                beam_search(*args, beam_size=K, max_len=T, pad=PAD, length_penalty=0.0)):
+        for a, b in zip(now, before):
+            np.testing.assert_array_equal(a, b)
+
+
+def _short_or_long():
+    """<end> at once has p 0.3 (Σ log p −1.20, |Y| = 1). Word 3 (p 0.7), word 4 (p 0.35), <end>
+    (p 0.9) has p 0.22 (Σ log p −1.51, |Y| = 3): worse by Σ log p, better by Σ log p / lp with
+    α = 1 (−1.51 / (8/6) = −1.13 > −1.20 / 1)."""
+    tables = _impossible(4)
+    tables[0, 0, START, [END, 3]] = np.log([0.3, 0.7])
+    tables[0, 1, 3, [4, END]] = np.log([0.35, 0.2])
+    tables[0, 2, 4, [END, 5]] = np.log([0.9, 0.1])
+    tables[0, 3, 5, END] = 0.0
+    return tables
+
+
+def test_the_length_penalty_changes_the_winner():
+    tables = _short_or_long()
+    args = (_table_step(tables, []), (np.zeros(1, np.int64),), (np.arange(1),), START, END)
+    tokens, _, score = beam_search(*args, beam_size=3, max_len=4, pad=PAD)
+    assert list(tokens[0]) == [END, PAD, PAD, PAD] and score[0] == pytest.approx(np.log(0.3))
+    tokens, _, score = beam_search(*args, beam_size=3, max_len=4, pad=PAD, length_penalty=1.0)
+    assert list(tokens[0]) == [3, 4, END, PAD]
+    assert score[0] == pytest.approx(np.log(0.7 * 0.35 * 0.9))       # Σ log p, not divided
+
+
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(1, 4), V=st.integers(3, 6),
+       alpha=st.floats(0.1, 2.0))
+def test_one_beam_with_a_length_penalty_is_still_greedy(seed, T, V, alpha):
+    """One beam ranks the V continuations of a single prefix, all of one length: dividing by
+    the same lp keeps their order."""
+    tables = _random_tables(np.random.default_rng(seed), 3, T, V)
+    greedy, attention = _search(tables)
+    args = (_table_step(tables, []), (np.zeros(3, np.int64),), (np.arange(3),), START, END)
+    tokens, beam_attention, _ = beam_search(*args, beam_size=1, max_len=T, pad=PAD,
+                                            length_penalty=alpha)
+    np.testing.assert_array_equal(tokens, greedy)
+    np.testing.assert_array_equal(beam_attention, attention)
+
+
+def test_beam_step_keeps_a_finished_beam_s_length_and_ranks_by_the_penalised_score():
+    """Row 0: beam 0 finished after 1 token (Σ log p −1.0), beam 1 live after 3 tokens
+    (Σ log p −1.3). With α = 1 beam 1's continuations by token 0 (−1.4, |Y| 4: −1.4 / 1.5 =
+    −0.93) beat the finished beam (−1.0 / 1 = −1.0); without a penalty the finished beam
+    comes first."""
+    score = np.array([[-1.0, -1.3]])
+    lengths = np.array([[1, 3]])
+    finished = np.array([[True, False]])
+    log_probs = np.log(np.array([[[0.25, 0.25, 0.25, 0.25], [0.9, 0.05, 0.03, 0.02]]]))
+    log_probs[0, 1] = [-0.1, -3.0, -3.5, -4.0]
+    parent, token, new_score, new_lengths = beam_step(score, lengths, finished, log_probs, end=2)
+    np.testing.assert_array_equal(parent, [[0, 1]])
+    np.testing.assert_array_equal(token, [[2, 0]])                   # finished: <end>, free
+    np.testing.assert_allclose(new_score, [[-1.0, -1.4]])
+    np.testing.assert_array_equal(new_lengths, [[1, 4]])             # the finished one keeps 1
+    parent, token, new_score, new_lengths = beam_step(score, lengths, finished, log_probs, 2,
+                                                      length_penalty=1.0)
+    np.testing.assert_array_equal(parent, [[1, 0]])
+    np.testing.assert_array_equal(token, [[0, 2]])
+    np.testing.assert_allclose(new_score, [[-1.4, -1.0]])
+    np.testing.assert_array_equal(new_lengths, [[4, 1]])
+
+
+def test_beam_step_is_the_step_beam_search_takes():
+    """The first step of a search from one live beam: beam_step on the step's log-probabilities
+    gives the K best first tokens, in order, each of length 1."""
+    rng = np.random.default_rng(3)
+    log_probs = np.log(rng.dirichlet(np.ones(6), size=(2, 3)))
+    score = np.tile([0.0, -np.inf, -np.inf], (2, 1))
+    parent, token, new_score, lengths = beam_step(score, np.zeros((2, 3), int),
+                                                  np.zeros((2, 3), bool), log_probs, end=2,
+                                                  length_penalty=0.6)
+    np.testing.assert_array_equal(parent, 0)
+    np.testing.assert_array_equal(token, np.argsort(-log_probs[:, 0], axis=1)[:, :3])
+    np.testing.assert_allclose(new_score, -np.sort(-log_probs[:, 0], axis=1)[:, :3])
+    np.testing.assert_array_equal(lengths, 1)

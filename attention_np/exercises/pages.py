@@ -3,7 +3,9 @@
 Each exercise belongs to one page of the learning site (its Sphinx docname, e.g.
 "chapters/07-positional-encoding"): the page that teaches what it asks for. ``list`` groups the
 exercises by page in this order, and the site shows each page's exercises on it. Titles are the
-pages' own (docs/locales/README.md fixes the Chinese ones).
+pages' own (docs/locales/README.md fixes the Chinese ones). A page of the site not listed here
+(one added since) has no exercise; on the site its Exercises section points to the exercises
+page (docs/_ext/exercise_sections.py).
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ PAGES = (
     Page("chapters/09-transformer", "9", ("The Transformer block, and what attention is not",
                                          "Transformer 块，以及注意力不是什么")),
     Page("chapters/10-seeing-attention", "10", ("Seeing attention", "注意力可视化")),
+    Page("chapters/11-projects/index", "11", ("Projects and applications", "项目与应用")),
     Page("chapters/11-projects/captioning", "11", ("Image captioning: Show, Attend and Tell",
                                                   "图像字幕生成：Show, Attend and Tell"),
          _PROJECTS),
@@ -72,6 +75,9 @@ PAGES = (
     Page("applications/induction-heads", "",
          ("A decoder-only language model and its induction heads", "仅解码器语言模型及其归纳头"),
          _APPLICATIONS),
+    Page("applications/overfitting", "",
+         ("Overfitting, measured: data, heads and attention dropout",
+          "过拟合的实测：数据量、注意力头与注意力 dropout"), _APPLICATIONS),
 )
 
 ORDER = {page.docname: i for i, page in enumerate(PAGES)}

@@ -17,6 +17,10 @@ The segment softmax is :func:`attention_np.core.softmax_forward` with the adjace
 computed edge by edge (``np.maximum.reduceat`` / ``np.add.reduceat`` over each node's run of
 edges). As there, a node with no edge gets no weight and a zero sum, never NaN, and a NaN score
 makes its node's weights NaN. Edge arrays are heads-first, (H, E), like (B, H, T, D) elsewhere.
+
+The public pair :func:`edge_softmax_forward` / :func:`edge_softmax_backward` is that softmax on
+the caller's edge list, in the caller's edge order (GAT's α_ij, torch_geometric's
+``utils.softmax(src, index)``): what the graph layers compute inside, for any scores.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from attention_np.nn.checks import as_dout, as_float_array, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,41 @@ def segment_softmax_backward(dalpha: np.ndarray, alpha: np.ndarray, edges: Edges
         return dalpha.copy()
     dot = np.add.reduceat(dalpha * alpha, edges.starts, axis=1)                      # (H, S)
     return alpha * (dalpha - np.repeat(dot, edges.counts, axis=1))
+
+
+def edge_softmax_forward(scores, edges, num_nodes: int):
+    """α_e = exp(g_e − m_i) / Σ_{e' into i} exp(g_e' − m_i) over the edges e = (i, j) into each
+    attending node i (m_i: the largest of those scores).
+
+    scores (H, E) float, one per head and edge; edges (2, E) integer, the columns (i, j) with i,
+    j in [0, num_nodes) and no pair twice; num_nodes ≥ 0 → α (H, E) in the caller's edge order
+    and dtype, cache. A node with no edge simply has no weight; the weights into a node with a
+    NaN score are NaN.
+    """
+    num_nodes = check_positive_int(num_nodes, "num_nodes", minimum=0)
+    scores = as_float_array(scores, "scores", ndim=2)
+    if np.asarray(edges).dtype == np.bool_:
+        raise ValueError(f"edges must be an integer (2, E) edge list of (i, j) columns, got a "
+                         f"boolean array of shape {np.shape(edges)} (np.argwhere(adj).T makes "
+                         "one from an adjacency)")
+    graph = check_edges(edges, num_nodes, "edges")
+    if scores.shape[1] != len(graph.dst):
+        raise ValueError(f"scores (H, E) must have one column per edge: scores has shape "
+                         f"{scores.shape}, edges has {len(graph.dst)} columns")
+    alpha = segment_softmax_core(scores[:, graph.order], graph)               # sorted edges
+    alpha = weights_as_input(alpha, graph)                                   # caller's order
+    return alpha, {"alpha": alpha, "dst": np.asarray(edges)[0].astype(np.intp),
+                   "num_nodes": num_nodes}
+
+
+def edge_softmax_backward(dalpha, cache) -> np.ndarray:
+    """dg_e = α_e (dα_e − Σ_{e' into i} dα_e' α_e')   (softmax_backward, node by node).
+
+    dalpha (H, E) → dscores (H, E), in α's dtype."""
+    alpha, dst = cache["alpha"], cache["dst"]
+    dalpha = as_dout(dalpha, alpha.shape, alpha.dtype, name="dalpha")
+    dot = node_sum_core(dalpha * alpha, dst, cache["num_nodes"])                # (H, N)
+    return alpha * (dalpha - dot[:, dst])
 
 
 def node_sum_core(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
