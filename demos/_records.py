@@ -15,8 +15,10 @@ number by a *reference*:
     translate_dates.quick:max(<bahdanau,luong_dot>.exact_match)   … or over listed alternatives
     translate_dates.quick:@wall_seconds:.0f             @: a field of the record, not a metric
     kernels:rows.3.speedup_vs_torch:.2f                 the kernel benchmark's record
+    kernels:rows[kernel=softmax fwd].speedup_vs_torch:.2f   … a list item chosen by its fields
 
-A path walks dicts by key and lists by index, separated by dots; ``*`` matches one key.
+A path walks dicts by key and lists by index (or ``[field=value,…]``, the one item whose fields
+have those values), separated by dots; ``*`` matches one key.
 """
 from __future__ import annotations
 
@@ -67,9 +69,30 @@ def flatten(obj, prefix: str = "") -> dict:
     return out
 
 
+def _parts(path: str) -> list[str]:
+    """Split a path at the dots outside square brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in path:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "." and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
 def _lookup(obj, path: str):
-    for part in path.split("."):
-        if isinstance(obj, list):
+    for part in _parts(path):
+        if part.endswith("]") and "[" in part:           # rows[kernel=softmax fwd,shape=…]
+            name, _, sel = part[:-1].partition("[")
+            rows = obj[name] if name else obj
+            want = dict(kv.split("=", 1) for kv in sel.split(","))
+            found = [r for r in rows if all(str(r.get(k)) == v for k, v in want.items())]
+            if len(found) != 1:
+                raise KeyError(f"{len(found)} items match [{sel}]")
+            obj = found[0]
+        elif isinstance(obj, list):
             obj = obj[int(part)]
         elif isinstance(obj, dict) and part in obj:
             obj = obj[part]
@@ -165,8 +188,8 @@ def tolerances(runs: list[dict]) -> dict:
     others = [flatten(r) for r in runs[1:]]
     out = {}
     for path, v in base.items():
-        if is_timing(path):
-            continue
+        if is_timing(path) or path.rsplit(".", 1)[-1].startswith("seed") or ".seeds." in path:
+            continue                          # the machine's speed, or the seed itself
         spread = max((abs(o[path] - v) for o in others if path in o), default=0.0)
         out[path] = float(spread) + 1e-9
     return out

@@ -193,8 +193,10 @@ def draw_self_attention(tokens, weights, out):
     return figs
 
 
-def run(out_dir, full: bool = False) -> list[Figure]:
-    rng = np.random.default_rng(0)
+def run(out_dir, full: bool = False, seed: int = 0) -> list[Figure]:
+    """``seed`` draws the §4.1.3 example's random vectors and the hard-attention samples; the
+    hand-built heads of §4.3 do not depend on it."""
+    rng = np.random.default_rng(seed)
     out = demo_dir(out_dir, NAME).parent
     ex = soft_attention_example(rng)
     scores, alphas = all_scores(ex, rng)
@@ -203,10 +205,14 @@ def run(out_dir, full: bool = False) -> list[Figure]:
     tokens, _, _, weights, _ = self_attention_example()
     figures = draw_soft(ex, scores, alphas, out) + draw_hard(*hard, out)
     figures += draw_self_attention(tokens, weights, out)
-    write_json(out / NAME / "numbers.json", {
+    it, animal = tokens.index("it"), tokens.index("animal")
+    write_json(out / NAME / "metrics.json", {
+        "coreference_it_animal": float(weights[0, it, animal]),
+        "previous_token_mean": float(np.mean([weights[1, i, i - 1]
+                                              for i in range(1, len(tokens))])),
         "soft": ex, "scores": scores, "alphas": alphas,
         "hard": dict(zip(["alpha", "frequency", "reinforce_mean", "exact_gradient"], hard)),
-        "self_attention": {"tokens": tokens, "weights": weights}})
+        "self_attention": {"tokens": tokens, "weights": weights}, "seed": seed})
     return figures
 
 

@@ -74,13 +74,13 @@ def train(config: RecConfig, schedule: Schedule, cat: Catalogue, data: ClickData
 
 
 def search_lr(name: str, config: RecConfig, cat: Catalogue, train_data: ClickData,
-              val_data: ClickData, epochs: int) -> dict:
+              val_data: ClickData, epochs: int, seed: int = 0) -> dict:
     """Train at every lr of :data:`LEARNING_RATES`; keep the one with the best validation AUC.
     → {"lr", "params", "losses", "validation_auc": {lr: AUC}}."""
     runs, found = {}, {}
     for lr in LEARNING_RATES:
         params, losses = train(config, Schedule(lr, epochs=epochs), cat, train_data,
-                               name=f"{name} lr {lr:g}")
+                               seed=seed, name=f"{name} lr {lr:g}")
         scores = predict(params, config, *model_inputs(cat, val_data))
         found[lr] = float(roc_auc_score(val_data.label, scores))
         runs[lr] = (params, losses)
@@ -160,12 +160,13 @@ def loss_figure(curves: dict, lrs: dict, out: Path) -> Figure:
 
 
 # ------------------------------------------------------------------------------- run
-def run(out_dir: Path, full: bool = False) -> list[Figure]:
+def run(out_dir: Path, full: bool = False, seed: int = 0) -> list[Figure]:
+    """``seed`` shifts the seeds of initialisation and training; the data stay the same."""
     with one_blas_thread():
-        return _run(out_dir, full)
+        return _run(out_dir, full, seed)
 
 
-def _run(out_dir: Path, full: bool) -> list[Figure]:
+def _run(out_dir: Path, full: bool, seed: int = 0) -> list[Figure]:
     out = demo_dir(out_dir, "recommend")
     start = time.perf_counter()
     cat = make_catalogue(seed=0)
@@ -178,7 +179,8 @@ def _run(out_dir: Path, full: bool) -> list[Figure]:
     metrics, curves, models = {}, {}, {}
     for name, fields in MODELS.items():
         config = RecConfig(len(cat.category), int(cat.category.max()) + 1, **fields)
-        found = search_lr(name, config, cat, train_data, val_data, epochs=10 if full else 6)
+        found = search_lr(name, config, cat, train_data, val_data, epochs=10 if full else 6,
+                          seed=seed)
         params, curves[name] = found["params"], found["losses"]
         models[name] = (config, params)
         scores = predict(params, config, *model_inputs(cat, test_data))

@@ -114,13 +114,15 @@ def model_metrics(name: str, runs: list, params0: dict, test_set: Digits, steps:
 
 
 # ------------------------------------------------------------------------------- run
-def run(out_dir: Path, full: bool = False) -> list[Figure]:
+def run(out_dir: Path, full: bool = False, seed: int = 0) -> list[Figure]:
+    """``seed`` shifts the seeds of initialisation and training; the data stay the same."""
     with one_blas_thread():
-        return _run(Path(out_dir), full)
+        return _run(Path(out_dir), full, seed)
 
 
-def _run(out_dir: Path, full: bool) -> list[Figure]:
+def _run(out_dir: Path, full: bool, seed: int = 0) -> list[Figure]:
     out, start, setup = demo_dir(out_dir, NAME), time.perf_counter(), FULL if full else QUICK
+    setup = dict(setup, seeds=tuple(s + seed for s in setup["seeds"]))
     train_set, test_set = load_split()
     say(f"{NAME}: {len(train_set)} training / {len(test_set)} held-out 8×8 digits; "
         f"{setup['steps']} steps of {BATCH} images per model, seeds {setup['seeds']}")

@@ -14,7 +14,7 @@ def test_formulas_demo_writes_its_figures_and_numbers(tmp_path):
     for fig in figures:
         assert (tmp_path / fig.path).stat().st_size > 1000, fig.path
         assert fig.caption
-    numbers = json.loads((tmp_path / "formulas" / "numbers.json").read_text())
+    numbers = json.loads((tmp_path / "formulas" / "metrics.json").read_text())
     soft = numbers["soft"]
     assert np.isclose(sum(soft["alpha_t"]), 1.0)
     np.testing.assert_allclose(soft["c_t"], np.array(soft["alpha_t"]) @ np.array(soft["h"]))

@@ -123,6 +123,8 @@ def twins():
     js = r"""(() => ({
       math: document.querySelectorAll('mjx-container').length,
       figures: document.querySelectorAll('.cell_output img').length,
+      pasted: [...document.querySelectorAll('article .pasted-text, article .pasted-inline, '
+                + 'article span.record')].map(e => e.textContent.trim()),
       switch: [...document.querySelectorAll('.lang-switch a')].map(a => a.href),
       english: [...document.querySelectorAll('article p, article li, article h1, article h2')]
         .filter(e => !e.closest('pre, code, .cell_output, .highlight, table.glossary-table'))
@@ -148,6 +150,9 @@ def test_chinese_twin_has_the_math_figures_and_switch(twins, page):
     en, zh = twins[page]
     assert zh["math"] >= en["math"], f"{page}: {zh['math']} formulas in Chinese, {en['math']}"
     assert zh["figures"] >= en["figures"], f"{page}: fewer figures in Chinese"
+    # numbers glued from a cell or read from a record: the same values, none of them blank
+    assert "" not in zh["pasted"], f"{page}: a glued or recorded value is blank in Chinese"
+    assert sorted(zh["pasted"]) == sorted(en["pasted"]), (page, en["pasted"], zh["pasted"])
     assert [Path(u[7:]).resolve() for u in en["switch"]] == [(ZH / page).resolve()], en["switch"]
     assert [Path(u[7:]).resolve() for u in zh["switch"]] == [(SITE / page).resolve()], zh["switch"]
     assert zh["english"] == [], f"{page}: English prose in the Chinese edition: {zh['english'][:3]}"

@@ -24,7 +24,9 @@ row's prefix, the header is given in both languages:
     :header-zh: 模型 | 完全匹配 | 字符准确率 | 步数 | 停止原因
     ```
 
-``:rows:`` may be left out for a one-row table of the record's top-level metrics; a column may
+``:row-labels:`` / ``:row-labels-zh:`` ("a | b | …") name the rows (default: the row keys);
+``:values-zh:`` ("step budget=步数用完 | …") shows text values in Chinese. ``:rows:`` may be left
+out for a one-row table of the record's top-level metrics; a column may
 be ``@field`` (a field of the record). Below the table: the record's provenance (commit, date,
 CPU, cores, wall and CPU seconds) in the page's language.
 """
@@ -61,7 +63,8 @@ class RecordTable(SphinxDirective):
     required_arguments = 1
     option_spec = {"rows": directives.unchanged, "columns": directives.unchanged_required,
                    "header": directives.unchanged_required, "header-zh": directives.unchanged,
-                   "row-labels": directives.unchanged, "no-provenance": directives.flag}
+                   "row-labels": directives.unchanged, "row-labels-zh": directives.unchanged,
+                   "values-zh": directives.unchanged, "no-provenance": directives.flag}
 
     def run(self):
         from demos import _records
@@ -72,8 +75,14 @@ class RecordTable(SphinxDirective):
                   (self.options.get("header-zh") if chinese and "header-zh" in self.options
                    else self.options["header"]).split("|")]
         rows = self.options.get("rows", "").split() or [""]
-        labels = (self.options["row-labels"].split("|") if "row-labels" in self.options
-                  else rows)
+        key = "row-labels-zh" if chinese and "row-labels-zh" in self.options else "row-labels"
+        labels = self.options[key].split("|") if key in self.options else rows
+        if len(labels) != len(rows):
+            raise self.error(f"record-table {head}: {len(labels)} {key} for {len(rows)} rows")
+        words = {}                 # text values shown in Chinese: "step budget=步数用完 | …"
+        if chinese and "values-zh" in self.options:
+            words = dict(pair.split("=", 1) for pair in
+                         (w.strip() for w in self.options["values-zh"].split("|")) if pair)
         columns = self.options["columns"].split()
         if len(header) != len(columns) + (0 if rows == [""] else 1):
             raise self.error(f"record-table {head}: {len(header)} header cells for "
@@ -87,8 +96,9 @@ class RecordTable(SphinxDirective):
                 path, _, fmt = col.partition(":")
                 full = path if path.startswith("@") or not row else f"{row}.{path}"
                 try:
-                    cells.append(_records.resolve(f"{head}:{full}:{fmt}" if fmt
-                                                  else f"{head}:{full}", cache))
+                    text = _records.resolve(f"{head}:{full}:{fmt}" if fmt else f"{head}:{full}",
+                                            cache)
+                    cells.append(words.get(text, text))
                 except (KeyError, ValueError, FileNotFoundError) as error:
                     raise self.error(f"record-table {head}: {error}")
             body.append(cells)
