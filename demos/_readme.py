@@ -19,7 +19,7 @@ DEMO_ROWS = [
     ("formulas", "§3–§4", "the article's formulas with real numbers; two hand-built heads",
      '"it" → "animal" weight {quick:coreference_it_animal:.3f} in the coreference head'),
     ("translate_dates", "§6.1, §4.1.3",
-     "BiLSTM encoder + 6 attention decoders + a small Transformer: human dates → ISO",
+     "BiLSTM encoder, LSTM decoders without attention and with five kinds of it, a small Transformer: human dates → ISO",
      "same {quick:none.step_budget}-step budget: attention {quick:min(<bahdanau,luong_dot,luong_general,luong_concat,luong_local,transformer>.exact_match):.3f}–"
      "{quick:max(<bahdanau,luong_dot,luong_general,luong_concat,luong_local,transformer>.exact_match):.3f} exact match on unseen formats, no attention "
      "{quick:none.exact_match:.3f}"),
@@ -35,25 +35,29 @@ DEMO_ROWS = [
      "(lift over uniform)"),
     ("bert_attention", "§4.2.3, §7.2, §8.1.3",
      "pretrained all-MiniLM-L6-v2 run on our layers; faithfulness of explanations",
-     "max error vs Hugging Face {quick:max_abs_error_vs_huggingface:.1e}; deletion AUC (lower = "
-     "more faithful): relevance {quick:faithfulness.deletion_auc.relevance:.3f}, raw attention "
-     "{quick:faithfulness.deletion_auc.attention:.3f}, rollout "
-     "{quick:faithfulness.deletion_auc.rollout:.3f}, random {quick:faithfulness.deletion_auc.random:.3f}"),
+     "deletion AUC (lower = more faithful) over {quick:faithfulness_setup.pairs} sentence pairs: "
+     "relevance {quick:faithfulness.relevance.deletion_auc:.3f}, raw attention "
+     "{quick:faithfulness.raw_attention.deletion_auc:.3f}, rollout "
+     "{quick:faithfulness.rollout.deletion_auc:.3f}, random order "
+     "{quick:faithfulness.random.deletion_auc:.3f}"),
     ("efficient_attention", "§8.2, §8.3", "window, block-sparse, linear, Performer, Linformer",
-     "memory slope {quick:memory_slope.exact:.1f} (exact) vs {quick:memory_slope.linear:.1f} "
-     "(linear); recall with 4 questions, no global token: exact {quick:recall.exact:.2f}, "
-     "window {quick:recall.window:.2f}"),
+     "memory slope {quick:cost.exact (NumPy).peak_mib_slope:.1f} (exact) vs "
+     "{quick:cost.linear (elu+1).peak_mib_slope:.1f} (linear); recall with four questions, no "
+     "global token: exact {quick:recall_multi_query.exact.accuracy:.2f}, window "
+     "{quick:recall_multi_query.window w=8.accuracy:.2f}"),
     ("speech_digits", "§6.3", "Listen, Attend and Spell on espeak-ng digit strings",
-     "WER {quick:wer:.3f} on unseen voices; {quick:monotone_fraction:.3f} of alignments strictly "
-     "monotone"),
+     "WER {quick:word_error_rate:.3f} on unseen voices; "
+     "{quick:strict_monotone_alignment_fraction:.3f} of alignments strictly monotone"),
     ("recommend", "§6.4", "Deep Interest Network vs mean pooling, both with a learning-rate search",
-     "AUC {quick:din.auc:.3f} vs {quick:pooling.auc:.3f} (ideal {quick:ideal_auc:.3f})"),
+     "AUC {quick:din.auc:.3f} vs {quick:pooling.auc:.3f} (Bayes-optimal "
+     "{quick:bayes_optimal_auc:.3f})"),
     ("knowledge_graph", "§8.1.1", "GAT and relation-aware GAT on a generated knowledge graph",
-     "test accuracy MLP {quick:mlp.test_accuracy:.3f}, GAT {quick:gat.test_accuracy:.3f}, "
+     "test accuracy MLP {quick:mlp.test_accuracy:.3f}, mean aggregation "
+     "{quick:mean_aggregation.test_accuracy:.3f}, GAT {quick:gat.test_accuracy:.3f}, "
      "relation-aware GAT {quick:relation_gat.test_accuracy:.3f}"),
     ("vision_attention", "§1.2.2, §2.2.2", "CNN, CNN + SE, CNN + CBAM, ViT on 8×8 digits",
-     "CNN {quick:cnn.accuracy:.3f}, SE {quick:se.accuracy:.3f}, CBAM {quick:cbam.accuracy:.3f}, "
-     "ViT {quick:vit.accuracy:.3f}"),
+     "test accuracy CNN {quick:cnn.test_accuracy:.3f}, SE {quick:cnn_se.test_accuracy:.3f}, "
+     "CBAM {quick:cnn_cbam.test_accuracy:.3f}, ViT {quick:vit.test_accuracy:.3f}"),
     ("induction_heads", "§2.2.3", "2-layer attention-only decoder LM on repeated random tokens",
      "induction score {quick:induction_score:.2f}, previous-token {quick:prev_token_score:.2f}; "
      "repeated-half loss {quick:loss_second_half:.2f} vs {quick:loss_first_half:.2f}"),
@@ -73,9 +77,21 @@ def demo_table(rows=DEMO_ROWS) -> str:
     cache = {}
     lines = ["| demo | article | what it trains or computes | headline (quick mode) |",
              "|---|---|---|---|"]
+    walls, cpus, machines = [], [], set()
     for demo, article, what, template in rows:
         if _records.record_path(demo, "quick").exists():
             lines.append(f"| `{demo}` | {article} | {what} | {headline(demo, template, cache)} |")
+            rec = cache.get((demo, "quick")) or _records.load(demo, "quick")
+            walls.append(rec["wall_seconds"])
+            cpus.append(rec["cpu_seconds"])
+            machines.add(f"{rec['provenance']['cpu']}, {rec['provenance']['cores']} cores")
+    missing = [row[0] for row in rows if not _records.record_path(row[0], "quick").exists()]
+    if walls:
+        lines += ["", f"Quick mode, seed 0, as recorded: {sum(walls) / 60:.1f} minutes wall "
+                      f"({sum(cpus) / 60:.1f} CPU-minutes) for these {len(walls)} demos on "
+                      f"{' / '.join(sorted(machines))}; each record names its commit and date."]
+    if missing:
+        lines += ["", "Not recorded yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines)
 
 

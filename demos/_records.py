@@ -144,6 +144,8 @@ def resolve(reference: str, cache: dict | None = None) -> str:
         found = value(record, path)
     except (KeyError, IndexError, ValueError) as error:
         raise KeyError(f"{reference}: {record_path(*key).name} has no {path} ({error})") from None
+    if found is None:
+        return "—"                                # not measured (e.g. torch not installed)
     return format(found, fmt) if fmt else str(found)
 
 

@@ -21,6 +21,8 @@ UNITS = (r"%|×|x\b|ms\b|µs\b|ns\b|s\b|sec\b|seconds?\b|min\b|minutes?\b|h\b|ho
          r"tokens/s|sent/s|sentences/s|it/s|fps\b|Hz\b|kHz\b|CPU[ -]s\b|CPU[ -]seconds|"
          r"CPU[ -]minutes|times (?:faster|slower|as)")
 NUMBER = re.compile(rf"(?<![\w.$^_\\{{/-])(\d[\d  ,]*(?:\.\d+)?(?:e[-+]?\d+)?)\s?(?:{UNITS})")
+PROSE_DIRECTIVES = {"{admonition}", "{note}", "{tip}", "{important}", "{warning}", "{hint}",
+                    "{seealso}", "{toggle}", "{dropdown}", "{attention}", "{caution}"}
 ALLOWED = re.compile(r"\{(?:record|given|glue(?::\w+)?)\}`[^`]*`|``[^`]*``|`[^`]*`|\$\$.*?\$\$|"
                      r"\$[^$\n]+\$|\]\([^)]*\)|<[^>]+>", re.S)
 
@@ -36,13 +38,19 @@ def prose_lines(text: str):
         elif re.match(r"<!-- records:\S+ end -->", stripped):
             generated = False
             continue
-        if fence is None and re.match(r"^(```+|~~~+|:::+)", stripped):
-            fence = re.match(r"^(```+|~~~+|:::+)", stripped).group(1)
+        opening = re.match(r"^(```+|~~~+|:::+)\s*(\{[\w:-]+\})?", stripped)
+        if fence is None and opening:
+            if opening.group(2) in PROSE_DIRECTIVES or (opening.group(1).startswith(":")
+                                                        and opening.group(2) is None):
+                continue                    # an admonition or dropdown: its body is prose
+            fence = opening.group(1)
             continue
         if fence is not None:
             if stripped.startswith(fence) and stripped.strip("`~:") == "":
                 fence = None
             continue
+        if re.fullmatch(r"```+|~~~+|:::+", stripped):
+            continue                        # the end of an admonition
         if generated or stripped.startswith(("<!--", ":", "---")) or number < 7 and ":" in line:
             continue
         yield number, line
@@ -70,6 +78,9 @@ def test_the_scanner_sees_typed_numbers_and_skips_allowed_ones(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("---\nfile_format: mystnb\n---\n\n# Title\n\nIt took 12 s and 3.5× less.\n"
                     "Quoted: {record}`x.quick:a:.1f` %, {given}`2017` and `10 ms` in code.\n"
-                    "```python\nprint('5 ms')\n```\n", encoding="utf-8")
+                    "```python\nprint('5 ms')\n```\n"
+                    ":::{admonition} Answer\n:class: dropdown\nIt ran 7 s.\n:::\n"
+                    "```{math}\n3 s\n```\n", encoding="utf-8")
     found = offences(page)
-    assert [f.split(": ", 1)[1].split(" in ")[0] for f in found] == ["'12 s'", "'3.5×'"]
+    assert [f.split(": ", 1)[1].split(" in ")[0] for f in found] == ["'12 s'", "'3.5×'",
+                                                                     "'7 s'"]

@@ -24,7 +24,8 @@ row's prefix, the header is given in both languages:
     :header-zh: 模型 | 完全匹配 | 字符准确率 | 步数 | 停止原因
     ```
 
-``:row-labels:`` / ``:row-labels-zh:`` ("a | b | …") name the rows (default: the row keys);
+``:each: rows`` makes one row per item of the list at that path (the columns are the items'
+fields; no label column). ``:row-labels:`` / ``:row-labels-zh:`` ("a | b | …") name the rows (default: the row keys);
 ``:values-zh:`` ("step budget=步数用完 | …") shows text values in Chinese. ``:rows:`` may be left
 out for a one-row table of the record's top-level metrics; a column may
 be ``@field`` (a field of the record). Below the table: the record's provenance (commit, date,
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 def record_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     from demos import _records
     env = inliner.document.settings.env
+    if env.app.builder.name == "gettext":        # the catalogues hold the role, not its value
+        return [nodes.inline(rawtext, text, classes=["record"])], []
     cache = env.__dict__.setdefault("_record_cache", {})
     try:
         shown = _records.resolve(text, cache)
@@ -64,19 +67,26 @@ class RecordTable(SphinxDirective):
     option_spec = {"rows": directives.unchanged, "columns": directives.unchanged_required,
                    "header": directives.unchanged_required, "header-zh": directives.unchanged,
                    "row-labels": directives.unchanged, "row-labels-zh": directives.unchanged,
-                   "values-zh": directives.unchanged, "no-provenance": directives.flag}
+                   "values-zh": directives.unchanged, "no-provenance": directives.flag,
+                   "each": directives.unchanged}
 
     def run(self):
         from demos import _records
+        if self.env.app.builder.name == "gettext":    # a table of numbers has nothing to translate
+            return []
         head = self.arguments[0]
         demo, _, mode = head.partition(".")
         chinese = (self.config.language or "en").startswith("zh")
         header = [h.strip() for h in
                   (self.options.get("header-zh") if chinese and "header-zh" in self.options
                    else self.options["header"]).split("|")]
-        rows = self.options.get("rows", "").split() or [""]
-        key = "row-labels-zh" if chinese and "row-labels-zh" in self.options else "row-labels"
-        labels = self.options[key].split("|") if key in self.options else rows
+        if "each" in self.options:        # one row per item of a list: rows.0, rows.1, …
+            items = _records.value(_records.load(demo, mode or None), self.options["each"])
+            rows = labels = [f"{self.options['each']}.{i}" for i in range(len(items))]
+        else:
+            rows = self.options.get("rows", "").split() or [""]
+            key = "row-labels-zh" if chinese and "row-labels-zh" in self.options else "row-labels"
+            labels = self.options[key].split("|") if key in self.options else rows
         if len(labels) != len(rows):
             raise self.error(f"record-table {head}: {len(labels)} {key} for {len(rows)} rows")
         words = {}                 # text values shown in Chinese: "step budget=步数用完 | …"
@@ -84,14 +94,14 @@ class RecordTable(SphinxDirective):
             words = dict(pair.split("=", 1) for pair in
                          (w.strip() for w in self.options["values-zh"].split("|")) if pair)
         columns = self.options["columns"].split()
-        if len(header) != len(columns) + (0 if rows == [""] else 1):
+        if len(header) != len(columns) + (0 if rows == [""] or "each" in self.options else 1):
             raise self.error(f"record-table {head}: {len(header)} header cells for "
                              f"{len(columns)} columns")
         cache = self.env.__dict__.setdefault("_record_cache", {})
         self.env.note_dependency(str(_records.record_path(demo, mode or None)))
         body = []
         for row, label in zip(rows, labels):
-            cells = [] if row == "" else [label.strip()]
+            cells = [] if row == "" or "each" in self.options else [label.strip()]
             for col in columns:
                 path, _, fmt = col.partition(":")
                 full = path if path.startswith("@") or not row else f"{row}.{path}"
