@@ -65,6 +65,9 @@ def single_threaded_blas():
     global _CONTROLLER
     from threadpoolctl import ThreadpoolController
     if _CONTROLLER is None:
+        # Numba's np.dot calls SciPy's BLAS, which SciPy loads only when first imported: load it
+        # now, or the controller sees NumPy's OpenBLAS alone and SciPy's keeps all its threads.
+        import scipy.linalg.cython_blas  # noqa: F401
         _CONTROLLER = ThreadpoolController()
     with _CONTROLLER.limit(limits=1, user_api="blas"):
         yield

@@ -7,7 +7,9 @@ caller keeps in its cache and passes to the matching backward untouched.
 
     backend="numpy"   the readable reference: every layer as the site teaches it
     backend="numba"   the same function on fused kernels: flash attention (no (Tq, Tk) weights
-                      are formed, so none are returned) and a fused post-LN encoder block
+                      are formed, so none are returned), a fused post-LN encoder block,
+                      LSTM / GRU scans over whole sequences (forward and backward through time)
+                      and the translator's Bahdanau decoder (attention + LSTM cell, all steps)
 """
 from __future__ import annotations
 
@@ -100,3 +102,52 @@ def fused_segment_mean_normalize(rows, lengths) -> np.ndarray:
     u = np.empty((len(lengths), rows.shape[1]), rows.dtype)
     fused.segment_mean_normalize(np.ascontiguousarray(rows), starts, lengths, u)
     return u
+
+
+# --- recurrent layers: LSTM / GRU scans over padded sequences --------------------------------
+
+def lstm_sequence_forward(x, h0, c0, W_x, W_h, b, mask):
+    """The LSTM scan of :mod:`attention_np.nn.recurrent` on fused kernels: x (B, T, D), h0, c0
+    (B, H), W_x (D, 4H), W_h (H, 4H), b (4H,), mask (B, T) bool or None
+    → (hs (B, T, H), h_T, c_T, state for :func:`lstm_sequence_backward`)."""
+    from attention_np.kernels import recurrent
+    return recurrent.lstm_forward(x, h0, c0, W_x, W_h, b, mask)
+
+
+def lstm_sequence_backward(dhs, dh_T, dc_T, state):
+    """(dx (B, T, D), dh0, dc0, grads keyed W_x, W_h, b) for dhs (B, T, H), dh_T, dc_T (B, H)
+    or None (zeros)."""
+    from attention_np.kernels import recurrent
+    return recurrent.lstm_backward(dhs, dh_T, dc_T, state)
+
+
+def gru_sequence_forward(x, h0, W_x, W_h, b_x, b_h, mask):
+    """The GRU scan on fused kernels: x (B, T, D), h0 (B, H), W_x (D, 3H), W_h (H, 3H), b_x,
+    b_h (3H,), mask (B, T) bool or None → (hs (B, T, H), h_T, state)."""
+    from attention_np.kernels import recurrent
+    return recurrent.gru_forward(x, h0, W_x, W_h, b_x, b_h, mask)
+
+
+def gru_sequence_backward(dhs, dh_T, state):
+    """(dx (B, T, D), dh0, grads keyed W_x, W_h, b_x, b_h) for dhs (B, T, H), dh_T (B, H) or
+    None (zeros)."""
+    from attention_np.kernels import recurrent
+    return recurrent.gru_backward(dhs, dh_T, state)
+
+
+# --- the Bahdanau decoder of the translator (attention_np.apps.seq2seq) ----------------------
+
+def bahdanau_decoder_forward(e, keys, kp, key_mask, h0, c0, W_q, v, W_x, W_h, b):
+    """All T teacher-forced steps of additive attention + the LSTM cell on fused kernels:
+    e (B, T, E), keys (B, Tk, Hk), kp = keys W_k (B, Tk, A), key_mask (B, Tk) bool, h0, c0
+    (B, Hd), W_q (Hd, A), v (A,), W_x (E + Hk, 4Hd), W_h (Hd, 4Hd), b (4Hd,)
+    → (s (B, T, Hd), ctx (B, T, Hk), α (B, T, Tk), state for the backward)."""
+    from attention_np.kernels import bahdanau
+    return bahdanau.decoder_forward(e, keys, kp, key_mask, h0, c0, W_q, v, W_x, W_h, b)
+
+
+def bahdanau_decoder_backward(dhs, dctx, state):
+    """(de (B, T, E), dkeys through the context (B, Tk, Hk), dkp (B, Tk, A), (dh0, dc0),
+    grads keyed W_q, v, W_x, W_h, b) for dhs (B, T, Hd), dctx (B, T, Hk)."""
+    from attention_np.kernels import bahdanau
+    return bahdanau.decoder_backward(dhs, dctx, state)

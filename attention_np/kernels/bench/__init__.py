@@ -6,7 +6,9 @@ Prints the CPU model and the kernel configuration that ran (tuned for this CPU b
 :mod:`attention_np.kernels._tune`, at the first run), then one Markdown table (ms, GFLOPS, GB/s or
 sentences/s, torch time / our time, % of a yardstick measured on this machine: OpenBLAS sgemm
 GFLOPS for matmul/attention, one-pass 2-thread copy bandwidth for softmax — a yardstick, not a
-ceiling, so a kernel can pass 100 %) with the MiniLM end-to-end rows last
+ceiling, so a kernel can pass 100 %), the LSTM / GRU layer rows
+(:mod:`attention_np.kernels.bench.recurrent`), the translator's training step
+(:mod:`attention_np.kernels.bench.seq2seq`) and the MiniLM end-to-end rows last
 (:mod:`attention_np.kernels.bench.minilm`), and writes DIR/bench.json and DIR/bench_attention_scaling.png
 (time and working memory of attention fwd+bwd vs T for naive NumPy, torch SDPA and our flash
 kernel).
@@ -37,9 +39,11 @@ from attention_np.self_attention import (scaled_dot_product_attention_backward,
                                          scaled_dot_product_attention_forward)
 from attention_np.kernels import _tune
 from attention_np.kernels.bench.minilm import minilm_rows
+from attention_np.kernels.bench.recurrent import recurrent_rows
+from attention_np.kernels.bench.seq2seq import seq2seq_rows
 from attention_np.kernels.bench.scaling import plot_scaling, scaling
-from attention_np.kernels._bench_utils import (Row, best_times, copy_with_new_output, cpu_model,
-                                  format_table, machine_peaks)
+from attention_np.kernels._bench_utils import (Row, best_times, copy_into, cpu_model,
+                                               format_table, machine_peaks)
 
 
 def _torch():
@@ -52,14 +56,16 @@ def _torch():
 
 
 def softmax_rows(repeats, torch):
-    """Softmax rows; the copy that bounds them is timed in the same interleaved rounds (the
-    machine is often shared, so a copy timed earlier is no fair yardstick)."""
+    """Softmax rows; the copy that bounds them (:func:`copy_into`, a preallocated output) is
+    timed in the same interleaved rounds (the machine is often shared, so a copy timed earlier
+    is no fair yardstick)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8192, 4096), np.float32)
     dy = rng.standard_normal(x.shape, np.float32)
     y, cache = np_softmax_forward(x)
     tx, ty, tdy = (None,) * 3 if torch is None else map(torch.from_numpy, (x, y, dy))
-    copy = (lambda: copy_with_new_output(x))
+    out = np.zeros_like(x)
+    copy = (lambda: copy_into(x, out))
     fwd = best_times({"ours": lambda: kernels.softmax(x), "numpy": lambda: np_softmax_forward(x),
                       "torch": torch and (lambda: torch.softmax(tx, -1)), "copy": copy}, repeats)
     bwd = best_times({"ours": lambda: kernels.softmax_backward(y, dy),
@@ -162,6 +168,8 @@ def main(argv=None) -> dict:
     rows = softmax_rows(repeats, torch)
     rows += matmul_rows(peaks, repeats, torch, (1024,) if args.quick else (1024, 2048))
     rows += attention_rows(peaks, repeats, torch, T=1024 if args.quick else 2048)
+    rows += recurrent_rows(peaks, repeats, torch)
+    rows += seq2seq_rows(peaks, repeats, torch)
     if not args.no_minilm:
         rows += minilm_rows(repeats, torch)
     print(format_table(rows))

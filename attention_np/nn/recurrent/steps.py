@@ -116,7 +116,8 @@ def check_params(cell: Cell, params: dict, D: int):
     W_h = as_float_array(params["W_h"], "params['W_h']", ndim=2)
     check_shape(W_h, "params['W_h']", (H, cell.gates * H))
     for name in cell.biases:
-        check_shape(np.asarray(params[name]), f"params['{name}']", (cell.gates * H,))
+        check_shape(as_float_array(params[name], f"params['{name}']"), f"params['{name}']",
+                    (cell.gates * H,))
     return W_x, W_h, H
 
 
