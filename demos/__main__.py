@@ -4,7 +4,8 @@ Chinese locale, e.g. ``LANG=zh_CN.UTF-8``).
 
 Records (demos/_records.py): ``--record [name ...] [--full]`` runs the demos and writes
 ``docs/records/<demo>.<quick|full>.json`` (a quick record also runs seeds 1 and 2 to measure
-each metric's tolerance); ``--verify [name ...]`` re-runs quick mode and compares every metric
+each metric's tolerance; ``--record kernels`` runs the kernel benchmark and writes
+``docs/records/kernels.json``); ``--verify [name ...]`` re-runs quick mode and compares every metric
 with its record, exiting non-zero on a miss; ``--readme-only`` rewrites README's tables from the
 records without running anything."""
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _parse(argv):
     if args.lang not in LANGUAGES:
         parser.error(f"unknown --lang {args.lang!r}; the languages are: "
                      + ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items()))
-    unknown = set(args.names) - set(DEMOS)
+    unknown = set(args.names) - set(DEMOS) - ({"kernels"} if args.record else set())
     if unknown:
         parser.error(f"unknown demo(s) {sorted(unknown)}; choose from {DEMOS}")
     return args
@@ -62,9 +63,18 @@ def default_language(environ=os.environ) -> str:
     return "en"
 
 
+def quick_seconds(name: str) -> float | None:
+    """A demo's quick-mode wall time: from its record (seed 0) when there is one, else the
+    estimate in :data:`demos.QUICK_SECONDS`."""
+    path = _records.record_path(name, "quick")
+    if path.exists():
+        return _records.load(name, "quick")["wall_seconds"]
+    return QUICK_SECONDS.get(name)
+
+
 def list_demos() -> str:
     """One line per demo: its name, quick-mode time and the first line of its docstring."""
-    lines = []
+    lines, machines = [], set()
     for name in DEMOS:
         spec = importlib.util.find_spec(f"demos.{name}")
         doc = " ".join((importlib.import_module(f"demos.{name}").__doc__ or "").split()) \
@@ -72,10 +82,14 @@ def list_demos() -> str:
         first = doc.split(". ")[0]
         head = first.split(": ")[0]
         first = head if head.count("(") == head.count(")") else first
-        lines.append(f"{name:20s} ~{_minutes(QUICK_SECONDS.get(name))}  "
+        if _records.record_path(name, "quick").exists():
+            machines.add(_records.load(name, "quick")["provenance"]["cpu"])
+        lines.append(f"{name:20s} ~{_minutes(quick_seconds(name))}  "
                      f"{first if len(first) <= 80 else first[:77] + '...'}")
-    total = sum(QUICK_SECONDS.get(n, 0) for n in DEMOS)
-    lines.append(f"{'all':20s} ~{_minutes(total)}  (quick mode, 2-core AMD EPYC; --full takes longer)")
+    total = sum(quick_seconds(n) or 0 for n in DEMOS)
+    where = (f"as recorded in docs/records on {' / '.join(sorted(machines))}" if machines
+             else "estimated for a 2-core AMD EPYC")
+    lines.append(f"{'all':20s} ~{_minutes(total)}  (quick mode, {where}; --full takes longer)")
     return "\n".join(lines)
 
 
@@ -93,7 +107,7 @@ def descriptions(module) -> dict:
 
 def _run_one(name: str, args, position: str):
     module = importlib.import_module(f"demos.{name}")
-    say(f"=== [{position}] demos.{name} (quick mode ~{_minutes(QUICK_SECONDS.get(name)).strip()}) ===")
+    say(f"=== [{position}] demos.{name} (quick mode ~{_minutes(quick_seconds(name)).strip()}) ===")
     start, skipped = time.perf_counter(), ""
     try:
         figures = module.run(args.out, full=args.full)
@@ -130,6 +144,9 @@ def record(names, args) -> None:
     """Run each demo and write its record (a quick record measures the seeds' spread too)."""
     mode = "full" if args.full else "quick"
     for name in names:
+        if name == "kernels":
+            record_kernels(args)
+            continue
         say(f"=== recording demos.{name} ({mode} mode) ===")
         metrics, seconds = run_for_metrics(name, args.full, 0, args.out)
         spread = None
@@ -139,6 +156,20 @@ def record(names, args) -> None:
                           for s in _records.SPREAD_SEEDS]
         path = _records.write(name, mode, metrics, seconds, [0], spread)
         say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
+
+
+def record_kernels(args) -> None:
+    """``--record kernels``: run the kernel benchmark (every row, 7 rounds; the time/memory
+    plot left out) and write docs/records/kernels.json from its bench.json."""
+    from attention_np.kernels import bench
+    argv = ["--no-scaling"]
+    say("=== recording the kernel benchmark ===")
+    with tempfile.TemporaryDirectory() as scratch:
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        result = bench.main([*argv, "--out", scratch])
+        seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
+    path = _records.write_kernels(result, seconds, argv)
+    say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
 
 
 def verify(names) -> int:
@@ -185,7 +216,7 @@ def main(argv=None) -> None:
     start, sections = time.perf_counter(), []
     for i, name in enumerate(names, 1):
         sections.append(_run_one(name, args, f"{i}/{len(names)}"))
-        left = sum(QUICK_SECONDS.get(n, 0) for n in names[i:])
+        left = sum(quick_seconds(n) or 0 for n in names[i:])
         if i < len(names) and not args.full:
             say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
                 f"about {_minutes(left).strip()} to go")

@@ -78,6 +78,11 @@ PAGES = (
     Page("applications/overfitting", "",
          ("Overfitting, measured: data, heads and attention dropout",
           "过拟合的实测：数据量、注意力头与注意力 dropout"), _APPLICATIONS),
+    Page("applications/visual-question", "",
+         ("Attention across modalities: questions about an image", "跨模态的注意力：关于图像的提问"),
+         _APPLICATIONS),
+    Page("applications/pointer", "",
+         ("Attention as a pointer: sorting numbers", "注意力当指针：给数字排序"), _APPLICATIONS),
 )
 
 ORDER = {page.docname: i for i, page in enumerate(PAGES)}
