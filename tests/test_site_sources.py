@@ -48,3 +48,19 @@ def test_math_is_vendored_not_fetched():
     conf = (DOCS / "conf.py").read_text(encoding="utf-8")
     assert re.search(r'^mathjax_path = "mathjax/tex-svg-full\.js"', conf, re.M)
     assert "http" not in re.search(r"^mathjax_path.*$", conf, re.M).group(0)
+
+
+TRY_IT_PAGES = sorted(p for p in DOCS.rglob("*.md")
+                      if "_build" not in p.parts and "## Try it" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", TRY_IT_PAGES, ids=lambda p: p.stem)
+def test_try_it_runs_and_its_questions_have_answers(page):
+    """Issue 30: a "Try it" section is an executed cell followed by questions whose answers
+    open on click (a dropdown admonition), never a code block that does not run."""
+    section = page.read_text(encoding="utf-8").split("## Try it", 1)[1]
+    section = re.split(r"^## ", section, flags=re.M)[0]
+    first_fence = re.search(r"^```+\S*", section, re.M)
+    assert first_fence and first_fence.group(0).endswith("{code-cell}"), \
+        f"{page.name}: the Try-it code must be a code-cell, found {first_fence and first_fence.group(0)}"
+    assert re.search(r":class: dropdown", section), f"{page.name}: no answer behind a click"
