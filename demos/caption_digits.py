@@ -193,33 +193,70 @@ def _figures(curves, models, article, test, out_dir):
 
 
 # ------------------------------------------------------------------------------- demo
-def train_all(setup: dict, test):
+def _attention_runs(chain, setup: dict, Xt, test) -> dict:
+    """Train the runs of ``chain`` in order — [(name, (kind, steps, start_from), seed)], where a
+    run may start from an earlier run's weights — and evaluate each on the test strips.
+    Returns {name: (cfg, params, tokens, alphas, curve, metrics)}. Runs in a worker process."""
+    out = {}
+    with one_blas_thread():
+        for name, (kind, steps, start_from), seed in chain:
+            init = out[start_from][1] if start_from else None
+            cfg, params, curve = _train_attention_model(kind, steps, setup["batch"], seed, init,
+                                                        label=name)
+            tokens, alphas, _ = generate(params, cfg, Xt, beam_size=3)
+            metrics = {**evaluate(tokens, test, alphas, cfg.grid), "train_steps": steps}
+            say(f"  {name}: {metrics}")
+            out[name] = (cfg, params, tokens, alphas, curve, metrics)
+    return out
+
+
+def _article_run(setup: dict, Xt, test, seed: int = 7) -> dict:
+    """The article's decoder for S steps (seed 7 by default), evaluated. Runs in a worker
+    process."""
+    n_soft = setup["steps"][0]
+    with one_blas_thread():
+        cfg_a, params_a, curve = _train_article(n_soft, setup["batch"], seed)
+        tokens_a, _ = baseline_generate(params_a, cfg_a, Xt, beam_size=3)
+    metrics = {"label": "the article's printed decoder (attends over its own LSTM states, "
+                        "applied causally); not Show-Attend-Tell", **evaluate(tokens_a, test),
+               "train_steps": n_soft}
+    say(f"  article: {metrics}")
+    return {"article": (cfg_a, params_a, tokens_a, curve, metrics)}
+
+
+def train_all(setup: dict, test, seed: int = 0):
     """Soft (S steps), hard fine-tuned from it (H), hard from scratch (S + H) and the article's
-    decoder (S) → (models, metrics, curves, article model)."""
+    decoder (S) → (models, metrics, curves, article model).
+
+    The runs are independent but for the fine-tuning, which starts from the soft model: soft
+    then hard in one worker process, hard from scratch in another, the article's decoder in
+    whichever frees first. Every run has its own seed and draws its own strips, so the numbers
+    are those of running them one after the other. ``seed`` moves every run's seed by 10·seed
+    (seed 0: the seeds 0, 1, 2 and 7 of the recorded runs)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
     Xt = test.images.astype(np.float32)
     n_soft, n_hard = setup["steps"]
     runs = {"soft": ("soft", n_soft, None), "hard": ("hard", n_hard, "soft"),
             "hard_from_scratch": ("hard", n_soft + n_hard, None)}
+    seeds = {name: 10 * seed + k for k, name in enumerate(runs)}      # 0, 1, 2 for seed 0
+    chains = [[(n, runs[n], seeds[n]) for n in ("soft", "hard")],
+              [("hard_from_scratch", runs["hard_from_scratch"], seeds["hard_from_scratch"])]]
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
+        jobs = [pool.submit(_attention_runs, chain, setup, Xt, test) for chain in chains]
+        article_job = pool.submit(_article_run, setup, Xt, test, 10 * seed + 7)
+        done = {k: v for job in jobs for k, v in job.result().items()}
+        cfg_a, params_a, tokens_a, curve_a, metrics_a = article_job.result()["article"]
     models, metrics, curves = {}, {}, {}
-    for seed, (name, (kind, steps, start_from)) in enumerate(runs.items()):
-        init = models[start_from][1] if start_from else None
-        cfg, params, curves[name] = _train_attention_model(kind, steps, setup["batch"], seed,
-                                                           init, label=name)
-        tokens, alphas, _ = generate(params, cfg, Xt, beam_size=3)
-        metrics[name] = {**evaluate(tokens, test, alphas, cfg.grid), "train_steps": steps}
+    for name in runs:
+        cfg, params, tokens, alphas, curves[name], metrics[name] = done[name]
         models[name] = (cfg, params, tokens, alphas)
-        say(f"  {name}: {metrics[name]}")
     metrics["hard"].update(train_steps=n_soft + n_hard, fine_tune_steps=n_hard,
                            init=f"fine-tuned from the soft model ({n_soft} steps) for "
                                 f"{n_hard} steps")
     metrics["hard_from_scratch"]["init"] = "random, as soft attention; lr 6e-3"
-    cfg_a, params_a, curves["article"] = _train_article(n_soft, setup["batch"], 7)
-    tokens_a, _ = baseline_generate(params_a, cfg_a, Xt, beam_size=3)
-    metrics["article_baseline"] = {
-        "label": "the article's printed decoder (attends over its own LSTM states, applied "
-                 "causally); not Show-Attend-Tell", **evaluate(tokens_a, test),
-        "train_steps": n_soft}
-    say(f"  article: {metrics['article_baseline']}")
+    curves["article"] = curve_a
+    metrics["article_baseline"] = metrics_a
     return models, metrics, curves, (cfg_a, params_a, tokens_a)
 
 
@@ -234,13 +271,14 @@ def floors(test, grid) -> dict:
     return out
 
 
-def run(out_dir, full: bool = False):
+def run(out_dir, full: bool = False, seed: int = 0):
+    """``seed`` moves the seeds of every training run (initialisation and the strips drawn for
+    training); the test strips stay the same."""
     setup = FULL if full else QUICK
     out = demo_dir(out_dir, NAME)
     start = time.perf_counter()
     test = make_caption_data(setup["n_test"], "test", seed=1)
-    with one_blas_thread():
-        models, metrics, curves, article = train_all(setup, test)
+    models, metrics, curves, article = train_all(setup, test, seed)
     metrics.update(floors(test, models["soft"][0].grid))
     metrics["setup"] = {**setup, "mode": "full" if full else "quick", **MODEL,
                         "data": "fresh strips every step from 1400 training digit images; "

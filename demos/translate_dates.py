@@ -18,7 +18,7 @@ from attention_np.apps.seq2seq.search import translate_beam
 from attention_np.apps.seq2seq.train import TrainConfig, crop, exact_match, predict, train
 from demos import _dates_data as data
 from demos import _dates_figures as figures
-from demos._common import demo_dir, demo_main, one_blas_thread, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, one_numba_thread, write_json
 from demos._progress import say
 
 SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
@@ -54,10 +54,13 @@ SIZES = {"transformer": dict(hidden=32, ffn=128, layers=1),   # d_model 64, one 
          "luong_local": dict(local_window=8)}                # window p ± 8, σ = 4
 
 
-def make_model(model: str, seed: int):
-    """The config (default sizes: attention_np/apps/seq2seq/config.py) and fresh parameters."""
+def make_model(model: str, seed: int, backend: str = "numba"):
+    """The config (default sizes: attention_np/apps/seq2seq/config.py) and fresh parameters.
+    The demo trains and decodes with the LSTM scans on the fused Numba kernels (the same
+    equations as the NumPy reference the site teaches; ``backend="numpy"`` runs that)."""
     cfg = Seq2SeqConfig(len(data.SRC_VOCAB), len(data.TGT_VOCAB), model=model,
-                        start=data.START, end=data.END, pad=data.PAD, **SIZES.get(model, {}))
+                        start=data.START, end=data.END, pad=data.PAD, backend=backend,
+                        **SIZES.get(model, {}))
     return cfg, init_model(cfg, seed)
 
 
@@ -85,7 +88,7 @@ def train_and_evaluate(model: str, sets: dict, s: dict, seed: int = 0):
     """Train one model for at most ``s["steps"]`` steps, then score the best parameters on the
     test set. Returns (cfg, params, metrics). Runs in a worker process: everything comes as
     arguments."""
-    with one_blas_thread():
+    with one_blas_thread(), one_numba_thread():
         cfg, params = make_model(model, seed)
         tc = TrainConfig(batch=64, lr=5e-3, max_steps=s["steps"], max_seconds=float("inf"),
                          eval_every=100, patience=s["patience"], seed=seed)
@@ -103,14 +106,16 @@ def train_and_evaluate(model: str, sets: dict, s: dict, seed: int = 0):
     return cfg, params, metrics
 
 
-def train_all(sets: dict, s: dict) -> dict:
-    """Every model, two at a time in worker processes → {model: (cfg, params, metrics)}."""
+def train_all(sets: dict, s: dict, seed: int = 0) -> dict:
+    """Every model (initialised and trained from ``seed``), two at a time in worker processes
+    → {model: (cfg, params, metrics)}."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
     order = sorted(MODELS, key=lambda m: m not in LONG_RUNNERS)        # longest jobs first
     n = len(order)
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
-        return dict(zip(order, pool.map(train_and_evaluate, order, [sets] * n, [s] * n)))
+        return dict(zip(order, pool.map(train_and_evaluate, order, [sets] * n, [s] * n,
+                                        [seed] * n)))
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -160,7 +165,8 @@ def print_table(metrics: dict) -> str:
 
 
 # ------------------------------------------------------------------------------- demo
-def run(out_dir: Path, full: bool = False) -> list:
+def run(out_dir: Path, full: bool = False, seed: int = 0) -> list:
+    """``seed`` initialises and trains every model; the date pairs stay the same."""
     import matplotlib
     matplotlib.use("Agg")
     s = SETTINGS[full]
@@ -170,7 +176,7 @@ def run(out_dir: Path, full: bool = False) -> list:
           f"test pairs (unseen dates and unseen formats), e.g. "
           f"{sets['test'].sources[0]!r} → {sets['test'].targets[0]}")
     start = time.perf_counter()
-    results = train_all(sets, s)
+    results = train_all(sets, s, seed)
     models = {name: results[name][:2] for name in MODELS}
     metrics = {name: results[name][2] for name in MODELS}
     table = print_table(metrics)

@@ -82,6 +82,44 @@ def test_model_gradients_match_finite_differences(model):
     check_finite_differences(ours, params, list(params), n_entries=3, rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.parametrize("model", ["bahdanau", "luong_dot", "luong_local"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_numba_backend_gives_the_numpy_loss_and_gradients(model, dtype):
+    """backend="numba" (the demo's training) runs the LSTM scans on the fused kernels: the same
+    loss, gradients and greedy decoding as the NumPy reference."""
+    from dataclasses import replace
+    cfg, src, mask, tgt = _tiny(model, dtype)
+    params = init_model(cfg, seed=1)
+    loss, grads, _ = loss_and_grads(params, cfg, src, mask, tgt)
+    fast = replace(cfg, backend="numba")
+    loss_n, grads_n, _ = loss_and_grads(params, fast, src, mask, tgt)
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == "float64" else dict(rtol=2e-3, atol=2e-5)
+    np.testing.assert_allclose(loss_n, loss, **tol)
+    assert set(grads_n) == set(grads)
+    for name in grads:
+        np.testing.assert_allclose(grads_n[name], grads[name], err_msg=name, **tol)
+    np.testing.assert_array_equal(translate_greedy(params, fast, src, mask)[0],
+                                  translate_greedy(params, cfg, src, mask)[0])
+
+
+def test_the_workers_numba_thread_limit_keeps_the_workqueue_layer():
+    """demos._common.one_numba_thread (the translate_dates workers) starts Numba's thread pool;
+    it must start it with the library's threading layer (workqueue: fork-safe, and torch keeps
+    its speed), not the default OpenMP one."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numba\n"
+            "from demos._common import one_numba_thread\n"
+            "with one_numba_thread():\n"
+            "    assert numba.get_num_threads() == 1\n"
+            "print(numba.threading_layer())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.stdout.strip() == "workqueue"
+
+
 def _torch_attention(kind, q, k, mask, D, W=None, W_q=None, W_k=None, v=None, W_p=None, v_p=None):
     if kind == "dot":
         scores = q @ k.transpose(1, 2)

@@ -41,14 +41,16 @@ def _unpair_frames(dx, T):
     return dx.reshape(B, 2 * T2, D2 // 2)[:, :T]
 
 
-def listener_forward(params, x, mask):
-    """x (B, T, F) features, mask (B, T) bool → h (B, ⌈T/2^L⌉, 2H), mask of h, cache."""
+def listener_forward(params, x, mask, backend: str = "numpy"):
+    """x (B, T, F) features, mask (B, T) bool → h (B, ⌈T/2^L⌉, 2H), mask of h, cache.
+    ``backend="numba"`` runs the LSTM scans on the fused kernels."""
     n_layers = len({k.split(".")[0] for k in params if k.startswith("listen")})
     layers = []
     for layer in range(n_layers):
         x, mask, T = _pair_frames(x, mask)                          # (B, ⌈T/2⌉, 2·D)
         x, _, rnn_cache = bidirectional_forward("lstm", x, sub(params, f"listen{layer}.fwd"),
-                                                sub(params, f"listen{layer}.bwd"), mask)
+                                                sub(params, f"listen{layer}.bwd"), mask,
+                                                backend)
         layers.append({"rnn": rnn_cache, "T": T})                   # x: (B, ⌈T/2⌉, 2H)
     return x, mask, {"layers": layers}
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from attention_np.apps.las.listener import init_listener, listener_backward, listener_forward
 from attention_np.apps.las.speller import init_speller, speller_backward, speller_forward
+from attention_np.nn.backend import check_backend
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 
 
@@ -27,6 +28,10 @@ class LASConfig:
     end: int = 2
     max_len: int = 8
     dtype: str = "float32"
+    backend: str = "numpy"       # "numba": the listener's LSTM scans run on the fused kernels
+
+    def __post_init__(self):
+        check_backend(self.backend)
 
 
 def init_las(cfg: LASConfig, rng) -> dict:
@@ -43,7 +48,8 @@ def loss_and_grads(params, cfg: LASConfig, x, mask, y_in, y_out):
     x (B, T, n_mels), mask (B, T), y_in = <start> y₁ … and y_out = y₁ … <end> (B, L), padded
     with cfg.pad → (loss, grads keyed like params, alignments α (B, L, T')).
     """
-    h, hmask, listener_cache = listener_forward(params, x.astype(cfg.dtype), mask)
+    h, hmask, listener_cache = listener_forward(params, x.astype(cfg.dtype), mask,
+                                                      cfg.backend)
     logits, alphas, speller_cache = speller_forward(params, h, hmask, y_in)
     loss, ce_cache = cross_entropy_forward(logits, y_out, ignore_index=cfg.pad)
     dh, grads = speller_backward(cross_entropy_backward(1.0, ce_cache), speller_cache)

@@ -13,7 +13,7 @@ from attention_np.apps.las.speller import DecoderState, initial_state, speller_s
 def _listen(params, cfg, x, mask):
     """The search's start state and fixed context: listener features h (B, T', Dh), their
     mask and the keys h V (B, T', A), computed once per utterance."""
-    h, hmask, _ = listener_forward(params, x.astype(cfg.dtype), mask)
+    h, hmask, _ = listener_forward(params, x.astype(cfg.dtype), mask, cfg.backend)
     return initial_state(params, h), (h @ params["att.V"], h, hmask)
 
 

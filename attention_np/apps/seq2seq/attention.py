@@ -119,8 +119,9 @@ def _local_backward(dcontext, cache):
 def bahdanau_step_forward(params, q, kp, keys, key_mask):
     """One decoder step of Bahdanau's additive attention with the keys projected once.
 
-        e_j = vᵀ tanh(q W_q + kp_j),   kp = h W_k  (computed once per sentence — Bahdanau et al.,
-        Appendix A.1.2: "U_a h_j can be pre-computed"),   α = softmax(e),   c = Σ_j α_j h_j
+        e_j = vᵀ tanh(q W_q + kp_j),   α = softmax(e),   c = Σ_j α_j h_j,
+        kp = h W_k computed once per sentence (Bahdanau et al., Appendix A.1.2: "Since U_a h_j
+        does not depend on i, we can pre-compute it in advance")
 
     q (B, Hq), kp (B, Tk, A), keys (B, Tk, Hk) → c (B, Hk), α (B, Tk), cache.
     """

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attention_np.nn.backend import check_backend
+
 RNN_ATTENTIONS = ("none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "luong_local")
 MODELS = RNN_ATTENTIONS + ("transformer",)
 
@@ -32,10 +34,13 @@ class Seq2SeqConfig:
     end: int = 2                  # <pad> fills the rest
     pad: int = 0
     dtype: str = "float32"
+    backend: str = "numpy"        # "numba": the LSTM scans run on the fused kernels (training and
+                                  # decoding; same equations, attention_np.nn.recurrent)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        check_backend(self.backend)
         if self.model == "transformer" and self.d_model % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide d_model ({self.d_model})")
 

@@ -30,11 +30,12 @@ def init_encoder(cfg, rng) -> dict:
     return p
 
 
-def encoder_forward(params, src, src_mask):
-    """src (B, Tk) int, src_mask (B, Tk) bool → keys h (B, Tk, 2H), state0 (h, c) each (B, 2H)."""
+def encoder_forward(params, src, src_mask, backend: str = "numpy"):
+    """src (B, Tk) int, src_mask (B, Tk) bool → keys h (B, Tk, 2H), state0 (h, c) each (B, 2H).
+    ``backend="numba"`` runs both LSTM scans on the fused kernels."""
     e, emb_cache = embedding_forward(src, params["src_emb.W"])          # (B, Tk, E)
     hs, (sf, sb), rnn_cache = bidirectional_forward(
-        "lstm", e, sub(params, "enc_f"), sub(params, "enc_b"), src_mask)
+        "lstm", e, sub(params, "enc_f"), sub(params, "enc_b"), src_mask, backend)
     state0 = (np.concatenate([sf[0], sb[0]], -1), np.concatenate([sf[1], sb[1]], -1))
     return hs, state0, {"emb": emb_cache, "rnn": rnn_cache}
 

@@ -42,7 +42,7 @@ def forward(params, cfg, src, src_mask, tgt_in):
         logits, cross, dec_cache = transformer_decode(cfg, params, memory, src_mask, tgt_in)
         return logits, cross[-1].mean(axis=1), {"model": cfg.model, "enc": enc_cache,
                                                 "dec": dec_cache, "cross": cross}
-    keys, state0, enc_cache = encoder_forward(params, src, src_mask)
+    keys, state0, enc_cache = encoder_forward(params, src, src_mask, cfg.backend)
     logits, weights, dec_cache = rnn_decoder_forward(cfg, params, keys, src_mask, state0, tgt_in)
     return logits, weights, {"model": cfg.model, "enc": enc_cache, "dec": dec_cache}
 
@@ -84,7 +84,7 @@ def encode(params, cfg, src, src_mask) -> Memory:
     if cfg.model == "transformer":
         memory, _, _ = transformer_encode(cfg, params, src, src_mask)
         return Memory(memory, src_mask, (np.zeros((src.shape[0], 0), np.int64),))
-    keys, state0, _ = encoder_forward(params, src, src_mask)
+    keys, state0, _ = encoder_forward(params, src, src_mask, cfg.backend)
     return Memory(keys, src_mask, state0)
 
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
+from attention_np.nn import backend as numba_backend
 from attention_np.nn import init
 from attention_np.nn.layers import embedding_backward, embedding_forward
-from attention_np.nn.recurrent import (init_recurrent_params, lstm_backward, lstm_cell_backward,
-                                    lstm_cell_forward, lstm_forward)
+from attention_np.nn.recurrent import (init_recurrent_params, lstm_backward, lstm_cell_forward,
+                                    lstm_forward)
+from attention_np.nn.recurrent.steps import lstm_step, lstm_step_backward
 from attention_np.apps.seq2seq.attention import (attention_backward, attention_forward,
                                             bahdanau_step_backward, bahdanau_step_forward,
                                             init_attention)
@@ -61,39 +63,85 @@ def _head_backward(dlogits, cache):
     return dfeats, {"out_c.W": dW_c, "out_c.b": db_c, "out_s.W": dW_s, "out_s.b": db_s}
 
 
-def _bahdanau_forward(params, e, keys, key_mask, state0):
-    """The time loop. e (B, T, E) → s (B, T, Hd), c (B, T, Hk), α (B, T, Tk), caches."""
+def _bahdanau_forward(params, e, keys, key_mask, state0, backend="numpy"):
+    """The time loop. e (B, T, E) → s (B, T, Hd), c (B, T, Hk), α (B, T, Tk), caches.
+    ``backend="numba"``: the whole loop in two fused kernels (:func:`_bahdanau_forward_numba`).
+
+    As in the LSTM scans of :mod:`attention_np.nn.recurrent`, what does not depend on the
+    previous step is computed once for all T steps: the keys' projection kp = h W_k and the
+    embeddings' share of the LSTM's input, E[y] W_x[:E] + b (the LSTM reads [E[y] ; c_t], so
+    x W_x = E[y] W_x[:E] + c_t W_x[E:]); the backward sums the weight gradients over the steps
+    in one product each. The gate equations are the LSTM cell's (:func:`lstm_step`).
+    """
+    if backend == "numba":
+        return _bahdanau_forward_numba(params, e, keys, key_mask, state0)
     h, c = state0
     att, dec = sub(params, "att"), sub(params, "dec")
+    E = e.shape[-1]
+    W_xc, W_h = dec["W_x"][E:], dec["W_h"]                               # (Hk, 4Hd), (Hd, 4Hd)
     kp, kp_cache = linear_forward(keys, att["W_k"])                     # (B, Tk, A), once
-    hs, ctxs, weights, steps = [], [], [], []
+    ew = e @ dec["W_x"][:E] + dec["b"]                                  # (B, T, 4Hd), once
+    hs, ctxs, weights, h_prev, steps = [], [], [], [], []
     for t in range(e.shape[1]):
         ctx, w, a_cache = bahdanau_step_forward(att, h, kp, keys, key_mask)
-        h, c, c_cache = lstm_cell_forward(np.concatenate([e[:, t], ctx], -1), h, c, dec)
+        h_prev.append(h)
+        (h, c), l_cache = lstm_step(ew[:, t] + ctx @ W_xc, h @ W_h, (h, c), dec)
         hs.append(h), ctxs.append(ctx), weights.append(w)
-        steps.append({"att": a_cache, "lstm": c_cache})
-    cache = {"steps": steps, "kp": kp_cache}
-    return np.stack(hs, 1), np.stack(ctxs, 1), np.stack(weights, 1), cache
+        steps.append({"att": a_cache, "lstm": l_cache})
+    ctxs = np.stack(ctxs, 1)                                            # (B, T, Hk)
+    cache = {"steps": steps, "kp": kp_cache, "x": np.concatenate([e, ctxs], -1),
+             "h_prev": np.stack(h_prev, 1), "W_x": dec["W_x"], "W_h": W_h}
+    return np.stack(hs, 1), ctxs, np.stack(weights, 1), cache
 
 
 def _bahdanau_backward(dhs, dctx, keys, cache, E):
     """Reverse time loop. Returns (de, dkeys, (dh0, dc0), grads)."""
+    if "numba" in cache:
+        return _bahdanau_backward_numba(dhs, dctx, cache)
     B, T, _ = dhs.shape
+    W_x, W_h = cache["W_x"], cache["W_h"]
+    W_xcT, W_hT = W_x[E:].T, W_h.T
     dh_next, dc_next = np.zeros_like(dhs[:, 0]), np.zeros_like(dhs[:, 0])
-    de = np.empty((B, T, E), dhs.dtype)
+    da = np.empty((B, T, W_h.shape[1]), dhs.dtype)                     # ∂L/∂(x W_x + h W_h + b)
     dkeys, dkp, grads = np.zeros_like(keys), 0, {}
     for t in reversed(range(T)):
         step = cache["steps"][t]
-        dx, dh_prev, dc_next, g = lstm_cell_backward(dhs[:, t] + dh_next, dc_next, step["lstm"])
-        de[:, t] = dx[:, :E]                                # the LSTM read [E y_{t−1} ; c_t]
-        dq, dkp_t, dk, ga = bahdanau_step_backward(dx[:, E:] + dctx[:, t], step["att"])
+        da[:, t], _, (_, dc_next) = lstm_step_backward((dhs[:, t] + dh_next, dc_next),
+                                                       step["lstm"])
+        dq, dkp_t, dk, ga = bahdanau_step_backward(da[:, t] @ W_xcT + dctx[:, t], step["att"])
         dkeys, dkp = dkeys + dk, dkp + dkp_t
-        dh_next = dh_prev + dq
-        add_grads(grads, prefixed("dec", g))
+        dh_next = da[:, t] @ W_hT + dq          # h_{t−1} fed step t's hw and its query
         add_grads(grads, prefixed("att", ga))
     dk, dW_k, _ = linear_backward(dkp, cache["kp"])                     # kp = h W_k
     grads["att.W_k"] = dW_k
+    G = da.shape[-1]
+    da2 = da.reshape(-1, G)                                             # (B·T, 4Hd)
+    x, h_prev = cache["x"], cache["h_prev"]
+    grads.update({"dec.W_x": x.reshape(-1, x.shape[-1]).T @ da2,       # Σ_t x_tᵀ da_t
+                  "dec.W_h": h_prev.reshape(-1, h_prev.shape[-1]).T @ da2,
+                  "dec.b": da2.sum(0)})
+    de = da @ W_x[:E].T                                                 # (B, T, E)
     return de, dkeys + dk, (dh_next, dc_next), grads
+
+
+def _bahdanau_forward_numba(params, e, keys, key_mask, state0):
+    """:func:`_bahdanau_forward` on the fused kernels (attention_np.kernels.bahdanau, through
+    attention_np.nn.backend): the same equations, all T steps in one call."""
+    att, dec = sub(params, "att"), sub(params, "dec")
+    kp, kp_cache = linear_forward(keys, att["W_k"])                     # (B, Tk, A), once
+    hs, ctx, weights, state = numba_backend.bahdanau_decoder_forward(
+        e, keys, kp, key_mask, *state0, att["W_q"], att["v"], dec["W_x"], dec["W_h"], dec["b"])
+    return hs, ctx, weights, {"numba": state, "kp": kp_cache}
+
+
+def _bahdanau_backward_numba(dhs, dctx, cache):
+    """The backward of :func:`_bahdanau_forward_numba`: (de, dkeys, (dh0, dc0), grads)."""
+    de, dkeys, dkp, dstate0, g = numba_backend.bahdanau_decoder_backward(dhs, dctx,
+                                                                        cache["numba"])
+    dk, dW_k, _ = linear_backward(dkp, cache["kp"])                     # kp = h W_k
+    grads = {"att.W_q": g["W_q"], "att.v": g["v"], "att.W_k": dW_k, "dec.W_x": g["W_x"],
+             "dec.W_h": g["W_h"], "dec.b": g["b"]}
+    return de, dkeys + dk, dstate0, grads
 
 
 def rnn_decoder_forward(cfg, params, keys, key_mask, state0, tgt_in):
@@ -105,9 +153,11 @@ def rnn_decoder_forward(cfg, params, keys, key_mask, state0, tgt_in):
     e, e_cache = embedding_forward(tgt_in, params["tgt_emb.W"])          # (B, T, E)
     cache = {"model": cfg.model, "e": e_cache, "E": e.shape[-1], "keys": keys}
     if cfg.model == "bahdanau":
-        hs, ctx, weights, cache["bahdanau"] = _bahdanau_forward(params, e, keys, key_mask, state0)
+        hs, ctx, weights, cache["bahdanau"] = _bahdanau_forward(params, e, keys, key_mask, state0,
+                                                                cfg.backend)
     else:
-        hs, _, cache["lstm"] = lstm_forward(e, state0[0], state0[1], sub(params, "dec"))
+        hs, _, cache["lstm"] = lstm_forward(e, state0[0], state0[1], sub(params, "dec"),
+                                            backend=cfg.backend)
         if kind is None:
             ctx, weights = None, np.zeros(hs.shape[:2] + keys.shape[1:2], hs.dtype)
         else:
