@@ -80,8 +80,12 @@ class RecordTable(SphinxDirective):
         header = [h.strip() for h in
                   (self.options.get("header-zh") if chinese and "header-zh" in self.options
                    else self.options["header"]).split("|")]
+        try:
+            record = _records.load(demo, mode or None)
+        except FileNotFoundError as error:
+            raise self.error(f"record-table {head}: {error}")
         if "each" in self.options:        # one row per item of a list: rows.0, rows.1, …
-            items = _records.value(_records.load(demo, mode or None), self.options["each"])
+            items = _records.value(record, self.options["each"])
             rows = labels = [f"{self.options['each']}.{i}" for i in range(len(items))]
         else:
             rows = self.options.get("rows", "").split() or [""]
@@ -129,7 +133,6 @@ class RecordTable(SphinxDirective):
             parent += line
         out = [table]
         if "no-provenance" not in self.options:
-            record = _records.load(demo, mode or None)
             before, after = provenance_line(record, chinese).split("{command}")
             para = nodes.paragraph(classes=["record-provenance"])
             para += [nodes.Text(before), nodes.literal(text=record["command"]), nodes.Text(after)]
