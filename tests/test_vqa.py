@@ -54,6 +54,58 @@ def test_hops_match_torch(dims, hops, dtype, seed):
     assert_matches_torch("vqa_hops", ours(hops), theirs(hops), inputs, list(inputs), seed=seed)
 
 
+def make_location_inputs(rng, B, L, Q, R, A, hops, K, width, dtype=np.float64):
+    inputs = make_hop_inputs(rng, B, L, Q, R, A, hops, dtype)
+    for k in range(1, hops):
+        inputs |= {f"hop{k}.U": randn(rng, (K, A), dtype), f"hop{k}.F": randn(rng, (K, width), dtype),
+                   f"hop{k}.b": randn(rng, (A,), dtype)}
+    return inputs
+
+
+def ours_location(hops):
+    def run(**inputs):
+        c, _, cache = hops_forward(inputs["q"], inputs["r"], inputs, hops, location=True)
+
+        def backward(dc):
+            dq, dr, grads = hops_backward(dc, cache)
+            return grads | {"q": dq, "r": dr}
+        return c, backward
+    return run
+
+
+def theirs_location(hops):
+    """Hop 0 as above; hop k > 0: f = conv1d(α_{k−1}, F_k, same), α = softmax(vᵀ tanh(u W_u
+    + r W_r + f U + b)), c = α r, u ← u + c."""
+    def run(**t):
+        u, r = t["q"] @ t["query.W"] + t["query.b"], t["r"]
+        alpha = None
+        for k in range(hops):
+            a = (u @ t[f"hop{k}.W_u"])[:, None, :] + r @ t[f"hop{k}.W_r"]
+            if k > 0:
+                F = t[f"hop{k}.F"]
+                f = torch.nn.functional.conv1d(alpha[:, None], F[:, None],
+                                               padding=F.shape[1] // 2)     # (B, K, L)
+                a = a + f.transpose(1, 2) @ t[f"hop{k}.U"] + t[f"hop{k}.b"]
+            alpha = torch.softmax(torch.tanh(a) @ t[f"hop{k}.v"], dim=-1)   # (B, L)
+            c = (alpha[:, :, None] * r).sum(dim=1)
+            u = u + c
+        return c
+    return run
+
+
+@given(dims=distinct_dims(5, hi=7), hops=st.integers(2, 3), K=st.integers(1, 3),
+       width=st.sampled_from([1, 3, 5]), dtype=dtypes, seed=seeds)
+def test_location_hops_match_torch(dims, hops, K, width, dtype, seed):
+    inputs = make_location_inputs(np.random.default_rng(seed), *dims, hops, K, width, dtype)
+    assert_matches_torch("vqa_location_hops", ours_location(hops), theirs_location(hops),
+                         inputs, list(inputs), seed=seed)
+
+
+def test_location_hops_finite_differences():
+    inputs = make_location_inputs(np.random.default_rng(4), 2, 6, 4, 5, 3, 3, 2, 3)
+    check_finite_differences(ours_location(3), inputs, list(inputs))
+
+
 @pytest.mark.parametrize("hops", [1, 2])
 def test_hops_finite_differences(hops):
     inputs = make_hop_inputs(np.random.default_rng(3), 2, 5, 4, 6, 3, hops)
@@ -78,11 +130,12 @@ def tiny_batch(rng, B=2):
     return images, questions, np.array([3, 4])[:B], np.array([1, 4])[:B]
 
 
-@pytest.mark.parametrize("pooling, context, window", [
-    ("attention", 3, 0), ("attention", 0, 0), ("attention", 3, 3), ("mean", 3, 0),
-    ("mean", 3, 2), ("question_only", 3, 0)])
-def test_vqa_model_finite_differences(pooling, context, window):
-    cfg = VQAConfig(**(TINY | {"context": context, "window": window}), pooling=pooling, hops=2)
+@pytest.mark.parametrize("pooling, context, window, location", [
+    ("attention", 3, 0, 0), ("attention", 0, 0, 0), ("attention", 3, 3, 0), ("mean", 3, 0, 0),
+    ("mean", 3, 2, 0), ("question_only", 3, 0, 0), ("attention", 0, 0, 3)])
+def test_vqa_model_finite_differences(pooling, context, window, location):
+    cfg = VQAConfig(**(TINY | {"context": context, "window": window}), pooling=pooling, hops=2,
+                    location=location)
     params = init_vqa(cfg, np.random.default_rng(0), dtype=np.float64)
     images, questions, lengths, _ = tiny_batch(np.random.default_rng(1))
 

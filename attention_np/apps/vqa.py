@@ -2,7 +2,7 @@
 Networks for Image Question Answering"; article §8.1.2, multimodal learning): a question in
 words chooses where to look in an image, and what it sees there answers the question.
 
-    r_1 … r_L = BiGRU(CNN(image))                 (B, L, R)  image regions (columns of a strip)
+    r_1 … r_L = CNN(image)  (or BiGRU(CNN(image)))  (B, L, R)  image regions (columns of a strip)
     q = GRU(E[w_1] … E[w_n])                      (B, Q)     the question, its last state
     u_0 = q W_u + b_u                             (B, R)
     hop k = 1 … K:
@@ -11,12 +11,23 @@ words chooses where to look in an image, and what it sees there answers the ques
         u_k = u_{k−1} + c_k                        the next hop asks with what it has seen
     logits = ReLU([q ; c_K] W_1 + b_1) W_2 + b_2   (B, A)     the answer classifier
 
+With ``location`` (an odd filter width) every hop after the first is location-aware
+(Chorowski et al., 2015; :mod:`attention_np.location_attention`): its score also reads where
+the previous hop looked,
+
+        f_kj = (F_k ∗ α_{k−1})_j                  K filters over the columns, "same" padding
+        e_kj = v_kᵀ tanh(u_{k−1} W_k + r_j U_k + f_kj G_k + b_k)
+
+so the first hop can find the digit a question names and the second look *beside* it ("what
+is left of 7?"), even when each region knows only what stands under it.
+
 The CNN is the captioning encoder (:mod:`attention_np.apps.captioning.encoder`: conv blocks and
 a learned location embedding; a (16, 64) strip becomes one row of L = 16 columns). Its
-columns see ~18 px of the strip, less than two digits; the bidirectional GRU over the columns
-gives each region the context of its neighbours, as the wide receptive field of a VGG does for
-the regions of Yang et al. (without it no region knows which digit stands beside it). With
-K hops the first can find the digit a question names and the second look from there.
+columns see ~18 px of the strip, less than two digits. ``context`` > 0 adds a bidirectional
+GRU over the columns that gives each region the context of its neighbours, as the wide
+receptive field of a VGG does for the regions of Yang et al.; then the mean of the regions
+already knows the arrangement. With ``context=0`` (the demo) the regions are the columns
+themselves and their mean is a bag of digits: where things stand is what attention adds.
 
 The two baselines change only how the image reaches the classifier:
 
@@ -24,7 +35,8 @@ The two baselines change only how the image reaches the classifier:
     pooling="question_only"   logits = ReLU(q W_1 + b_1) W_2 + b_2   (no image: the language prior)
 
 Parameters live in one flat dict (:mod:`attention_np.nn.params`): ``cnn.*``, ``ctx_f.*``,
-``ctx_b.*``, ``q_emb.W``, ``q_gru.*``, ``query.*``, ``hop{k}.*``, ``cls.*``.
+``ctx_b.*``, ``q_emb.W``, ``q_gru.*``, ``query.*``, ``hop{k}.*`` (a location-aware hop adds
+``hop{k}.F``, ``hop{k}.U`` (the G_k above) and ``hop{k}.b``), ``cls.*``.
 """
 from __future__ import annotations
 
@@ -38,12 +50,14 @@ from attention_np.core import linear_backward, linear_forward, padding_mask
 from attention_np.nn.activations import relu_backward, relu_forward
 from attention_np.nn.conv import conv2d_backward, conv2d_forward
 from attention_np.nn.checks import as_float_array, check_positive_int, check_rng, check_shape
-from attention_np.nn.init import normal, xavier_uniform
+from attention_np.nn.init import normal, uniform_fan_in, xavier_uniform
 from attention_np.nn.layers import embedding_backward, embedding_forward
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.params import add_grads, linear_params, prefixed, sub
 from attention_np.nn.recurrent import (bidirectional_backward, bidirectional_forward,
                                        gru_backward, gru_forward, init_recurrent_params)
+from attention_np.location_attention import (location_attention_backward,
+                                             location_attention_forward)
 from attention_np.scores import additive_score_backward, additive_score_forward
 from attention_np.soft import soft_attention_backward, soft_attention_forward
 
@@ -59,7 +73,9 @@ class VQAConfig:
     fixed, whose features are computed once). ``window`` > 0: instead of the BiGRU, each
     region reads the ``window`` columns from itself rightwards through a 1-D convolution and a
     ReLU (2 · ``context`` channels): a *local* context, which tells a column what stands just
-    right of it and nothing about the rest of the strip."""
+    right of it and nothing about the rest of the strip. ``location`` > 0 (odd): every hop
+    after the first is location-aware, with ``filters`` filters of that width over the
+    previous hop's weights."""
     n_words: int
     n_answers: int
     pooling: str = "attention"
@@ -74,6 +90,8 @@ class VQAConfig:
     hidden: int = 64
     pixels: bool = True
     window: int = 0
+    location: int = 0
+    filters: int = 8
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -82,6 +100,9 @@ class VQAConfig:
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.context, "context", minimum=0)
         check_positive_int(self.window, "window", minimum=0)
+        check_positive_int(self.location, "location", minimum=0)
+        if self.location and self.location % 2 != 1:
+            raise ValueError(f"location (the filter width) must be odd, got {self.location}")
 
     @property
     def region(self) -> int:
@@ -92,7 +113,10 @@ class VQAConfig:
 def init_vqa(config: VQAConfig, rng: np.random.Generator, dtype=np.float32) -> dict:
     """The CNN as :func:`~attention_np.apps.captioning.encoder.init_encoder_params` (He init and
     a location embedding), GRUs as torch, word embeddings N(0, 1) like torch's nn.Embedding,
-    linear layers as torch's nn.Linear, score weights Glorot (as the captioning decoder's)."""
+    linear layers as torch's nn.Linear, score weights Glorot (as the captioning decoder's).
+    With location-aware hops the first hop's v starts at zero, so its weights start uniform and
+    move only as the later hops need them (with a random v it could settle on a blank column
+    before the second hop had learned to look beside it)."""
     check_rng(rng)
     c = config
     params = {"q_emb.W": normal((c.n_words, c.embed), rng, dtype=dtype)}
@@ -118,6 +142,13 @@ def init_vqa(config: VQAConfig, rng: np.random.Generator, dtype=np.float32) -> d
             params[f"hop{k}.W_u"] = xavier_uniform((c.region, c.attn), rng, dtype)
             params[f"hop{k}.W_r"] = xavier_uniform((c.region, c.attn), rng, dtype)
             params[f"hop{k}.v"] = xavier_uniform((c.attn, 1), rng, dtype)[:, 0]
+            if c.location and k > 0:
+                params[f"hop{k}.U"] = xavier_uniform((c.filters, c.attn), rng, dtype)
+                params[f"hop{k}.F"] = uniform_fan_in((c.filters, c.location), rng,
+                                                     fan_in=c.location, dtype=dtype)
+                params[f"hop{k}.b"] = np.zeros(c.attn, dtype)
+    if c.pooling == "attention" and c.location:
+        params["hop0.v"][:] = 0     # the first hop starts as a plain average (see init_vqa)
     params.update(prefixed("cls1", linear_params(rng, d_cls, c.hidden, dtype)))
     params.update(prefixed("cls2", linear_params(rng, c.hidden, c.n_answers, dtype)))
     return params
@@ -176,35 +207,64 @@ def regions_backward(dr, cache) -> dict:
 
 
 # ------------------------------------------------------------------------------ attention hops
-def hops_forward(q, r, params: dict, hops: int):
+def hops_forward(q, r, params: dict, hops: int, location: bool = False):
     """u_0 = q W_u + b_u; per hop: α_k = softmax(v_kᵀ tanh(u W_k + r U_k)), c_k = α_k r,
-    u ← u + c_k.   q (B, Q), r (B, L, R) → c_K (B, R), α (B, K, L), cache."""
+    u ← u + c_k. With ``location`` every hop after the first is location-aware
+    (:func:`attention_np.location_attention.location_attention_forward`): its score also reads
+    f = F_k ∗ α_{k−1}, where the previous hop looked, so it can look *beside* it.
+    q (B, Q), r (B, L, R) → c_K (B, R), α (B, K, L), cache."""
     u, query_cache = linear_forward(q, params["query.W"], params["query.b"])   # (B, R)
     steps, alphas = [], []
     for k in range(hops):
-        scores, score_cache = additive_score_forward(u[:, None], r, params[f"hop{k}.W_u"],
-                                                     params[f"hop{k}.W_r"], params[f"hop{k}.v"])
-        c, alpha, soft_cache = soft_attention_forward(scores, r)   # (B, 1, R), (B, 1, L)
-        u = u + c[:, 0]
-        steps.append((score_cache, soft_cache))
-        alphas.append(alpha[:, 0])
-    return c[:, 0], np.stack(alphas, axis=1), {"query": query_cache, "steps": steps}
+        if location and k > 0:
+            keys, key_cache = linear_forward(r, params[f"hop{k}.W_r"])       # (B, L, A)
+            c, alpha, loc_cache = location_attention_forward(
+                u, keys, r, alphas[-1], _location_params(params, k))
+            steps.append(("location", key_cache, loc_cache))
+            alphas.append(alpha)
+        else:
+            scores, score_cache = additive_score_forward(u[:, None], r, params[f"hop{k}.W_u"],
+                                                         params[f"hop{k}.W_r"],
+                                                         params[f"hop{k}.v"])
+            c, alpha, soft_cache = soft_attention_forward(scores, r)   # (B, 1, R), (B, 1, L)
+            c = c[:, 0]
+            steps.append(("additive", score_cache, soft_cache))
+            alphas.append(alpha[:, 0])
+        u = u + c
+    return c, np.stack(alphas, axis=1), {"query": query_cache, "steps": steps}
+
+
+def _location_params(params: dict, k: int) -> dict:
+    """Hop k's weights under the names location_attention_forward uses."""
+    return {"W": params[f"hop{k}.W_u"], "U": params[f"hop{k}.U"], "F": params[f"hop{k}.F"],
+            "b": params[f"hop{k}.b"], "w": params[f"hop{k}.v"]}
 
 
 def hops_backward(dc_last, cache):
-    """Walk the hops backwards (u_k = u_{k−1} + c_k: du flows into every earlier hop).
+    """Walk the hops backwards (u_k = u_{k−1} + c_k: du flows into every earlier hop; a
+    location-aware hop also sends a gradient to the previous hop's weights α_{k−1}).
     Returns (dq, dr, grads)."""
     grads, steps = {}, cache["steps"]
     du = np.zeros_like(dc_last)                 # nothing reads u_K
-    dr = 0
+    dr, dalpha = 0, None
     for k in reversed(range(len(steps))):
-        score_cache, soft_cache = steps[k]
+        kind, score_cache, soft_cache = steps[k]
         dc = du + (dc_last if k == len(steps) - 1 else 0)                  # c_k feeds u_k
-        dscores, dr_soft = soft_attention_backward(dc[:, None], soft_cache)
-        du_q, dr_score, dW_u, dW_r, dv = additive_score_backward(dscores, score_cache)
-        du = du + du_q[:, 0]                    # u_{k−1} reaches u_k directly and the scores
+        if kind == "location":
+            du_q, dkeys, dr_soft, dalpha_prev, g = location_attention_backward(dc, soft_cache,
+                                                                               dalpha)
+            dr_score, dW_r, _ = linear_backward(dkeys, score_cache)
+            add_grads(grads, {f"hop{k}.W_u": g["W"], f"hop{k}.W_r": dW_r, f"hop{k}.v": g["w"],
+                              f"hop{k}.U": g["U"], f"hop{k}.F": g["F"], f"hop{k}.b": g["b"]})
+            du = du + du_q
+        else:
+            dscores, dr_soft = soft_attention_backward(
+                dc[:, None], soft_cache, None if dalpha is None else dalpha[:, None])
+            du_q, dr_score, dW_u, dW_r, dv = additive_score_backward(dscores, score_cache)
+            add_grads(grads, {f"hop{k}.W_u": dW_u, f"hop{k}.W_r": dW_r, f"hop{k}.v": dv})
+            du, dalpha_prev = du + du_q[:, 0], None
         dr = dr + dr_soft + dr_score
-        add_grads(grads, {f"hop{k}.W_u": dW_u, f"hop{k}.W_r": dW_r, f"hop{k}.v": dv})
+        dalpha = dalpha_prev
     dq, grads["query.W"], grads["query.b"] = linear_backward(du, cache["query"])
     return dq, dr, grads
 
@@ -240,7 +300,8 @@ def vqa_forward(images, questions, lengths, params: dict, config: VQAConfig):
     else:
         r, cache["regions"] = regions_forward(images, params, config)      # (B, L, R)
         if config.pooling == "attention":
-            c, weights, cache["hops"] = hops_forward(q, r, params, config.hops)
+            c, weights, cache["hops"] = hops_forward(q, r, params, config.hops,
+                                                      bool(config.location))
         else:
             c = r.mean(axis=1)                                              # (B, R)
             cache["L"] = r.shape[1]
