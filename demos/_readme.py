@@ -61,6 +61,27 @@ DEMO_ROWS = [
     ("induction_heads", "§2.2.3", "2-layer attention-only decoder LM on repeated random tokens",
      "induction score {quick:induction_score:.2f}, previous-token {quick:prev_token_score:.2f}; "
      "repeated-half loss {quick:loss_second_half:.2f} vs {quick:loss_first_half:.2f}"),
+    ("overfitting", "§8.2.3",
+     "the sentiment classifier at half width on four training-set sizes, 1/2/4 heads, attention "
+     "dropout 0/0.1/0.3, same steps",
+     "largest train–test gap {quick:headline.largest_gap:.2f}; attention dropout 0.3 changes test "
+     "accuracy by {quick:mean(summary.effects.4 heads, attention dropout 0?3.1000.mean):+.3f} at "
+     "1000 sentences and {quick:mean(summary.effects.4 heads, attention dropout 0?3.16000.mean):+.3f}"
+     " at 16000"),
+    ("visual_question", "§8.1.2",
+     "questions in words over digit strips: question-to-region attention (two hops) vs mean "
+     "pooling vs the question alone, same steps",
+     "test accuracy attention {quick:attention.test_accuracy:.3f}, mean pooling "
+     "{quick:mean_pool.test_accuracy:.3f}, question only {quick:question_only.test_accuracy:.3f} "
+     "({quick:attention.train_steps} steps each); attention on the answer's digit "
+     "{quick:attention_on_target:.2f}"),
+    ("pointer_sort", "§8.3.2",
+     "Pointer Networks vs a seq2seq decoder over a value vocabulary, trained on n ≤ 10",
+     "sequences sorted exactly at n = 10 / 15 / 20: pointer "
+     "{quick:pointer.sequence_accuracy.10:.2f} / {quick:pointer.sequence_accuracy.15:.2f} / "
+     "{quick:pointer.sequence_accuracy.20:.2f}, seq2seq {quick:seq2seq.sequence_accuracy.10:.2f} / "
+     "{quick:seq2seq.sequence_accuracy.15:.2f} / {quick:seq2seq.sequence_accuracy.20:.2f} "
+     "({quick:pointer.train_steps} steps each)"),
 ]
 
 PLACEHOLDER = re.compile(r"\{(quick|full):([^{}]+?)\}")
