@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from attention_np.nn.backend import one_numba_thread  # noqa: F401  (the demos' workers use it)
 
 
 class DemoUnavailable(RuntimeError):
@@ -71,21 +72,6 @@ def one_blas_thread():
     threads only fight over the cores (measured 10–40× slower on a busy 2-core machine)."""
     from threadpoolctl import threadpool_limits
     return threadpool_limits(1, user_api="blas")
-
-
-@contextmanager
-def one_numba_thread():
-    """Context manager: Numba's parallel kernels on one thread, for a demo's worker processes
-    (two workers on two cores each running two kernel threads would only fight over them)."""
-    import numba
-
-    import attention_np.kernels  # noqa: F401  (picks the threading layer before the pool starts)
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def demo_dir(out_dir: Path, name: str) -> Path:

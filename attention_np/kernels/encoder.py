@@ -15,7 +15,7 @@ inference the real tokens alone, back to back (:func:`run_packed`: padding then 
 products); heads are (B·H, T, Dh), padded, for the flash kernels. The backward walks the same
 steps back with BLAS for every product, the flash backward for the attention and the fused
 kernels of :mod:`kernels.fused` for the rest. BLAS brings its own threads; the Numba kernels
-run on the calling thread (see :func:`_numba_on_one_thread`).
+run on the calling thread (see :func:`attention_np.kernels._config.numba_on_one_thread`).
 
 Where the time goes (all-MiniLM-L6-v2 encoding 64 sentences on one thread, cProfile, CPU
 time): BLAS products 78%, flash attention 9%, embeddings 4%, GELU 3%, layer norms 2%, head
@@ -24,7 +24,6 @@ copies 2%. The NumPy path (3× the time) spent 62% in the products, and 23% in t
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numba
@@ -32,7 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from attention_np.kernels import fused
-from attention_np.kernels._config import PARALLEL
+from attention_np.kernels._config import PARALLEL, numba_on_one_thread
 from attention_np.kernels._validate import compute_dtype, upstream_gradient
 from attention_np.kernels.flash import backward_core, compact_mask, forward_core
 
@@ -79,20 +78,6 @@ def packed_layout(lengths):
     return starts, lengths, int(lengths.max(initial=0))
 
 
-@contextlib.contextmanager
-def _numba_on_one_thread():
-    """The block's Numba kernels run on the calling thread; OpenBLAS's own threads do the
-    products (three quarters of the work). Measured on a shared 2-core machine: when Numba's
-    OpenMP threads and OpenBLAS's threads take turns, each pool's spinning workers steal the
-    cores from the other, and a 64-sentence MiniLM encode took 4.5 s instead of 1.6 s."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def _attention(rows, p, layout, H, mask, causal, dt):
     """(ctx (N, d), the flash cache) of the token rows (N, d) of the sequences in ``layout``."""
     (N, d), (starts, lengths, T), B = rows.shape, layout, len(layout[0])
@@ -117,7 +102,7 @@ def block_forward(rows, layout, p, num_heads, mask, causal, gelu, eps, keep=True
     a packed layout it must hide the padding keys)."""
     N, d = rows.shape
     dt = rows.dtype
-    with _numba_on_one_thread():
+    with numba_on_one_thread():
         ctx, c_attn = _attention(rows, p, layout, num_heads, mask, causal, dt)
         h, rstd1, z = np.empty((N, d), dt), np.empty(N, dt), np.dot(ctx, p["W_o"])   # (N, d)
         fused.add_layer_norm(z, p["b_o"], rows, p["ln1_gamma"], p["ln1_beta"], dt.type(eps), h,
@@ -168,7 +153,7 @@ def block_backward(dy, cache):
     c, p = cache, cache["params"]
     dy = np.ascontiguousarray(dy, c["x"].dtype)
     g = {}
-    with _numba_on_one_thread():
+    with numba_on_one_thread():
         # forward: y = LN₂(f + b₂ + h),  f = a W₂
         df, g["ln2_gamma"], g["ln2_beta"] = _ln_backward(dy, c["ln2"], p["ln2_gamma"])
         g["W_2"], g["b_2"] = np.dot(c["a"].T, df), df.sum(axis=0)

@@ -13,6 +13,8 @@ caller keeps in its cache and passes to the matching backward untouched.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 BACKENDS = ("numpy", "numba")
@@ -151,3 +153,13 @@ def bahdanau_decoder_backward(dhs, dctx, state):
     grads keyed W_q, v, W_x, W_h, b) for dhs (B, T, Hd), dctx (B, T, Hk)."""
     from attention_np.kernels import bahdanau
     return bahdanau.decoder_backward(dhs, dctx, state)
+
+
+@contextlib.contextmanager
+def one_numba_thread():
+    """Numba's parallel kernels on one thread while the block runs — for worker processes that
+    share the cores. Importing the kernels first lets them pick the workqueue threading layer:
+    setting the thread count before that starts Numba's OpenMP layer, which is not fork-safe."""
+    from attention_np.kernels._config import numba_on_one_thread
+    with numba_on_one_thread():
+        yield
