@@ -169,6 +169,7 @@ def provenance() -> dict:
             "tree_differs_from_commit": bool(_git("status", "--porcelain", "--",
                                                   "attention_np", "demos")),
             "date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__}
 
