@@ -136,7 +136,10 @@ def kernel_table() -> str:
     lines = [f"Recorded {prov['date']} on **{prov['cpu']}**, {res['threads']} threads "
              f"(commit `{prov['commit']}`, `{rec['command']}`); yardsticks of that machine: "
              f"OpenBLAS sgemm {res['peaks']['gemm_gflops']:.0f} GFLOPS, 2-thread copy "
-             f"{res['peaks']['copy_gbs']:.1f} GB/s. Kernel configuration: {res['config']}.",
+             f"{res['peaks']['copy_gbs']:.1f} GB/s. Kernel configuration: {res['config']}."
+             + (f" Load average when it ended: {', '.join(map(str, prov['load_average_at_end']))}"
+                " (1, 5, 15 min) — on a busy machine the ratios move; compare only within one run."
+                if "load_average_at_end" in prov else ""),
              "",
              "| kernel | shape | ours ms | NumPy ms | torch ms | rate | torch/ours | % of yardstick |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
