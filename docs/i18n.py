@@ -94,6 +94,11 @@ def markup_problems(entry: polib.POEntry) -> list[str]:
     missing = [c for c in codes if c not in entry.msgstr]
     if missing:
         problems.append(f"inline code missing: {missing[:3]}")
+    # Sphinx parses a translation as Markdown of its own: "1. …" there is a list, and a title
+    # or paragraph that becomes a list is silently left in English. Escape it: "1\\. …".
+    if re.match(r"\d+[.)] ", entry.msgstr):
+        problems.append("starts like a numbered list item: write it as '"
+                        + re.sub(r"^(\d+)([.)])", r"\1\\\2", entry.msgstr[:12]) + "…'")
     return problems
 
 

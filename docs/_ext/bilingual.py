@@ -38,6 +38,9 @@ def is_chinese(app) -> bool:
 def set_titles(app, config) -> None:
     """The Chinese edition's title and search options (jieba splits Chinese words; the
     glossary's terms are added to its dictionary so that 多头注意力 stays one word)."""
+    if is_chinese(app):             # sphinx-togglebutton's words on the answers' dropdowns
+        config.togglebutton_hint = "点击展开"
+        config.togglebutton_hint_hide = "点击收起"
     if (config.language or "en").startswith("zh"):
         config.html_title = "attention-np：从零实现注意力机制"
         words = Path(app.srcdir) / "locales" / "zh_CN" / "search_terms.txt"
