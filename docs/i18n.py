@@ -79,6 +79,18 @@ def glossary_problems(entry: polib.POEntry, glossary: list[dict]) -> list[str]:
     return problems
 
 
+def unclosed_emphasis(text: str) -> list[str]:
+    """Emphasis spans (``**…**``, then ``*…*``, paired left to right) whose text ends in Chinese
+    punctuation right before a letter or ideograph: CommonMark does not close them."""
+    found = []
+    for pattern, plain in ((r"\*\*(.+?)\*\*", text), (r"\*([^*\n]+?)\*", text.replace("**", "\0"))):
+        for m in re.finditer(pattern, plain):
+            after = plain[m.end():m.end() + 1]
+            if m.group(1)[-1:] in "：。，；！？、" and re.match(r"[\u4e00-\u9fffA-Za-z0-9]", after):
+                found.append(m.group(0))
+    return found
+
+
 def markup_problems(entry: polib.POEntry) -> list[str]:
     """Roles, inline code, math and link targets that the translation does not carry over."""
     if not entry.msgstr:
@@ -96,6 +108,11 @@ def markup_problems(entry: polib.POEntry) -> list[str]:
         problems.append(f"inline code missing: {missing[:3]}")
     # Sphinx parses a translation as Markdown of its own: "1. …" there is a list, and a title
     # or paragraph that becomes a list is silently left in English. Escape it: "1\\. …".
+    # CommonMark does not close emphasis that ends in punctuation right before a letter:
+    # "**前置知识：**第" shows its asterisks. Put the punctuation outside: "**前置知识**：第".
+    if unclosed_emphasis(entry.msgstr):
+        problems.append("emphasis ends in punctuation before a character: it will not render; "
+                        "move the punctuation outside the asterisks")
     if re.match(r"\d+[.)] ", entry.msgstr):
         problems.append("starts like a numbered list item: write it as '"
                         + re.sub(r"^(\d+)([.)])", r"\1\\\2", entry.msgstr[:12]) + "…'")

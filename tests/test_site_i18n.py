@@ -84,6 +84,9 @@ def test_the_glossary_check_catches_a_wrong_term():
     code = polib.POEntry(msgid="Pass `mask=m` to the call.", msgstr="调用时传入 `mask=m`。")
     assert i18n.glossary_problems(code, glossary) == []        # code is not prose
     assert i18n.markup_problems(polib.POEntry(msgid="see {doc}`a`", msgstr="见 a")) != []
+    # emphasis that ends in Chinese punctuation before a character shows its asterisks
+    assert i18n.markup_problems(polib.POEntry(msgid="**Needs:** x", msgstr="**前置知识：**第 3 章"))
+    assert not i18n.markup_problems(polib.POEntry(msgid="**Needs:** x", msgstr="**前置知识**：第 3 章"))
     # a translation that Markdown would read as a list leaves its title in English, silently
     assert i18n.markup_problems(polib.POEntry(msgid="3. Soft attention", msgstr="3. 软注意力"))
     assert not i18n.markup_problems(polib.POEntry(msgid="3. Soft attention",
