@@ -45,14 +45,27 @@ def test_readme_is_what_the_records_say():
         "`python -m demos --readme-only` (never edit between the records markers by hand)")
 
 
+def _split(head: str):
+    demo, _, mode = head.partition(".")
+    return demo, mode or None
+
+
 def test_every_record_reference_resolves():
     cache, broken = {}, []
     for path in SOURCES:
-        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".po":                        # the translations, unwrapped
+            import polib
+            text = "\n".join(e.msgstr for e in polib.pofile(str(path)))
+        else:
+            text = path.read_text(encoding="utf-8")
         refs = ROLE.findall(text)
         for head, options in TABLE.findall(text):       # every cell of a record-table
             opts = dict(re.findall(r"^:([\w-]+):\s*(.*)$", options, re.M))
-            for row in opts.get("rows", "").split() or [""]:
+            rows = opts.get("rows", "").split() or [""]
+            if "each" in opts:                                  # one row per list item
+                items = _records.value(_records.load(*_split(head)), opts["each"])
+                rows = [f"{opts['each']}.{i}" for i in range(len(items))]
+            for row in rows:
                 for col in opts["columns"].split():
                     col_path = col if col.startswith("@") or not row else f"{row}.{col}"
                     refs.append(f"{head}:{col_path}")
