@@ -25,8 +25,8 @@ DEMOS = [
     "pointer_sort",
 ]
 
-# Quick-mode wall time of each demo, measured on a 2-core AMD EPYC (Zen 4) with little else
-# running (``python -m demos --list`` shows them; the gallery records each run's own time).
+# Estimated quick-mode time of each demo, used only where a demo has no record yet:
+# ``python -m demos --list`` and the progress lines read docs/records/<demo>.quick.json.
 QUICK_SECONDS = {
     "formulas": 4,
     "translate_dates": 290,     # issue 21 rows: CPU seconds (user + sys) of a quick run on the
@@ -40,6 +40,6 @@ QUICK_SECONDS = {
     "vision_attention": 150,
     "induction_heads": 60,
     "overfitting": 135,         # issue 32: its two workers' CPU time / 2 (267 CPU s measured)
-    "visual_question": 150,     # issue 32: CPU seconds of a quick run (the machine was loaded)
+    "visual_question": 110,     # issue 32: CPU seconds (user + sys) of a quick run, seeds 0-2
     "pointer_sort": 55,         # issue 32: CPU seconds (user + sys) of a quick run
 }
