@@ -143,13 +143,19 @@ class RecordTable(SphinxDirective):
 def provenance_line(record: dict, chinese: bool) -> str:
     p = record["provenance"]
     dirty = p.get("tree_differs_from_commit")
+    load = p.get("load_average_at_end")
+    if load:
+        load_text = (f"，结束时负载 {load[0]:.1f}（1 分钟平均）" if chinese
+                     else f", load average {load[0]:.1f} when it ended")
+    else:
+        load_text = ""
     if chinese:
         return (f"记录：{{command}}，{p['date']}，{p['cpu']}（{p['cores']} 核），"
                 f"提交 {p['commit']}{'（工作区有未提交的改动）' if dirty else ''}，"
-                f"墙钟 {record['wall_seconds']:.0f} 秒，CPU {record['cpu_seconds']:.0f} 秒。")
+                f"墙钟 {record['wall_seconds']:.0f} 秒，CPU {record['cpu_seconds']:.0f} 秒{load_text}。")
     return (f"Recorded by {{command}} on {p['date']}, {p['cpu']} ({p['cores']} cores), "
             f"commit {p['commit']}{' (with uncommitted changes)' if dirty else ''}: "
-            f"{record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} CPU s.")
+            f"{record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} CPU s{load_text}.")
 
 
 def setup(app):
