@@ -135,7 +135,11 @@ def twins():
       switch: [...document.querySelectorAll('.lang-switch a')].map(a => a.href),
       english: [...document.querySelectorAll('article p, article li, article h1, article h2')]
         .filter(e => !e.closest('pre, code, .cell_output, .highlight, table.glossary-table'))
-        .map(e => e.textContent.trim()).filter(t => !/[\u4e00-\u9fff]/.test(t)
+        .map(e => {            // paper titles (emphasised) and code names stay English
+          const c = e.cloneNode(true);
+          c.querySelectorAll('em, code, cite, .pre, .sig').forEach(x => x.remove());
+          return c.textContent.replace(/\S*[_().=\/<>\[\]]\S*/g, ' ').trim();
+        }).filter(t => !/[\u4e00-\u9fff]/.test(t)
           && (t.match(/[A-Za-z]{3,}/g) || []).length >= 8),
     }))()"""
     out = {}

@@ -189,7 +189,24 @@ def _glue_from_the_notebook() -> None:
     roles.retrieve_glue_data = directives.retrieve_glue_data = retrieve
 
 
+def chinese_search_stemmer(app, exception) -> None:
+    """Sphinx 9.0's Chinese search ships the English stemmer's code (english-stemmer.js, which
+    defines EnglishStemmer) but ends language_data.js with ``window.Stemmer = ChineseStemmer``:
+    every page of the Chinese edition then threw "ChineseStemmer is not defined" and search
+    stemmed nothing. Point it at the stemmer that is there."""
+    if exception is not None or app.builder.name != "html" or not is_chinese(app):
+        return
+    path = Path(app.outdir) / "_static" / "language_data.js"
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if "ChineseStemmer" in text and "var EnglishStemmer" in text \
+                and "var ChineseStemmer" not in text:
+            path.write_text(text.replace("window.Stemmer = ChineseStemmer;",
+                                         "window.Stemmer = EnglishStemmer;"), encoding="utf-8")
+
+
 def setup(app):
+    app.connect("build-finished", chinese_search_stemmer)
     _glue_from_the_notebook()
     app.connect("doctree-read", _forget_notebook)
     app.connect("config-inited", set_titles)

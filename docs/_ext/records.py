@@ -47,14 +47,14 @@ def record_role(name, rawtext, text, lineno, inliner, options=None, content=None
     if env.app.builder.name == "gettext":        # the catalogues hold the role, not its value
         return [nodes.inline(rawtext, text, classes=["record"])], []
     cache = env.__dict__.setdefault("_record_cache", {})
+    head = text.partition(":")[0]           # rebuild the page when its record comes or changes
+    env.note_dependency(str(_records.record_path(head.partition(".")[0],
+                                                 head.partition(".")[2] or None)))
     try:
         shown = _records.resolve(text, cache)
     except (KeyError, ValueError, FileNotFoundError) as error:
         message = inliner.reporter.error(f"record reference {text!r}: {error}", line=lineno)
         return [inliner.problematic(rawtext, rawtext, message)], [message]
-    demo = text.partition(":")[0].partition(".")[0]
-    env.note_dependency(str(_records.record_path(demo, text.partition(":")[0].partition(".")[2]
-                                                 or None)))
     return [nodes.inline(rawtext, shown, classes=["record"])], []
 
 
