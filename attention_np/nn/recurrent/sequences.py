@@ -35,7 +35,9 @@ def _scan_forward(kind, x, state, params, mask, backend="numpy"):
     """Run the cell over T steps. x @ W_x for all steps is one matmul; only h W_h is per step."""
     cell = cell_of(kind)
     x, W_x, W_h, state, mask = _check_scan(cell, x, state, params, mask)
-    if backend == "numba":
+    if backend == "numba" and 0 not in (*x.shape, W_h.shape[0]):
+        # (an empty axis runs the NumPy scan: the kernels' BLAS products assume every
+        # dimension is at least 1 — with D = 0 they wrote outside their buffers)
         return _numba_scan_forward(kind, x, state, W_x, W_h, params, mask)
     B, T, _ = x.shape
     H = W_h.shape[0]
