@@ -2,6 +2,9 @@
 demos and write ``DIR/index.html`` (in Chinese with ``--lang zh``, or when ``LANG`` names a
 Chinese locale, e.g. ``LANG=zh_CN.UTF-8``).
 
+With two or more demos and two cores, the demos run two at a time, one core each, the longest
+first (:func:`run_side_by_side`).
+
 Records (demos/_records.py): ``--record [name ...] [--full]`` runs the demos and writes
 ``docs/records/<demo>.<quick|full>.json`` (a quick record also runs seeds 1 and 2 to measure
 each metric's tolerance; ``--record kernels`` runs the kernel benchmark and writes
@@ -23,9 +26,11 @@ import time
 from pathlib import Path
 
 from demos import DEMOS, QUICK_SECONDS, _records
-from demos._common import LANGUAGES, DemoUnavailable
-from demos._progress import say, set_quiet
+from demos._common import LANGUAGES, WORKERS_VARIABLE, DemoUnavailable
+from demos._progress import say, set_prefix, set_quiet
 from demos.gallery import write_gallery
+
+_LANE_LIMITS = None     # a side-by-side worker's thread limits, kept for the process's life
 
 
 def _parse(argv):
@@ -117,6 +122,61 @@ def _run_one(name: str, args, position: str):
     seconds = time.perf_counter() - start
     say(f"=== demos.{name}: {len(figures)} figures in {seconds:.1f} s ===")
     return name, descriptions(module), figures, seconds, skipped
+
+
+def cpu_cost(name: str) -> float:
+    """A demo's CPU seconds (user + system, its workers included) in quick mode: from its
+    record, else the estimate in :data:`demos.QUICK_SECONDS` — what the side-by-side runner
+    orders the demos by."""
+    path = _records.record_path(name, "quick")
+    if path.exists():
+        return _records.load(name, "quick")["cpu_seconds"]
+    return QUICK_SECONDS.get(name, 0)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _lane_start(quiet: bool) -> None:
+    """Set up a side-by-side worker process: one core's worth of everything — one BLAS thread,
+    one Numba thread, and no worker processes of the demo's own (demos._common.worker_pool)."""
+    global _LANE_LIMITS
+    from threadpoolctl import threadpool_limits
+
+    from attention_np.nn.backend import one_numba_thread
+    os.environ[WORKERS_VARIABLE] = "1"
+    set_quiet(quiet)
+    _LANE_LIMITS = (threadpool_limits(1, user_api="blas"), one_numba_thread())
+    _LANE_LIMITS[1].__enter__()          # for the life of the process
+
+
+def _lane_run(name: str, args, position: str):
+    set_prefix(f"[{name}] ")
+    return _run_one(name, args, position)
+
+
+def run_side_by_side(names: list, args) -> list:
+    """Run the demos two at a time, each on one core of its own, the costliest first (longest
+    processing time first keeps the two cores busy to the end) → the sections in ``names``'
+    order. Every demo's numbers are those of running it alone: each run has its own seeds and
+    data, and a demo that would start two workers runs its trainings one after the other."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+    order = sorted(names, key=cpu_cost, reverse=True)
+    start, done = time.perf_counter(), {}
+    say(f"running {len(names)} demos two at a time (one core each), the longest first; "
+        f"each line starts with its demo's name")
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork"),
+                             initializer=_lane_start, initargs=(args.quiet,)) as pool:
+        jobs = {pool.submit(_lane_run, name, args, f"{i}/{len(names)}"): name
+                for i, name in enumerate(order, 1)}
+        for job in as_completed(jobs):
+            section = job.result()
+            done[section[0]] = section
+            say(f"    {len(done)}/{len(names)} demos done in {time.perf_counter() - start:.0f} s "
+                f"(demos.{section[0]}: {section[3]:.0f} s)")
+    return [done[name] for name in names]
 
 
 def _cpu_seconds() -> float:
@@ -214,6 +274,9 @@ def main(argv=None) -> None:
     set_quiet(args.quiet)
     names = [n for n in args.names or DEMOS if importlib.util.find_spec(f"demos.{n}") is not None]
     start, sections = time.perf_counter(), []
+    if len(names) > 1 and usable_cores() >= 2:
+        sections = run_side_by_side(names, args)
+        names = []
     for i, name in enumerate(names, 1):
         sections.append(_run_one(name, args, f"{i}/{len(names)}"))
         left = sum(quick_seconds(n) or 0 for n in names[i:])
@@ -221,7 +284,7 @@ def main(argv=None) -> None:
             say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
                 f"about {_minutes(left).strip()} to go")
     index = write_gallery(args.out, sections, args.lang)
-    say(f"gallery: {index}")
+    say(f"gallery: {index} ({len(sections)} demos in {time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,58 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from attention_np.nn.backend import one_numba_thread  # noqa: F401  (the demos' workers use it)
+
+
+# ``python -m demos`` runs two demos side by side, one core each, and sets this to "1" in their
+# processes: a demo then runs its independent trainings one after the other instead of
+# starting worker processes of its own.
+WORKERS_VARIABLE = "ATTENTION_NP_DEMO_WORKERS"
+
+
+def demo_workers(default: int = 2) -> int:
+    """How many worker processes a demo may start for its independent runs: ``default`` (the
+    two cores), or what ``ATTENTION_NP_DEMO_WORKERS`` says."""
+    value = os.environ.get(WORKERS_VARIABLE, "")
+    return max(1, int(value)) if value.strip() else default
+
+
+class InlineExecutor:
+    """``submit``/``map`` of concurrent.futures, run at once in this process (one worker)."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:        # re-raised by future.result(), as a pool would
+            future.set_exception(error)
+        return future
+
+    def map(self, fn, *iterables):
+        return [fn(*args) for args in zip(*iterables)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def worker_pool(workers: int | None = None):
+    """The executor a demo runs its independent trainings on: ``workers`` (default
+    :func:`demo_workers`) forked processes, or this process when that is 1. Every run has its
+    own seed and data, so the numbers do not depend on which."""
+    workers = demo_workers() if workers is None else min(workers, demo_workers())
+    if workers <= 1:
+        return InlineExecutor()
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
 
 
 class DemoUnavailable(RuntimeError):

@@ -3,8 +3,9 @@
 ``progress(total, desc)`` is the one progress display of the demos:
 
 * on a terminal, a tqdm bar (steps, rate, elapsed / ETA, and the loss set with ``set_postfix``);
-* when the output goes to a file or a pipe (CI, ``| tee``), one line per epoch: a bar's
-  carriage returns would fill a log with thousands of partial lines;
+* when the output goes to a file or a pipe (CI, ``| tee``), or when two demos run side by side
+  (``set_prefix``), one line per epoch: a bar's carriage returns would fill a log with
+  thousands of partial lines;
 * nothing at all after ``set_quiet(True)`` (``python -m demos --quiet``, a demo's ``--quiet``).
 
 Both displays share tqdm's small interface: ``update(n)``, ``set_postfix(**values)``,
@@ -18,6 +19,7 @@ import time
 from tqdm import tqdm
 
 _QUIET = False
+_PREFIX = ""          # "[name] " while python -m demos runs two demos side by side
 
 
 def set_quiet(quiet: bool) -> None:
@@ -30,10 +32,18 @@ def is_quiet() -> bool:
     return _QUIET
 
 
+def set_prefix(prefix: str) -> None:
+    """Start every line with ``prefix`` and show progress as lines, never as a bar: two demos
+    that run side by side (``python -m demos``) share one terminal, where two bars would
+    overwrite each other."""
+    global _PREFIX
+    _PREFIX = prefix
+
+
 def say(line: str) -> None:
     """Print a line of a demo's report (above a running bar), unless quiet."""
     if not _QUIET:
-        tqdm.write(line, file=sys.stdout)
+        tqdm.write(_PREFIX + line, file=sys.stdout)
         sys.stdout.flush()
 
 
@@ -55,7 +65,7 @@ class EpochLines:
                                  for k, v in values.items())
 
     def write(self, line: str) -> None:
-        print(line, file=self.file, flush=True)
+        print(_PREFIX + line, file=self.file, flush=True)
 
     def _line(self) -> None:
         if self._printed == self.n:
@@ -83,7 +93,7 @@ def progress(total: int, desc: str, every: int | None = None, unit: str = "step"
     ``enabled``."""
     if _QUIET or not enabled:
         return tqdm(total=total, disable=True)
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not _PREFIX:
         return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False,
                     mininterval=0.5)
     return EpochLines(total, desc, every or max(1, total // 10))

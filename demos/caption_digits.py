@@ -23,7 +23,7 @@ from attention_np.apps.captioning.encoder import encoder_forward
 from attention_np.apps.captioning.model import (CaptionConfig, generate, init_params,
                                            loss_and_grads, update_baseline)
 from attention_np.nn.optim import Adam, clip_grad_norm
-from demos._common import demo_dir, demo_main, one_blas_thread, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, worker_pool, write_json
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, START, decode, make_caption_data
 from demos._caption_figures import (plot_baseline_vs_soft, plot_curves, plot_overlays,
                                     write_gif)
@@ -230,11 +230,10 @@ def train_all(setup: dict, test, seed: int = 0):
 
     The runs are independent but for the fine-tuning, which starts from the soft model: soft
     then hard in one worker process, hard from scratch in another, the article's decoder in
-    whichever frees first. Every run has its own seed and draws its own strips, so the numbers
-    are those of running them one after the other. ``seed`` moves every run's seed by 10·seed
+    whichever frees first (all of them one after the other in this process when
+    :func:`demos._common.worker_pool` gives one worker). Every run has its own seed and draws
+    its own strips, so the numbers are those of running them one after the other. ``seed`` moves every run's seed by 10·seed
     (seed 0: the seeds 0, 1, 2 and 7 of the recorded runs)."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
     Xt = test.images.astype(np.float32)
     n_soft, n_hard = setup["steps"]
     runs = {"soft": ("soft", n_soft, None), "hard": ("hard", n_hard, "soft"),
@@ -242,7 +241,7 @@ def train_all(setup: dict, test, seed: int = 0):
     seeds = {name: 10 * seed + k for k, name in enumerate(runs)}      # 0, 1, 2 for seed 0
     chains = [[(n, runs[n], seeds[n]) for n in ("soft", "hard")],
               [("hard_from_scratch", runs["hard_from_scratch"], seeds["hard_from_scratch"])]]
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
+    with worker_pool() as pool:
         jobs = [pool.submit(_attention_runs, chain, setup, Xt, test) for chain in chains]
         article_job = pool.submit(_article_run, setup, Xt, test, 10 * seed + 7)
         done = {k: v for job in jobs for k, v in job.result().items()}

@@ -20,7 +20,7 @@ from attention_np.apps.sentiment import (SentimentConfig, ablate_head, init_sent
 from attention_np.core import softmax_backward, softmax_forward
 from attention_np.nn.optim import Adam, clip_grad_norm
 from attention_np.transformer import EncoderConfig
-from demos._common import demo_dir, demo_main, one_blas_thread, write_json
+from demos._common import demo_dir, demo_main, one_blas_thread, worker_pool, write_json
 from demos._faithfulness import (figure_curves, report_lines, sentence_curves, summarise,
                                  token_scores)
 from demos._progress import progress, say
@@ -329,12 +329,11 @@ def run(out_dir, full: bool = False, seed: int = 0) -> list:
     settings = FULL if full else QUICK
     settings = dict(settings, seeds=tuple(s + seed for s in settings["seeds"]))
     out = demo_dir(out_dir, NAME)
-    # Two worker processes (two cores): the Transformer(s) in one, the baseline and the
+    # Two worker processes (two cores; one after the other when python -m demos runs two demos
+    # side by side: demos._common.worker_pool): the Transformer(s) in one, the baseline and the
     # overfitting runs in the other. Each run has its own seed and data, so the numbers are
     # those of running them one after the other.
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
+    with worker_pool() as pool:
         main_job = pool.submit(_transformer_runs, settings)
         side_job = pool.submit(_side_runs, settings)
         results, faithful = main_job.result()

@@ -15,7 +15,8 @@ from attention_np.apps.sentiment import SentimentConfig, init_sentiment_classifi
 from attention_np.core import padding_mask
 from attention_np.transformer import EncoderConfig
 from attention_np.viz.analysis import head_entropy
-from demos._common import demo_dir, demo_main, one_blas_thread, save_figure, write_json
+from demos._common import (demo_dir, demo_main, demo_workers, one_blas_thread, save_figure,
+                           write_json)
 from demos._progress import progress, say
 from demos._sentiment_data import CLASSES, make_splits, make_validation
 from demos.classify_sentiment import train_classifier
@@ -348,14 +349,15 @@ def report_lines(result: dict) -> list[str]:
 
 
 def run(out_dir, full: bool = False, seed: int = 0) -> list:
-    """Quick: 4 sizes × 5 variants × 2 seeds, 1000 steps each, in two worker processes.
+    """Quick: 4 sizes × 5 variants × 2 seeds, 1000 steps each, in two worker processes
+    (:func:`demos._common.demo_workers`).
     ``seed`` s runs the seeds 2s, 2s + 1 (3s … 3s + 2 in full mode)."""
     settings = FULL if full else QUICK
     k = len(settings["seeds"])
     seeds = [k * seed + i for i in range(k)]
     out = demo_dir(out_dir, NAME)
     result = measure_overfitting(settings["sizes"], settings["steps"], seeds,
-                                 settings["variants"], settings["n_test"], workers=2)
+                                 settings["variants"], settings["n_test"], workers=demo_workers())
     for line in report_lines(result):
         say(line)
     say(f"{len(result['runs'])} runs in {result['wall_seconds']:.0f} s "

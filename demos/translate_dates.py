@@ -18,7 +18,8 @@ from attention_np.apps.seq2seq.search import translate_beam
 from attention_np.apps.seq2seq.train import TrainConfig, crop, exact_match, predict, train
 from demos import _dates_data as data
 from demos import _dates_figures as figures
-from demos._common import demo_dir, demo_main, one_blas_thread, one_numba_thread, write_json
+from demos._common import (demo_dir, demo_main, one_blas_thread, one_numba_thread, worker_pool,
+                           write_json)
 from demos._progress import say
 
 SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang zh`
@@ -108,12 +109,12 @@ def train_and_evaluate(model: str, sets: dict, s: dict, seed: int = 0):
 
 def train_all(sets: dict, s: dict, seed: int = 0) -> dict:
     """Every model (initialised and trained from ``seed``), two at a time in worker processes
+    (one after the other when ``python -m demos`` runs two demos side by side: see
+    :func:`demos._common.worker_pool`)
     → {model: (cfg, params, metrics)}."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
     order = sorted(MODELS, key=lambda m: m not in LONG_RUNNERS)        # longest jobs first
     n = len(order)
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
+    with worker_pool() as pool:
         return dict(zip(order, pool.map(train_and_evaluate, order, [sets] * n, [s] * n,
                                         [seed] * n)))
 
