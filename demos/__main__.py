@@ -8,7 +8,8 @@ first (:func:`run_side_by_side`).
 Records (demos/_records.py): ``--record [name ...] [--full]`` runs the demos and writes
 ``docs/records/<demo>.<quick|full>.json`` (a quick record also runs seeds 1 and 2 to measure
 each metric's tolerance; ``--record kernels`` runs the kernel benchmark and writes
-``docs/records/kernels.json``); ``--verify [name ...]`` re-runs quick mode and compares every metric
+``docs/records/kernels.json``; ``--record main_job`` times the whole quick run, two at a time,
+and writes ``docs/records/main_job.<cold|warm>.json`` by the state of Numba's cache); ``--verify [name ...]`` re-runs quick mode and compares every metric
 with its record, exiting non-zero on a miss; ``--readme-only`` rewrites README's tables from the
 records without running anything."""
 from __future__ import annotations
@@ -31,6 +32,7 @@ from demos._progress import say, set_prefix, set_quiet
 from demos.gallery import write_gallery
 
 _LANE_LIMITS = None     # a side-by-side worker's thread limits, kept for the process's life
+MAIN_JOB = "main_job"   # --record main_job: the time of `python -m demos` itself
 
 
 def _parse(argv):
@@ -54,7 +56,7 @@ def _parse(argv):
     if args.lang not in LANGUAGES:
         parser.error(f"unknown --lang {args.lang!r}; the languages are: "
                      + ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items()))
-    unknown = set(args.names) - set(DEMOS) - ({"kernels"} if args.record else set())
+    unknown = set(args.names) - set(DEMOS) - ({"kernels", MAIN_JOB} if args.record else set())
     if unknown:
         parser.error(f"unknown demo(s) {sorted(unknown)}; choose from {DEMOS}")
     return args
@@ -94,7 +96,13 @@ def list_demos() -> str:
     total = sum(quick_seconds(n) or 0 for n in DEMOS)
     where = (f"as recorded in docs/records on {' / '.join(sorted(machines))}" if machines
              else "estimated for a 2-core AMD EPYC")
-    lines.append(f"{'all':20s} ~{_minutes(total)}  (quick mode, {where}; --full takes longer)")
+    lines.append(f"{'one by one':20s} ~{_minutes(total)}  (quick mode, each demo alone, {where})")
+    for mode in ("cold", "warm"):
+        if _records.record_path(MAIN_JOB, mode).exists():
+            job = _records.load(MAIN_JOB, mode)
+            lines.append(f"{'all, two at a time':20s} ~{_minutes(job['wall_seconds'])}  "
+                         f"(python -m demos, Numba cache {mode}, recorded on "
+                         f"{job['provenance']['cpu']}; --full takes longer)")
     return "\n".join(lines)
 
 
@@ -207,6 +215,9 @@ def record(names, args) -> None:
         if name == "kernels":
             record_kernels(args)
             continue
+        if name == MAIN_JOB:
+            record_main_job(args)
+            continue
         say(f"=== recording demos.{name} ({mode} mode) ===")
         metrics, seconds = run_for_metrics(name, args.full, 0, args.out)
         spread = None
@@ -229,6 +240,35 @@ def record_kernels(args) -> None:
         result = bench.main([*argv, "--out", scratch])
         seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
     path = _records.write_kernels(result, seconds, argv)
+    say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
+
+
+def numba_cache_state() -> str:
+    """"warm" when Numba's cache holds compiled kernels of attention_np.kernels (``cache=True``
+    writes them beside the sources, or under NUMBA_CACHE_DIR), else "cold"."""
+    import attention_np.kernels
+    import numba
+    where = Path(numba.config.CACHE_DIR) if numba.config.CACHE_DIR else \
+        Path(attention_np.kernels.__file__).parent
+    return "warm" if any(where.rglob("*.nbi")) else "cold"
+
+
+def record_main_job(args) -> None:
+    """``--record main_job``: time the README's first command — every demo in quick mode, two
+    at a time, into a scratch folder — and write docs/records/main_job.<cold|warm>.json (cold:
+    Numba's cache was empty at the start, as in a fresh clone)."""
+    cache = numba_cache_state()
+    say(f"=== recording python -m demos (quick mode, Numba cache {cache}) ===")
+    names = [n for n in DEMOS if importlib.util.find_spec(f"demos.{n}")]
+    with tempfile.TemporaryDirectory() as scratch:
+        run_args = argparse.Namespace(out=Path(scratch), full=False, quiet=args.quiet)
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        sections = run_side_by_side(names, run_args)
+        seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
+    metrics = {"numba_cache": cache, "side_by_side": True, "total_wall_seconds": seconds["wall"],
+               "demos": {name: {"wall_seconds": secs, "skipped": skipped}
+                         for name, _, _, secs, skipped in sections}}
+    path = _records.write_main_job(cache, metrics, seconds)
     say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
 
 

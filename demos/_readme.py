@@ -108,9 +108,19 @@ def demo_table(rows=DEMO_ROWS) -> str:
             machines.add(f"{rec['provenance']['cpu']}, {rec['provenance']['cores']} cores")
     missing = [row[0] for row in rows if not _records.record_path(row[0], "quick").exists()]
     if walls:
-        lines += ["", f"Quick mode, seed 0, as recorded: {sum(walls) / 60:.1f} minutes wall "
-                      f"({sum(cpus) / 60:.1f} CPU-minutes) for these {len(walls)} demos on "
+        lines += ["", f"Quick mode, seed 0, each demo recorded alone: {sum(walls) / 60:.1f} minutes "
+                      f"wall ({sum(cpus) / 60:.1f} CPU-minutes) for these {len(walls)} demos on "
                       f"{' / '.join(sorted(machines))}; each record names its commit and date."]
+    jobs = {mode: _records.load("main_job", mode) for mode in ("cold", "warm")
+            if _records.record_path("main_job", mode).exists()}
+    if jobs:
+        said = [f"{rec['wall_seconds'] / 60:.1f} minutes with Numba's cache {mode}"
+                + (" (a fresh clone)" if mode == "cold" else "")
+                for mode, rec in jobs.items()]
+        rec = next(iter(jobs.values()))
+        lines += ["", f"`python -m demos` itself runs the demos two at a time, one core each: "
+                      f"{' and '.join(said)}, on {rec['provenance']['cpu']} with "
+                      f"{rec['provenance']['cores']} cores (docs/records/main_job.*.json)."]
     if missing:
         lines += ["", "Not recorded yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines)

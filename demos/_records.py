@@ -229,6 +229,18 @@ def write_kernels(result: dict, seconds: dict, argv: list[str]) -> Path:
     return path
 
 
+def write_main_job(cache: str, metrics: dict, seconds: dict) -> Path:
+    """Write docs/records/main_job.<cold|warm>.json: the wall time of ``python -m demos`` (quick
+    mode, two demos at a time) and of each demo in it; all timings, so nothing is verified."""
+    record = {"demo": "main_job", "mode": cache, "command": "python -m demos --record main_job",
+              "provenance": provenance(), "wall_seconds": seconds["wall"],
+              "cpu_seconds": seconds["cpu"], "metrics": metrics}
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    path = record_path("main_job", cache)
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def _jsonable(o):
     if hasattr(o, "tolist"):
         return o.tolist()
