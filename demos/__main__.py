@@ -255,44 +255,69 @@ def numba_cache_state() -> str:
 
 def record_main_job(args) -> None:
     """``--record main_job``: time the README's first command — every demo in quick mode, two
-    at a time, into a scratch folder — and write docs/records/main_job.<cold|warm>.json (cold:
-    Numba's cache was empty at the start, as in a fresh clone)."""
+    at a time, into a scratch folder — check every demo's metrics against its quick record (as
+    ``--verify`` does), and write docs/records/main_job.<cold|warm>.json (cold: Numba's cache
+    was empty at the start, as in a fresh clone)."""
     cache = numba_cache_state()
     say(f"=== recording python -m demos (quick mode, Numba cache {cache}) ===")
     names = [n for n in DEMOS if importlib.util.find_spec(f"demos.{n}")]
     with tempfile.TemporaryDirectory() as scratch:
-        run_args = argparse.Namespace(out=Path(scratch), full=False, quiet=args.quiet)
         wall, cpu = time.perf_counter(), _cpu_seconds()
-        sections = run_side_by_side(names, run_args)
+        sections = run_quick(names, Path(scratch), args.quiet)
         seconds = {"wall": time.perf_counter() - wall, "cpu": _cpu_seconds() - cpu}
-    metrics = {"numba_cache": cache, "side_by_side": True, "total_wall_seconds": seconds["wall"],
-               "demos": {name: {"wall_seconds": secs, "skipped": skipped}
+        # the same runs are a --verify: every metric against the demo's quick record
+        checks = {name: check_against_record(name, Path(scratch), secs)
+                  for name, _, _, secs, _ in sections}
+    metrics = {"numba_cache": cache, "side_by_side": usable_cores() >= 2,
+               "total_wall_seconds": seconds["wall"],
+               "demos": {name: {"wall_seconds": secs, "skipped": skipped, **checks[name]}
                          for name, _, _, secs, skipped in sections}}
     path = _records.write_main_job(cache, metrics, seconds)
     say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
 
 
+def run_quick(names: list, out: Path, quiet: bool = False) -> list:
+    """Quick mode, seed 0, of ``names`` into ``out``: two at a time when there are two cores
+    and two demos, else one by one → the sections (name, descriptions, figures, seconds,
+    skipped) in ``names``' order."""
+    args = argparse.Namespace(out=Path(out), full=False, quiet=quiet)
+    if len(names) > 1 and usable_cores() >= 2:
+        return run_side_by_side(names, args)
+    return [_run_one(name, args, f"{i}/{len(names)}") for i, name in enumerate(names, 1)]
+
+
+def check_against_record(name: str, out: Path, seconds: float) -> dict:
+    """Compare the metrics.json a quick run wrote under ``out`` with the demo's quick record,
+    print recorded / now / tolerance, and return {"metrics", "within_tolerance", "missed"}."""
+    rec = _records.load(name, "quick")
+    path = Path(out) / name / "metrics.json"
+    if not path.exists():
+        print(f"\n{name}: no metrics.json (the demo was skipped): not verified")
+        return {"metrics": 0, "within_tolerance": 0, "missed": ["(skipped)"]}
+    rows = _records.compare(rec, json.loads(path.read_text()))
+    bad = [r for r in rows if not r["ok"]]
+    print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance "
+          f"({seconds:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
+          f"{rec['provenance']['cpu']})")
+    print(f"  {'metric':<48} {'recorded':>12} {'now':>12} {'tolerance':>10}")
+    for r in (bad or rows[:8]):
+        now = "missing" if r["now"] is None else f"{r['now']:.6g}"
+        print(f"  {r['metric'][:48]:<48} {r['recorded']:>12.6g} {now:>12} "
+              f"{r['tolerance']:>10.3g}{'' if r['ok'] else '  MISS'}")
+    if not bad and len(rows) > 8:
+        print(f"  … and {len(rows) - 8} more, all within tolerance")
+    return {"metrics": len(rows), "within_tolerance": len(rows) - len(bad),
+            "missed": [r["metric"] for r in bad]}
+
+
 def verify(names) -> int:
-    """Re-run each demo's quick mode and compare every verified metric with its record."""
-    missed = 0
-    for name in names:
-        rec = _records.load(name, "quick")
-        with tempfile.TemporaryDirectory() as scratch:
-            metrics, seconds = run_for_metrics(name, False, 0, Path(scratch))
-        rows = _records.compare(rec, metrics)
-        bad = [r for r in rows if not r["ok"]]
-        missed += len(bad)
-        print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance "
-              f"({seconds['wall']:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
-              f"{rec['provenance']['cpu']})")
-        print(f"  {'metric':<48} {'recorded':>12} {'now':>12} {'tolerance':>10}")
-        for r in (bad or rows[:8]):
-            now = "missing" if r["now"] is None else f"{r['now']:.6g}"
-            print(f"  {r['metric'][:48]:<48} {r['recorded']:>12.6g} {now:>12} "
-                  f"{r['tolerance']:>10.3g}{'' if r['ok'] else '  MISS'}")
-        if not bad and len(rows) > 8:
-            print(f"  … and {len(rows) - 8} more, all within tolerance")
-    return 1 if missed else 0
+    """Re-run each demo's quick mode (two at a time) and compare every verified metric with
+    its record; 1 when any metric missed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        sections = run_quick(names, Path(scratch))
+        checks = [check_against_record(name, Path(scratch), secs)
+                  for name, _, _, secs, _ in sections]
+    return 1 if any(c["missed"] for c in checks) else 0
 
 
 def main(argv=None) -> None:
