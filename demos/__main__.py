@@ -293,12 +293,13 @@ def check_against_record(name: str, out: Path, seconds: float) -> dict:
     path = Path(out) / name / "metrics.json"
     if not path.exists():
         print(f"\n{name}: no metrics.json (the demo was skipped): not verified")
-        return {"metrics": 0, "within_tolerance": 0, "missed": ["(skipped)"]}
+        return {"metrics": 0, "within_tolerance": 0, "exact": 0, "missed": ["(skipped)"]}
     rows = _records.compare(rec, json.loads(path.read_text()))
     bad = [r for r in rows if not r["ok"]]
-    print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance "
-          f"({seconds:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
-          f"{rec['provenance']['cpu']})")
+    exact = sum(r["exact"] for r in rows)
+    print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance, {exact} "
+          f"exactly as recorded ({seconds:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
+          f"{rec['provenance']['cpu']} {rec['provenance'].get('vector_isa', '')})")
     print(f"  {'metric':<48} {'recorded':>12} {'now':>12} {'tolerance':>10}")
     for r in (bad or rows[:8]):
         now = "missing" if r["now"] is None else f"{r['now']:.6g}"
@@ -306,7 +307,7 @@ def check_against_record(name: str, out: Path, seconds: float) -> dict:
               f"{r['tolerance']:>10.3g}{'' if r['ok'] else '  MISS'}")
     if not bad and len(rows) > 8:
         print(f"  … and {len(rows) - 8} more, all within tolerance")
-    return {"metrics": len(rows), "within_tolerance": len(rows) - len(bad),
+    return {"metrics": len(rows), "within_tolerance": len(rows) - len(bad), "exact": exact,
             "missed": [r["metric"] for r in bad]}
 
 

@@ -32,9 +32,10 @@ def test_a_record_says_where_it_came_from(path):
     if path.name.endswith(".quick.json"):
         # verify compares every non-timing metric within the spread of seeds 0-2
         assert record["tolerance_seeds"] == [0, *_records.SPREAD_SEEDS]
-        numbers = {p for p in _records.flatten(record["metrics"]) if not _records.is_timing(p)}
+        numbers = set(_records.flatten(record["metrics"]))
         assert set(record["tolerance"]) <= numbers, path.name
-        assert len(record["tolerance"]) >= 0.9 * len(numbers), path.name
+        verified = {p for p in numbers if _records.is_verified(p)}
+        assert verified <= set(record["tolerance"]), sorted(verified - set(record["tolerance"]))
         assert all(t > 0 for t in record["tolerance"].values())
 
 
@@ -43,6 +44,21 @@ def test_readme_is_what_the_records_say():
     assert _readme.rendered(text) == text, (
         "README's generated tables differ from docs/records/: run "
         "`python -m demos --readme-only` (never edit between the records markers by hand)")
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("cost.exact (NumPy).time_s.0", "timing"), ("recall.Linformer r=16.train_s", "timing"),
+    ("tokens_per_s", "timing"), ("flash.peak_mib_slope", "timing"), ("wall_seconds", "timing"),
+    ("luong.history.val_exact.3", "trajectory"), ("by_step_x.test_exact_match_by_step.2",
+                                                  "trajectory"),
+    ("seeds.seed 0.loss_ratio", "seed copy"), ("mean_pool.test_accuracy_per_seed.0", "seed copy"),
+    ("bahdanau.train_steps", "verified"), ("faithfulness.flow.deletion_curve.7", "verified"),
+    ("none.exact_match", "verified")])
+def test_which_metrics_verify_checks(path, kind):
+    found = ("timing" if _records.is_timing(path) else "trajectory" if _records.is_trajectory(path)
+             else "seed copy" if _records.is_seed_copy(path) else "verified")
+    assert found == kind
+    assert _records.is_verified(path) == (kind == "verified")
 
 
 def _split(head: str):
@@ -91,9 +107,21 @@ def test_a_reference_reads_paths_globs_and_fields(tmp_path, monkeypatch):
     record = _records.load("demo", "quick")
     assert record["tolerance"]["none.exact_match"] == pytest.approx(0.025, abs=1e-6)
     assert "seconds" not in record["tolerance"]          # timings are recorded, not verified
-    rows = _records.compare(record, {**metrics, "none": {"exact_match": 0.95}})
-    assert [r["ok"] for r in rows if r["metric"] == "none.exact_match"] == [True]
-    rows = _records.compare(record, {**metrics, "none": {"exact_match": 0.8}})
+    rows = _records.compare(record, metrics)                      # the recording run itself
+    assert rows and all(r["ok"] and r["exact"] for r in rows)
+    # allowed: three times the seeds' spread (0.025) plus a rounding floor
+    rows = _records.compare(record, {**metrics, "none": {"exact_match": 0.925 - 0.074}})
+    assert [(r["ok"], r["exact"]) for r in rows if r["metric"] == "none.exact_match"] == \
+        [(True, False)]
+    rows = _records.compare(record, {**metrics, "none": {"exact_match": 0.925 - 0.076}})
     assert [r["ok"] for r in rows if r["metric"] == "none.exact_match"] == [False]
+    # dot.exact_match was 1.0 for every seed: only rounding may move it
+    rows = _records.compare(record, {**metrics, "dot": {"exact_match": 1.0 - 5e-7}})
+    assert [r["ok"] for r in rows if r["metric"] == "dot.exact_match"] == [True]
+    rows = _records.compare(record, {**metrics, "dot": {"exact_match": 0.999}})
+    assert [r["ok"] for r in rows if r["metric"] == "dot.exact_match"] == [False]
+    # a training curve is recorded, not verified
+    assert "curve.0" in record["tolerance"]
+    assert "curve.0" not in {r["metric"] for r in _records.compare(record, metrics)}
     with pytest.raises(KeyError, match="has no nothing.here"):
         _records.resolve("demo.quick:nothing.here")
