@@ -149,11 +149,12 @@ def provenance_line(record: dict, chinese: bool) -> str:
                      else f", load average {load[0]:.1f} when it ended")
     else:
         load_text = ""
+    cpu = p["cpu"] + (f" {p['vector_isa']}" if p.get("vector_isa") else "")
     if chinese:
-        return (f"记录：{{command}}，{p['date']}，{p['cpu']}（{p['cores']} 核），"
+        return (f"记录：{{command}}，{p['date']}，{cpu}（{p['cores']} 核），"
                 f"提交 {p['commit']}{'（工作区有未提交的改动）' if dirty else ''}，"
                 f"墙钟 {record['wall_seconds']:.0f} 秒，CPU {record['cpu_seconds']:.0f} 秒{load_text}。")
-    return (f"Recorded by {{command}} on {p['date']}, {p['cpu']} ({p['cores']} cores), "
+    return (f"Recorded by {{command}} on {p['date']}, {cpu} ({p['cores']} cores), "
             f"commit {p['commit']}{' (with uncommitted changes)' if dirty else ''}: "
             f"{record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} CPU s{load_text}.")
 
