@@ -70,18 +70,37 @@ def default_language(environ=os.environ) -> str:
     return "en"
 
 
+def main_job_record() -> dict | None:
+    """The record of a whole ``python -m demos`` run: the cold one (a fresh clone) if there is
+    one, else the warm one, else None."""
+    for mode in ("cold", "warm"):
+        if _records.record_path(MAIN_JOB, mode).exists():
+            return _records.load(MAIN_JOB, mode)
+    return None
+
+
 def quick_seconds(name: str) -> float | None:
-    """A demo's quick-mode wall time: from its record (seed 0) when there is one, else the
-    estimate in :data:`demos.QUICK_SECONDS`."""
+    """A demo's quick-mode wall time: as it ran inside the recorded ``python -m demos`` when
+    that is recorded, else from its own record (seed 0), else the estimate in
+    :data:`demos.QUICK_SECONDS`."""
+    job = main_job_record()
+    if job and name in job["metrics"]["demos"]:
+        return job["metrics"]["demos"][name]["wall_seconds"]
     path = _records.record_path(name, "quick")
     if path.exists():
         return _records.load(name, "quick")["wall_seconds"]
     return QUICK_SECONDS.get(name)
 
 
+def _cpu_name(provenance: dict) -> str:
+    isa = provenance.get("vector_isa")
+    return provenance["cpu"] + (f" ({isa})" if isa else "")
+
+
 def list_demos() -> str:
-    """One line per demo: its name, quick-mode time and the first line of its docstring."""
-    lines, machines = [], set()
+    """One line per demo: its name, quick-mode time and the first line of its docstring; then
+    the whole run's time."""
+    lines = []
     for name in DEMOS:
         spec = importlib.util.find_spec(f"demos.{name}")
         doc = " ".join((importlib.import_module(f"demos.{name}").__doc__ or "").split()) \
@@ -89,20 +108,18 @@ def list_demos() -> str:
         first = doc.split(". ")[0]
         head = first.split(": ")[0]
         first = head if head.count("(") == head.count(")") else first
-        if _records.record_path(name, "quick").exists():
-            machines.add(_records.load(name, "quick")["provenance"]["cpu"])
         lines.append(f"{name:20s} ~{_minutes(quick_seconds(name))}  "
                      f"{first if len(first) <= 80 else first[:77] + '...'}")
-    total = sum(quick_seconds(n) or 0 for n in DEMOS)
-    where = (f"as recorded in docs/records on {' / '.join(sorted(machines))}" if machines
-             else "estimated for a 2-core AMD EPYC")
-    lines.append(f"{'one by one':20s} ~{_minutes(total)}  (quick mode, each demo alone, {where})")
     for mode in ("cold", "warm"):
         if _records.record_path(MAIN_JOB, mode).exists():
             job = _records.load(MAIN_JOB, mode)
             lines.append(f"{'all, two at a time':20s} ~{_minutes(job['wall_seconds'])}  "
                          f"(python -m demos, Numba cache {mode}, recorded on "
-                         f"{job['provenance']['cpu']}; --full takes longer)")
+                         f"{_cpu_name(job['provenance'])}; --full takes longer)")
+    if main_job_record() is None:
+        total = sum(quick_seconds(n) or 0 for n in DEMOS)
+        lines.append(f"{'one by one':20s} ~{_minutes(total)}  (quick mode, each demo alone, "
+                     "the sum of the demos' records)")
     return "\n".join(lines)
 
 
