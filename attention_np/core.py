@@ -44,7 +44,7 @@ def softmax_core(x: np.ndarray, axis: int, mask: np.ndarray | None):
 def softmax_backward(dy, cache):
     """dx = y ⊙ (dy − Σ_j dy_j y_j)   — O(n), no Jacobian. Masked entries (y = 0) get dx = 0."""
     y, axis = cache["y"], cache["axis"]
-    dy = as_dout(dy, y.shape, name="dy")
+    dy = as_dout(dy, y.shape)
     return (y * (dy - np.sum(dy * y, axis=axis, keepdims=True))).astype(y.dtype, copy=False)
 
 
@@ -70,7 +70,7 @@ def linear_core(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
 def linear_backward(dy, cache):
     """dx = dy Wᵀ,  dW = Σ_rows xᵀ dy,  db = Σ_rows dy   (db is None when the forward had no b)."""
     x, W = cache["x"], cache["W"]
-    dy = as_dout(dy, x.shape[:-1] + (W.shape[1],), name="dy")
+    dy = as_dout(dy, x.shape[:-1] + (W.shape[1],))
     dx = dy @ W.T
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])   # (N, d_in), (N, d_out)
     dW = x2.T @ dy2

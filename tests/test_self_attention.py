@@ -245,3 +245,126 @@ def test_attention_half_precision_and_huge_logits_stay_finite(dtype):
     context, weights, cache = an.soft_attention_forward(scores, np.eye(3, dtype=np.float32)[None])
     np.testing.assert_allclose(weights[0], [[1, 0, 0], [0, 0, 1]])
     assert all(np.all(np.isfinite(g)) for g in an.soft_attention_backward(np.ones_like(context), cache))
+
+
+def _mha_params(d=6, **changes):
+    params = an.init_multi_head_params(d, np.random.default_rng(0))
+    params.update(changes)
+    return params
+
+
+O = np.ones
+
+
+@pytest.mark.parametrize("call, message", [
+    # the argument named exactly, with the shapes (issue 34: a misspelt name fails)
+    (lambda: an.scaled_dot_product_attention_forward(O((2, 3, 4)), O((2, 5, 6)), O((2, 5, 6))),
+     "q dim -1 (4) must equal k dim -1 (6); got q(2, 3, 4) and k(2, 5, 6)"),
+    (lambda: an.scaled_dot_product_attention_forward(O((2, 3, 4)), O((2, 5, 4)), O((2, 6, 4))),
+     "k dim -2 (5) must equal v dim -2 (6); got k(2, 5, 4) and v(2, 6, 4)"),
+    (lambda: an.scaled_dot_product_attention_forward(O((2, 3, 4)), O((3, 5, 4)), O((3, 5, 4))),
+     "q, k, v must share their leading (batch/head) dims, got q(2, 3, 4), k(3, 5, 4), v(3, 5, 4)"),
+    (lambda: an.scaled_dot_product_attention_forward(O((2, 3, 0)), O((2, 5, 0)), O((2, 5, 4))),
+     "q must have a positive feature dimension D (the scale is 1/√D) (axis -1), got shape (2, 3, 0)"),
+    (lambda: an.scaled_dot_product_attention_forward(O((3, 4)), O((5, 4)), O((5, 4)), O((3, 6), bool)),
+     "mask with shape (3, 6) is not broadcastable to (3, 5)"),
+    (lambda: an.scaled_dot_product_attention_forward(O((3, 4)), O((5, 4)), O((5, 4)), dropout_p=0.5),
+     "rng must be a numpy.random.Generator when dropout_p > 0 (dropout_p=0.5)"),
+    (lambda: an.split_heads(O((2, 3)), 2), "x must be 3-D, got shape (2, 3)"),
+    (lambda: an.split_heads(O((2, 3, 6)), 4),
+     "num_heads (4) must be a positive divisor of d_model (6); x has shape (2, 3, 6)"),
+    (lambda: an.merge_heads(O((2, 3, 6))), "x must be 4-D, got shape (2, 3, 6)"),
+    (lambda: an.init_multi_head_params(0, np.random.default_rng(0)), "d_model must be an integer ≥ 1"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5)), _mha_params(), 2),
+     "x_kv must be 3-D, got shape (2, 5)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((3, 5, 6)), _mha_params(), 2),
+     "x_q dim 0 (2) must equal x_kv dim 0 (3); got x_q(2, 3, 6) and x_kv(3, 5, 6)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 4)), _mha_params(), 2),
+     "x_q dim 2 (6) must equal x_kv dim 2 (4); got x_q(2, 3, 6) and x_kv(2, 5, 4)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 4),
+     "num_heads (4) must be a positive divisor of d_model (6); x_q has shape (2, 3, 6)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)),
+                                             _mha_params(W_v=O((6, 5))), 2),
+     "params['W_v'] must have shape (6, 6), got (6, 5)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)),
+                                             _mha_params(b_o=O((6, 1))), 2),
+     "params['b_o'] must be 1-D, got shape (6, 1)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 2,
+                                             mask=O((2, 5), bool)),
+     "mask with shape (2, 5) is not broadcastable to (2, 2, 3, 5)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 2,
+                                             backend="cuda"), "backend"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 2,
+                                             dropout_p=0.5),
+     "rng must be a numpy.random.Generator when dropout_p > 0 (dropout_p=0.5)"),
+    (lambda: an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 2,
+                                             dropout_p=-0.5), "dropout_p must be a number in [0, 1)"),
+])
+def test_attention_messages_name_the_argument(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_attention_backward_checks_dout_naming_it():
+    out, w, cache = an.scaled_dot_product_attention_forward(O((2, 3, 4)), O((2, 5, 4)), O((2, 5, 6)))
+    with pytest.raises(ValueError) as info:
+        an.scaled_dot_product_attention_backward(O((2, 3, 4)), cache)
+    assert str(info.value) == "dout must have the forward output's shape (2, 3, 6), got (2, 3, 4)"
+    assert len(an.scaled_dot_product_attention_backward(O((2, 3, 6)), cache)) == 3
+    out, w, cache = an.multi_head_attention_forward(O((2, 3, 6)), O((2, 5, 6)), _mha_params(), 2)
+    with pytest.raises(ValueError) as info:
+        an.multi_head_attention_backward(O((2, 5, 6)), cache)
+    assert str(info.value) == "dout must have the forward output's shape (2, 3, 6), got (2, 5, 6)"
+    assert len(an.multi_head_attention_backward(O((2, 3, 6)), cache)) == 3
+
+
+def test_check_qkv_same_length():
+    from attention_np.self_attention import check_qkv
+    q, k, v = check_qkv(O((2, 4, 3)), O((2, 4, 3)), O((2, 4, 5)), same_length=True)
+    assert q.shape == (2, 4, 3) and v.shape == (2, 4, 5)
+    with pytest.raises(ValueError) as info:
+        check_qkv(O((2, 3, 4)), O((2, 5, 4)), O((2, 5, 6)), same_length=True)
+    assert str(info.value) == ("this variant needs Tq = Tk (self-attention over one sequence), "
+                               "got q(2, 3, 4) and k(2, 5, 4)")
+    assert check_qkv(O((2, 3, 4)), O((2, 5, 4)), O((2, 5, 6)))[1].shape == (2, 5, 4)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_causal_and_a_mask_combine_with_and(backend):
+    """causal=True and a padding mask: query i sees key j iff j ≤ i *and* the mask allows it;
+    3-D inputs with Tq ≠ Tk (the triangle is (Tq, Tk), top-left aligned)."""
+    rng = np.random.default_rng(4)
+    q, k, v = randn(rng, (2, 3, 4)), randn(rng, (2, 5, 4)), randn(rng, (2, 5, 6))
+    mask = np.array([[True, False, True, True, True], [True, True, True, False, False]])[:, None]
+    out, w, _ = an.scaled_dot_product_attention_forward(q, k, v, mask, causal=True, backend=backend)
+    both = mask & np.tril(np.ones((3, 5), bool))
+    ref, ref_w, _ = an.scaled_dot_product_attention_forward(q, k, v, both)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    if backend == "numba":
+        assert w is None                     # the flash kernels never form the weights
+    else:
+        np.testing.assert_array_equal(w == 0, ~both)
+        np.testing.assert_allclose(w, ref_w, rtol=1e-15)
+
+
+def test_numba_backend_with_dropout_zero_runs_the_flash_kernels():
+    q = k = v = randn(np.random.default_rng(5), (2, 3, 4))
+    assert an.scaled_dot_product_attention_forward(q, k, v, backend="numba")[1] is None
+    assert an.scaled_dot_product_attention_forward(q, k, v, backend="numba", dropout_p=0.0)[1] is None
+    out, w, _ = an.scaled_dot_product_attention_forward(q, k, v, backend="numba", dropout_p=0.5,
+                                                        rng=np.random.default_rng(0))
+    assert w is not None and w.shape == (2, 3, 3)   # dropout runs the NumPy path
+
+
+def test_split_and_merge_heads_by_hand():
+    x = np.arange(2 * 3 * 6, dtype=float).reshape(2, 3, 6)       # (B, T, H·Dh), H = 3, Dh = 2
+    heads = an.split_heads(x, 3)
+    assert heads.shape == (2, 3, 3, 2)
+    np.testing.assert_array_equal(heads[1, 2, 0], x[1, 0, 4:6])   # batch 1, head 2, time 0
+    np.testing.assert_array_equal(an.merge_heads(heads), x)
+    params = an.init_multi_head_params(4, np.random.default_rng(0), np.float32)
+    assert {n: (p.shape, p.dtype) for n, p in params.items()} == {
+        **{f"W_{n}": ((4, 4), np.float32) for n in "qkvo"}, **{f"b_{n}": ((4,), np.float32) for n in "qkvo"}}
+    assert all(np.all(params[f"b_{n}"] == 0) for n in "qkvo")
+    assert len({params[f"W_{n}"].tobytes() for n in "qkvo"}) == 4   # four different draws

@@ -171,3 +171,178 @@ def test_soft_hard_bad_input(call, words):
         call()
     for w in words:
         assert w in str(info.value)
+
+
+F = np.ones
+
+
+@pytest.mark.parametrize("call, message", [
+    # the argument named exactly, the shapes given (issue 34)
+    (lambda: an.soft_attention_forward(F((2, 3, 4)), F((5, 4, 6))),
+     "scores (…, Tq, Tk) and values (…, Tk, Dv) must have the same leading dims, "
+     "got scores(2, 3, 4) and values(5, 4, 6)"),
+    (lambda: an.soft_attention_forward(F((2, 3, 4)), F((4, 6))),
+     "scores (…, Tq, Tk) and values (…, Tk, Dv) must have the same leading dims, "
+     "got scores(2, 3, 4) and values(4, 6)"),
+    (lambda: an.soft_attention_forward(F((2, 3, 4)), F((2, 5, 6))),
+     "scores dim -1 (4) must equal values dim -2 (5); got scores(2, 3, 4) and values(2, 5, 6)"),
+    (lambda: an.soft_attention_forward(F(4), F((4, 6))),
+     "scores must have at least 2 dimensions, got shape (4,)"),
+    (lambda: an.soft_attention_forward(F((3, 4)), F(4)),
+     "values must have at least 2 dimensions, got shape (4,)"),
+    (lambda: an.soft_attention_forward(np.array([["a"]]), F((1, 6))), "scores must be a floating"),
+    (lambda: an.soft_attention_forward(F((3, 4)), np.array([["a"]])), "values must be a floating"),
+    (lambda: an.soft_attention_forward(F((3, 4)), F((4, 6)), F((3, 4))),
+     "mask must be a boolean array"),
+    (lambda: an.soft_attention_forward(F((3, 4)), F((4, 6)), F((5, 4), bool)),
+     "mask with shape (5, 4) is not broadcastable to (3, 4)"),
+    (lambda: an.soft_attention_forward(F((3, 4)), F((4, 6)), dropout_p=1.0),
+     "dropout_p must be a number in [0, 1), got 1.0"),
+    (lambda: an.soft_attention_forward(F((3, 4)), F((4, 6)), dropout_p=0.5),
+     "rng must be a numpy.random.Generator when dropout_p > 0 (dropout_p=0.5)"),
+])
+def test_soft_attention_messages_name_the_argument(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_soft_attention_backward_checks_its_upstream_gradients():
+    context, weights, cache = an.soft_attention_forward(F((2, 3, 4)), F((2, 4, 6)))
+    assert context.shape == (2, 3, 6) and weights.shape == (2, 3, 4)
+    with pytest.raises(ValueError) as info:
+        an.soft_attention_backward(F((2, 3, 4)), cache)
+    assert str(info.value) == "dcontext must have the forward output's shape (2, 3, 6), got (2, 3, 4)"
+    with pytest.raises(ValueError) as info:
+        an.soft_attention_backward(F((2, 3, 6)), cache, dweights=F((2, 3, 6)))
+    assert str(info.value) == "dweights must have the forward output's shape (2, 3, 4), got (2, 3, 6)"
+    assert len(an.soft_attention_backward(F((2, 3, 6)), cache)) == 2
+
+
+def test_soft_attention_by_hand_with_a_masked_key():
+    """Two queries over three keys, the last key masked: α = softmax over the first two."""
+    scores = np.array([[0.0, np.log(3.0), 5.0], [0.0, 0.0, -5.0]])
+    values = np.array([[1.0, 0.0], [0.0, 1.0], [7.0, 7.0]])
+    mask = np.array([True, True, False])
+    context, weights, cache = an.soft_attention_forward(scores, values, mask)
+    np.testing.assert_allclose(weights, [[0.25, 0.75, 0.0], [0.5, 0.5, 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(context, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-15)
+    dscores, dvalues, dalpha = an.soft_attention_backward(np.array([[1.0, 0.0], [0.0, 0.0]]),
+                                                          cache, return_dweights=True)
+    np.testing.assert_allclose(dalpha, [[1.0, 0.0, 7.0], [0.0, 0.0, 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(dvalues, [[0.25, 0.0], [0.75, 0.0], [0.0, 0.0]], rtol=1e-15)
+    # de = α ⊙ (dα − Σ α dα): row 0, Σ α dα = 0.25 → [0.25·0.75, 0.75·(−0.25), 0]
+    np.testing.assert_allclose(dscores, [[0.1875, -0.1875, 0.0], [0.0, 0.0, 0.0]], rtol=1e-15)
+
+
+class _FixedDraws:
+    """Stands in for a Generator: ``random(shape)`` returns the given uniforms."""
+
+    def __init__(self, u):
+        self.u = np.asarray(u, float)
+
+    def random(self, shape):
+        return np.broadcast_to(self.u, shape).copy()
+
+
+def _inverse_cdf(weights, u):
+    """Reference sampler: the first j with Σ_{k≤j} w_k > u · Σ_k w_k, or −1 for a row whose
+    weights are all zero or hold a NaN."""
+    out = []
+    for row, ui in zip(weights, u):
+        total = row.sum()
+        out.append(-1 if not total > 0 else int(np.searchsorted(np.cumsum(row), ui * total, side="right")))
+    return np.array(out)
+
+
+def test_hard_sampling_is_the_inverse_cdf_of_the_generators_uniforms():
+    from attention_np.hard import _sample_rows
+    weights = np.array([[2.0, 0.0, 2.0, 1.0], [0.1, 0.6, 0.3, 0.0], [0.0, 0.0, 0.0, 0.0],
+                        [np.nan, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0]])
+    for seed in range(20):
+        u = np.random.default_rng(seed).random((5, 1))[:, 0]
+        index = _sample_rows(weights, np.random.default_rng(seed))
+        np.testing.assert_array_equal(index, _inverse_cdf(weights, u))
+    assert list(_sample_rows(np.zeros((3, 0)), np.random.default_rng(0))) == [-1, -1, -1]
+    assert list(_sample_rows(np.ones((2, 1)), np.random.default_rng(0))) == [0, 0]
+
+
+def test_hard_sampling_at_the_edges_of_the_cdf():
+    from attention_np.hard import _sample_rows
+    # u · total landing exactly on a cdf step takes the next key ("first cdf > u")
+    assert list(_sample_rows(np.array([[0.5, 0.5]]), _FixedDraws(0.5))) == [1]
+    assert list(_sample_rows(np.array([[0.25, 0.25, 0.5]]), _FixedDraws(0.5))) == [2]
+    # rounding can push u · total to the end of the cdf: the last key with weight > 0 is taken
+    weights = np.array([[0.2, 0.3, 0.5, 0.0], [0.0, 0.4, 0.0, 0.6]])
+    assert list(_sample_rows(weights, _FixedDraws(1.0))) == [2, 3]
+    assert list(_sample_rows(weights, _FixedDraws(0.0))) == [0, 1]
+
+
+def test_hard_attention_with_one_key_always_takes_it():
+    rng = np.random.default_rng(6)
+    scores, values = randn(rng, (2, 3, 1)), randn(rng, (2, 1, 4))
+    context, index, weights, _ = an.hard_attention_forward(scores, values, rng)
+    np.testing.assert_array_equal(index, np.zeros((2, 3), int))
+    np.testing.assert_array_equal(weights, np.ones((2, 3, 1)))
+    np.testing.assert_array_equal(context, np.repeat(values, 3, axis=1))
+
+
+def test_hard_attention_without_keys_and_with_nan_scores():
+    context, index, weights, _ = an.hard_attention_forward(np.zeros((2, 3, 0)), np.zeros((2, 0, 4)),
+                                                           np.random.default_rng(0))
+    assert context.shape == (2, 3, 4) and np.all(context == 0)
+    np.testing.assert_array_equal(index, np.full((2, 3), -1))
+    scores = np.array([[0.0, np.nan], [0.0, 1.0]])
+    context, index, _, _ = an.hard_attention_forward(scores, np.eye(2), np.random.default_rng(0))
+    assert index[0] == -1 and np.all(np.isnan(context[0])) and index[1] in (0, 1)
+    np.testing.assert_array_equal(context[1], np.eye(2)[index[1]])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: an.hard_attention_forward(F((3, 4)), F((4, 6)), None),
+     "rng must be a numpy.random.Generator when no index is given (hard attention samples)"),
+    (lambda: an.hard_attention_forward(F((3, 4)), F((4, 6)), None, index=np.zeros(2, int)),
+     "index must be an integer array of shape (3,), got shape (2,) dtype int64"),
+    (lambda: an.hard_attention_forward(F((3, 4)), F((4, 6)), None, index=np.zeros(3)),
+     "index must be an integer array of shape (3,), got shape (3,) dtype float64"),
+    (lambda: an.hard_attention_forward(F((3, 4)), F((4, 6)), None, index=np.array([0, -2, 1])),
+     "index entries must lie in [-1, Tk=4), got -2..1"),
+    (lambda: an.hard_attention_forward(F((3, 4)), F((4, 6)), None, index=np.array([0, 4, 1])),
+     "index entries must lie in [-1, Tk=4), got 0..4"),
+    (lambda: an.hard_attention_forward(F((3, 4)), F((5, 6)), np.random.default_rng(0)),
+     "scores dim -1 (4) must equal values dim -2 (5)"),
+])
+def test_hard_attention_messages_name_the_argument(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_hard_attention_accepts_the_edges_of_a_given_path():
+    context, index, _, _ = an.hard_attention_forward(np.zeros((3, 4)), np.eye(4), None,
+                                                     index=np.array([-1, 0, 3]))
+    np.testing.assert_array_equal(index, [-1, 0, 3])
+    np.testing.assert_array_equal(context, [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]])
+
+
+def test_hard_attention_backward_checks_reward_and_gradients_naming_them():
+    context, index, weights, cache = an.hard_attention_forward(
+        np.zeros((2, 3, 4)), np.ones((2, 4, 5)), None, index=np.zeros((2, 3), int))
+    with pytest.raises(ValueError) as info:
+        an.hard_attention_backward(np.zeros((2, 3, 5)), cache, reward=np.ones(2))
+    assert str(info.value) == ("reward with shape (2,) is not broadcastable to (2, 3) "
+                               "(one reward per query)")
+    with pytest.raises(ValueError) as info:
+        an.hard_attention_backward(np.zeros((2, 3, 4)), cache, reward=1.0)
+    assert str(info.value) == "dcontext must have the forward output's shape (2, 3, 5), got (2, 3, 4)"
+    with pytest.raises(ValueError) as info:
+        an.hard_attention_backward(np.zeros((2, 3, 5)), cache, 1.0, dweights=np.zeros((2, 3, 5)))
+    assert str(info.value) == "dweights must have the forward output's shape (2, 3, 4), got (2, 3, 5)"
+    with pytest.raises(ValueError) as info:
+        an.hard_attention_backward(np.zeros((2, 3, 5)), cache, reward=np.array(["a"]))
+    assert str(info.value).startswith("reward must be a floating-point array")
+    # one reward per query: de = −r (onehot − α), α uniform over 4 keys, key 0 taken
+    r = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, -1.0]])
+    dscores, dvalues = an.hard_attention_backward(np.zeros((2, 3, 5)), cache, reward=r)
+    np.testing.assert_allclose(dscores, -r[..., None] * (np.eye(4)[0] - 0.25), rtol=1e-15)
+    assert dscores.dtype == np.float64 and np.all(dvalues == 0)
