@@ -354,18 +354,18 @@ def main(argv=None) -> None:
             sys.exit(verify(names))
         record(names, args)
         return
-    set_quiet(args.quiet)
     names = [n for n in args.names or DEMOS if importlib.util.find_spec(f"demos.{n}") is not None]
-    start, sections = time.perf_counter(), []
+    start = time.perf_counter()
     if len(names) > 1 and usable_cores() >= 2:
         sections = run_side_by_side(names, args)
-        names = []
-    for i, name in enumerate(names, 1):
-        sections.append(_run_one(name, args, f"{i}/{len(names)}"))
-        left = sum(quick_seconds(n) or 0 for n in names[i:])
-        if i < len(names) and not args.full:
-            say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
-                f"about {_minutes(left).strip()} to go")
+    else:                                    # one core (or one demo): one after the other
+        sections = []
+        for i, name in enumerate(names, 1):
+            sections.append(_run_one(name, args, f"{i}/{len(names)}"))
+            left = sum(quick_seconds(n) or 0 for n in names[i:])
+            if i < len(names) and not args.full:
+                say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
+                    f"about {_minutes(left).strip()} to go")
     index = write_gallery(args.out, sections, args.lang)
     say(f"gallery: {index} ({len(sections)} demos in {time.perf_counter() - start:.0f} s)")
 
