@@ -92,11 +92,6 @@ def quick_seconds(name: str) -> float | None:
     return QUICK_SECONDS.get(name)
 
 
-def _cpu_name(provenance: dict) -> str:
-    isa = provenance.get("vector_isa")
-    return provenance["cpu"] + (f" ({isa})" if isa else "")
-
-
 def list_demos() -> str:
     """One line per demo: its name, quick-mode time and the first line of its docstring; then
     the whole run's time."""
@@ -115,7 +110,7 @@ def list_demos() -> str:
             job = _records.load(MAIN_JOB, mode)
             lines.append(f"{'all, two at a time':20s} ~{_minutes(job['wall_seconds'])}  "
                          f"(python -m demos, Numba cache {mode}, recorded on "
-                         f"{_cpu_name(job['provenance'])}; --full takes longer)")
+                         f"{_records.cpu_name(job['provenance'])}; --full takes longer)")
     if main_job_record() is None:
         total = sum(quick_seconds(n) or 0 for n in DEMOS)
         lines.append(f"{'one by one':20s} ~{_minutes(total)}  (quick mode, each demo alone, "
@@ -293,14 +288,25 @@ def record_main_job(args) -> None:
     say(f"wrote {path.relative_to(_records.ROOT)} ({seconds['wall']:.0f} s)")
 
 
-def run_quick(names: list, out: Path, quiet: bool = False) -> list:
-    """Quick mode, seed 0, of ``names`` into ``out``: two at a time when there are two cores
-    and two demos, else one by one → the sections (name, descriptions, figures, seconds,
-    skipped) in ``names``' order."""
-    args = argparse.Namespace(out=Path(out), full=False, quiet=quiet)
+def run_demos(names: list, args) -> list:
+    """Run ``names`` into ``args.out`` (``args.full``, ``args.quiet``): two at a time when there
+    are two cores and two demos, else one after the other → the sections (name, descriptions,
+    figures, seconds, skipped) in ``names``' order."""
     if len(names) > 1 and usable_cores() >= 2:
         return run_side_by_side(names, args)
-    return [_run_one(name, args, f"{i}/{len(names)}") for i, name in enumerate(names, 1)]
+    start, sections = time.perf_counter(), []
+    for i, name in enumerate(names, 1):
+        sections.append(_run_one(name, args, f"{i}/{len(names)}"))
+        left = sum(quick_seconds(n) or 0 for n in names[i:])
+        if i < len(names) and not args.full:
+            say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
+                f"about {_minutes(left).strip()} to go")
+    return sections
+
+
+def run_quick(names: list, out: Path, quiet: bool = False) -> list:
+    """Quick mode, seed 0, of ``names`` into ``out`` (:func:`run_demos`)."""
+    return run_demos(names, argparse.Namespace(out=Path(out), full=False, quiet=quiet))
 
 
 def check_against_record(name: str, out: Path, seconds: float) -> dict:
@@ -316,7 +322,7 @@ def check_against_record(name: str, out: Path, seconds: float) -> dict:
     exact = sum(r["exact"] for r in rows)
     print(f"\n{name}: {len(rows) - len(bad)} of {len(rows)} metrics within tolerance, {exact} "
           f"exactly as recorded ({seconds:.0f} s; recorded {rec['wall_seconds']:.0f} s on "
-          f"{rec['provenance']['cpu']} {rec['provenance'].get('vector_isa', '')})")
+          f"{_records.cpu_name(rec['provenance'])})")
     print(f"  {'metric':<48} {'recorded':>12} {'now':>12} {'tolerance':>10}")
     for r in (bad or rows[:8]):
         now = "missing" if r["now"] is None else f"{r['now']:.6g}"
@@ -356,16 +362,7 @@ def main(argv=None) -> None:
         return
     names = [n for n in args.names or DEMOS if importlib.util.find_spec(f"demos.{n}") is not None]
     start = time.perf_counter()
-    if len(names) > 1 and usable_cores() >= 2:
-        sections = run_side_by_side(names, args)
-    else:                                    # one core (or one demo): one after the other
-        sections = []
-        for i, name in enumerate(names, 1):
-            sections.append(_run_one(name, args, f"{i}/{len(names)}"))
-            left = sum(quick_seconds(n) or 0 for n in names[i:])
-            if i < len(names) and not args.full:
-                say(f"    {i}/{len(names)} demos done in {time.perf_counter() - start:.0f} s; "
-                    f"about {_minutes(left).strip()} to go")
+    sections = run_demos(names, args)
     index = write_gallery(args.out, sections, args.lang)
     say(f"gallery: {index} ({len(sections)} demos in {time.perf_counter() - start:.0f} s)")
 

@@ -119,8 +119,7 @@ def demo_table(rows=DEMO_ROWS) -> str:
                 for mode, rec in jobs.items()]
         rec = next(iter(jobs.values()))
         lines += ["", f"`python -m demos` itself runs the demos two at a time, one core each: "
-                      f"{' and '.join(said)}, on {rec['provenance']['cpu']} "
-                      f"({rec['provenance'].get('vector_isa', '?')}) with "
+                      f"{' and '.join(said)}, on {_records.cpu_name(rec['provenance'])} with "
                       f"{rec['provenance']['cores']} cores (docs/records/main_job.*.json)."]
     if missing:
         lines += ["", "Not recorded yet: " + ", ".join(f"`{m}`" for m in missing) + "."]

@@ -193,6 +193,13 @@ def cpu_details() -> dict:
             "vector_isa": widest}
 
 
+def cpu_name(provenance: dict) -> str:
+    """"AMD EPYC (AVX2)": the CPU a record names, with its widest vector instructions where the
+    record has them (records made before they were stored give the model name only)."""
+    isa = provenance.get("vector_isa")
+    return provenance["cpu"] + (f" ({isa})" if isa else "")
+
+
 def budgets(metrics: dict) -> dict:
     """The step budgets the metrics name: every ``train_steps`` / ``steps`` number."""
     return {p: v for p, v in flatten(metrics).items()
