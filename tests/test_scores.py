@@ -111,7 +111,7 @@ F = np.ones
     (lambda: an.additive_score_forward(F((2, 3, 4)), F((2, 5, 6)), F((4, 7)), F((6, 8)), F(7)),
      "W_k must have shape (6, 7), got (6, 8)"),
     (lambda: an.additive_score_forward(F((2, 3, 4)), F((2, 5, 6)), F((4, 7)), F((6, 7)), F(8)),
-     "v must have shape (7), got (8,)"),
+     "v must have shape (7,), got (8,)"),
     (lambda: an.additive_score_forward(F((2, 3, 4)), F((3, 5, 6)), F((4, 7)), F((6, 7)), F(7)),
      "q dim 0 (2) must equal k dim 0 (3)"),
     (lambda: an.additive_score_forward(np.array([["a"]]), F((2, 5, 6)), F((4, 7)), F((6, 7)), F(7)),

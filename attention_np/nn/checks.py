@@ -50,7 +50,8 @@ def check_shape(x: np.ndarray, name: str, shape: tuple) -> None:
     """Raise unless ``x.shape == shape`` (``None`` entries match anything)."""
     ok = x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
     if not ok:
-        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        dims = ["?" if s is None else str(s) for s in shape]
+        want = f"({dims[0]},)" if len(dims) == 1 else "(" + ", ".join(dims) + ")"
         raise ValueError(f"{name} must have shape {want}, got {x.shape}")
 
 
