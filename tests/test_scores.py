@@ -65,7 +65,7 @@ def test_article_example_dot_score_is_s_dot_h():
     (lambda: an.general_score_forward(np.ones((2, 3, 4)), np.ones((2, 5, 6)), np.ones((6, 4))),
      ["W", "(4, 6)", "(6, 4)"]),
     (lambda: an.additive_score_forward(np.ones((2, 3, 4)), np.ones((2, 5, 6)), np.ones((4, 7)),
-                                       np.ones((6, 7)), np.ones(8)), ["v", "(7)", "(8,)"]),
+                                       np.ones((6, 7)), np.ones(8)), ["v", "(7,)", "(8,)"]),
 ])
 def test_score_bad_input(call, words):
     with pytest.raises(ValueError) as info:
