@@ -116,13 +116,51 @@ def demo_table(rows=DEMO_ROWS) -> str:
     if jobs:
         said = [f"{rec['wall_seconds'] / 60:.1f} minutes with Numba's cache {mode}"
                 + (" (a fresh clone)" if mode == "cold" else "")
+                + f" on {_records.cpu_name(rec['provenance'])}, {rec['provenance']['cores']} "
+                  f"cores, {rec['provenance']['date']} ({_checked(rec)})"
                 for mode, rec in jobs.items()]
-        rec = next(iter(jobs.values()))
         lines += ["", f"`python -m demos` itself runs the demos two at a time, one core each: "
-                      f"{' and '.join(said)}, on {_records.cpu_name(rec['provenance'])} with "
-                      f"{rec['provenance']['cores']} cores (docs/records/main_job.*.json)."]
+                      f"{'; '.join(said)} (docs/records/main_job.*.json; two machines' speeds "
+                      f"differ, compare only runs on one)."]
     if missing:
         lines += ["", "Not recorded yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
+    return "\n".join(lines)
+
+
+def _checked(job: dict) -> str:
+    """How a main_job run compared with the quick records: "2411 of 2411 metrics within
+    tolerance, 2403 exactly as recorded"."""
+    demos = job["metrics"]["demos"].values()
+    total = sum(d.get("metrics", 0) for d in demos)
+    return (f"{sum(d.get('within_tolerance', 0) for d in demos)} of {total} metrics within "
+            f"tolerance of the quick records, {sum(d.get('exact', 0) for d in demos)} exactly")
+
+
+def full_table(rows=DEMO_ROWS) -> str:
+    """The same headlines read from the full records (``python -m demos --record NAME --full``):
+    longer budgets, more data and, for the demos that have them, seeds 0–2 (a headline is then
+    what that demo's metrics.json reports: the seeds' mean or seed 0's run, as its record says)."""
+    cache, lines = {}, ["| demo | headline (full mode) | wall (min) | CPU (min) |",
+                        "|---|---|---:|---:|"]
+    walls, cpus, machines, missing = [], [], set(), []
+    for demo, _, _, template in rows:
+        if not _records.record_path(demo, "full").exists():
+            missing.append(demo)
+            continue
+        rec = cache.get((demo, "full")) or _records.load(demo, "full")
+        cache[(demo, "full")] = rec
+        text = headline(demo, template.replace("{quick:", "{full:"), cache)
+        lines.append(f"| `{demo}` | {text} | {rec['wall_seconds'] / 60:.1f} | "
+                     f"{rec['cpu_seconds'] / 60:.1f} |")
+        walls.append(rec["wall_seconds"])
+        cpus.append(rec["cpu_seconds"])
+        machines.add(f"{_records.cpu_name(rec['provenance'])}, {rec['provenance']['cores']} cores")
+    if walls:
+        lines += ["", f"Full mode, each demo run alone (`python -m demos --record NAME --full`): "
+                      f"{sum(walls) / 60:.1f} minutes wall ({sum(cpus) / 60:.1f} CPU-minutes) for "
+                      f"these {len(walls)} demos on {' / '.join(sorted(machines))}."]
+    if missing:
+        lines += ["", "No full record yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines)
 
 
@@ -168,6 +206,7 @@ def kernel_table() -> str:
 def rendered(text: str) -> str:
     """README's text with every generated block as the records make it."""
     text = replace_between(text, "demos", demo_table())
+    text = replace_between(text, "demos-full", full_table())
     return replace_between(text, "kernels", kernel_table())
 
 
