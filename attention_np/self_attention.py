@@ -42,7 +42,7 @@ def check_qkv(q, k, v, same_length: bool = False):
 
     ``same_length``: also require Tq = Tk (variants that attend within one sequence).
     """
-    q, k, v = check_attention_inputs(q, k, v, ("q", "k", "v"))
+    q, k, v = check_attention_inputs(q, k, v)
     check_nonempty(q, "q", -1, "feature dimension D (the scale is 1/√D)")
     if same_length and q.shape[-2] != k.shape[-2]:
         raise ValueError(f"this variant needs Tq = Tk (self-attention over one sequence), got "

@@ -176,6 +176,10 @@ def test_sdpa_dweights_and_the_numba_backend():
     _, w, cache = an.scaled_dot_product_attention_forward(q, k, v, causal=True, backend="numba")
     assert w is None
     assert an.scaled_dot_product_attention_backward(dout, cache, return_dweights=True)[3] is None
+    flash_grads = an.scaled_dot_product_attention_backward(dout, cache)    # dq, dk, dv: no dα
+    assert len(flash_grads) == 3
+    for a, b in zip(flash_grads, grads):
+        np.testing.assert_allclose(a, b, atol=1e-10)
 
 
 def test_soft_attention_dweights_output_includes_the_added_dweights():

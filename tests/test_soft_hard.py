@@ -346,3 +346,16 @@ def test_hard_attention_backward_checks_reward_and_gradients_naming_them():
     dscores, dvalues = an.hard_attention_backward(np.zeros((2, 3, 5)), cache, reward=r)
     np.testing.assert_allclose(dscores, -r[..., None] * (np.eye(4)[0] - 0.25), rtol=1e-15)
     assert dscores.dtype == np.float64 and np.all(dvalues == 0)
+
+
+def test_hard_attention_keeps_float32():
+    """float32 scores and values give float32 weights, context and gradients, whatever the
+    dtype of the reward (a Python float is float64)."""
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    values = rng.standard_normal((2, 4, 5)).astype(np.float32)
+    context, index, weights, cache = an.hard_attention_forward(scores, values, rng)
+    assert context.dtype == weights.dtype == np.float32
+    np.testing.assert_array_equal(context, np.take_along_axis(values, index[..., None], axis=1))
+    dscores, dvalues = an.hard_attention_backward(np.ones_like(context), cache, reward=0.5)
+    assert dscores.dtype == dvalues.dtype == np.float32

@@ -203,11 +203,15 @@ def main(argv=None) -> int:
     for path in to_run + [None]:
         if path is not None:
             times[path] = run_mutmut(path, args.max_children)
-        # the record after every file, so a run stopped part-way keeps what it measured
-        files = {p: {**summarise(p, accepted), **times.get(p, dict.fromkeys(
-                     ("wall_seconds", "cpu_seconds")))}
-                 for p in listed if p in times or exit_codes(p) and any(
-                     code is not None for code in exit_codes(p).values())}
+        # the record after every file, so a run stopped part-way keeps what it measured; a file
+        # with no verdicts in mutants/ (a fresh checkout, or not run here) keeps its old row
+        files = {}
+        for p in listed:
+            if any(code is not None for code in exit_codes(p).values()):
+                files[p] = {**summarise(p, accepted),
+                            **times.get(p, dict.fromkeys(("wall_seconds", "cpu_seconds")))}
+            elif short(p) in old:
+                files[p] = old[short(p)]
         update_readmes(write_record(files))
     for path, row in files.items():
         print(f"{path:40s} {row['generated']:5d} generated {row['killed']:5d} killed "
