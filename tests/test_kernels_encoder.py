@@ -14,7 +14,7 @@ from attention_np.transformer import (EncoderConfig, encoder_block_backward,
                                       init_encoder_block)
 from attention_np.kernels import fused
 from attention_np.kernels.encoder import packed_layout
-from attention_np.nn.params import prefixed
+from attention_np.nn.params import join, prefixed
 from tests.helpers import (assert_close, assert_matches_torch, check_finite_differences,
                            layer_norm_condition, stacked_condition)
 from tests.strategies import dtypes, examples, randn, random_mask, seeds
@@ -163,10 +163,10 @@ def test_segment_mean_normalize_matches_reference():
     assert np.all(u[3] == 0)
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_packed_sequences_equal_the_padded_batch(causal):
-    """The packed stack (the fused kernels on the real tokens back to back) = the padded
-    block on those tokens."""
+@pytest.mark.parametrize("causal,prefix", [(False, ""), (True, "enc")])
+def test_packed_sequences_equal_the_padded_batch(causal, prefix):
+    """The packed stack (the fused kernels on the real tokens back to back, its blocks read
+    under ``prefix``) = the padded block on those tokens."""
     rng = np.random.default_rng(6)
     config = EncoderConfig(d_model=6, num_heads=3, d_ff=7, num_layers=1, activation="gelu",
                            causal=causal)
@@ -174,5 +174,5 @@ def test_packed_sequences_equal_the_padded_batch(causal):
     mask = np.arange(5) < np.array([5, 2, 0, 4])[:, None]                   # (B, T) real tokens
     y, _, _ = encoder_block_forward(x, p, config, mask[:, None, None, :])
     packed = encoder_packed_core(np.ascontiguousarray(x[mask]), mask.sum(axis=1),
-                                 prefixed("blocks.0", p), config)
+                                 prefixed(join(prefix, "blocks.0"), p), config, prefix)
     assert_close("packed block", packed, y[mask], np.float64)

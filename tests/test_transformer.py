@@ -1,5 +1,8 @@
 """The encoder block against torch.nn.TransformerEncoderLayer; finite differences with dropout;
 the mask checked once per block; the numba backend on every path."""
+import re
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +12,10 @@ from torch.func import functional_call
 
 from attention_np.core import causal_mask, padding_mask
 from attention_np.nn.layers import layer_norm_forward
+from attention_np.self_attention import multi_head_attention_forward
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_block_backward,
-                                      encoder_block_forward, encoder_forward, init_encoder,
-                                      init_encoder_block)
+                                      encoder_block_forward, encoder_forward, feed_forward_forward,
+                                      ffn_sublayer_core, init_encoder, init_encoder_block)
 from tests.helpers import (assert_matches_torch, check_finite_differences,
                            torch_layer_norm_condition)
 from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
@@ -130,17 +134,57 @@ def test_block_finite_differences_with_dropout_and_dead_rows(norm_first, activat
     check_finite_differences(pair, inputs, ["x", *params], n_entries=6)
 
 
-def test_dropout_is_off_at_evaluation_and_seeded_in_training():
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_dropout_is_off_at_evaluation_and_seeded_in_training(norm_first):
     rng = np.random.default_rng(5)
     x, params = randn(rng, (2, 3, 4)), init_encoder_block(4, 8, rng)
-    config = config_of(2, dropout=0.5, attn_dropout=0.5)
+    config = config_of(2, dropout=0.5, attn_dropout=0.5, norm_first=norm_first)
     y_eval, _, _ = encoder_block_forward(x, params, config)
-    y_ref, _, _ = encoder_block_forward(x, params, config_of(2))
+    y_ref, _, _ = encoder_block_forward(x, params, config_of(2, norm_first=norm_first))
     np.testing.assert_array_equal(y_eval, y_ref)
+    # the FFN sub-layer's own default is evaluation too (lm.generate calls it without training)
+    h = randn(rng, (2, 3, 4))
+    np.testing.assert_array_equal(ffn_sublayer_core(h, params, config)[0],
+                                  ffn_sublayer_core(h, params, replace(config, dropout=0.0))[0])
+    # training with both dropouts 0 needs no rng and is the evaluation block
+    y_train, _, _ = encoder_block_forward(x, params, config_of(2, norm_first=norm_first),
+                                          training=True)
+    np.testing.assert_array_equal(y_train, y_ref)
     runs = [encoder_block_forward(x, params, config, rng=np.random.default_rng(s),
                                   training=True)[0] for s in (1, 1, 2)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_training_dropout_equals_the_block_written_out_with_the_same_masks(norm_first):
+    """Sub-layer dropout while training: the block's two inverted-dropout masks are the rng's
+    next two draws (after the attention, which draws nothing when attn_dropout = 0), and the
+    block equals its formula written out with the package's tested parts and those masks."""
+    rng = np.random.default_rng(13)
+    B, T, H, d, d_ff, p = 2, 3, 2, 4, 5, 0.4
+    params, x = random_params(rng, d, d_ff, np.float64), randn(rng, (B, T, d))
+    config = config_of(H, dropout=p, norm_first=norm_first)
+    y, _, _ = encoder_block_forward(x, params, config, rng=np.random.default_rng(0),
+                                    training=True)
+    draws = np.random.default_rng(0)
+    drop1, drop2 = ((draws.random((B, T, d)) >= p) / (1 - p) for _ in range(2))
+    assert drop1.min() == drop2.min() == 0 and drop1.max() > 0          # both masks drop a few
+    attn = {k[5:]: v for k, v in params.items() if k.startswith("attn.")}
+    ffn = {k[4:]: v for k, v in params.items() if k.startswith("ffn.")}
+
+    def ln(i, z):
+        return layer_norm_forward(z, params[f"ln{i}.gamma"], params[f"ln{i}.beta"])[0]
+
+    def mha(z):
+        return multi_head_attention_forward(z, z, attn, H)[0]
+    if norm_first:
+        h = x + drop1 * mha(ln(1, x))
+        ref = h + drop2 * feed_forward_forward(ln(2, h), ffn)[0]
+    else:
+        h = ln(1, x + drop1 * mha(x))
+        ref = ln(2, h + drop2 * feed_forward_forward(h, ffn)[0])
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("norm_first,prefix", [(False, ""), (True, "enc")])
@@ -149,7 +193,7 @@ def test_encoder_stack_equals_blocks_in_turn_and_its_gradient(norm_first, prefix
     equals its blocks applied in turn (then LN_f), and its gradient is keyed like that dict."""
     rng = np.random.default_rng(6)
     config = EncoderConfig(d_model=6, num_heads=3, d_ff=5, num_layers=2, activation="gelu",
-                           norm_first=norm_first)
+                           norm_first=norm_first, eps=0.3)                # LN_f reads config.eps
     params = init_encoder(config, rng, prefix=prefix)
     first = "enc." if prefix else ""
     assert f"{first}blocks.1.attn.W_q" in params and (f"{first}ln_f.gamma" in params) == norm_first
@@ -165,7 +209,8 @@ def test_encoder_stack_equals_blocks_in_turn_and_its_gradient(norm_first, prefix
         h = encoder_block_forward(h, block, config, mask=mask)[0]
     np.testing.assert_array_equal(hidden[2], h)
     if norm_first:
-        h = layer_norm_forward(h, params[f"{first}ln_f.gamma"], params[f"{first}ln_f.beta"])[0]
+        h = layer_norm_forward(h, params[f"{first}ln_f.gamma"], params[f"{first}ln_f.beta"],
+                               eps=0.3)[0]
     np.testing.assert_allclose(y, h, rtol=1e-12)
     assert [w.shape for w in weights] == [(2, 3, 4, 4)] * 2
     assert np.all(weights[0][1, :, :, 3] == 0)                            # the padded key
@@ -180,6 +225,42 @@ def test_encoder_stack_equals_blocks_in_turn_and_its_gradient(norm_first, prefix
     check_finite_differences(ours, {"x": x, **params}, ["x", *params], n_entries=3)
     dx, grads = encoder_backward(np.ones_like(y), cache)
     assert dx.shape == x.shape and set(grads) == set(params)
+
+
+def test_encoder_stack_dropout_and_dweights_follow_its_blocks():
+    """Training, the stack draws its dropout masks block after block from the one rng it was
+    given (= encoder_block_forward in turn sharing a generator); at evaluation (the default)
+    it needs no rng; return_dweights gives each layer's ∂L/∂α in layer order, as the blocks'
+    own backwards walked from the top give them."""
+    rng = np.random.default_rng(14)
+    config = EncoderConfig(d_model=6, num_heads=3, d_ff=5, num_layers=2, dropout=0.3,
+                           attn_dropout=0.2)
+    params = init_encoder(config, rng)
+    params = {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in params.items()}
+    blocks = [{k[len(f"blocks.{i}."):]: v for k, v in params.items()
+               if k.startswith(f"blocks.{i}.")} for i in range(2)]
+    x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 3], 4)[:, None, None, :]
+    y, _, cache = encoder_forward(x, params, config, mask=mask, rng=np.random.default_rng(1),
+                                  training=True)
+    shared, h = np.random.default_rng(1), x
+    for block in blocks:
+        h = encoder_block_forward(h, block, config, mask=mask, rng=shared, training=True)[0]
+    np.testing.assert_array_equal(y, h)
+    off = replace(config, dropout=0.0, attn_dropout=0.0)
+    y_eval, y_off = encoder_forward(x, params, config)[0], encoder_forward(x, params, off)[0]
+    np.testing.assert_array_equal(y_eval, y_off)
+    assert not np.allclose(y, y_eval)
+
+    dy = randn(rng, y.shape)
+    dx, grads, dweights = encoder_backward(dy, cache, return_dweights=True)
+    d, by_block = dy, {}
+    for layer in (1, 0):
+        d, _, by_block[layer] = encoder_block_backward(d, cache["blocks"][layer],
+                                                       return_dweights=True)
+    np.testing.assert_array_equal(dx, d)
+    assert len(dweights) == 2 and not np.allclose(by_block[0], by_block[1])
+    for layer in (0, 1):
+        np.testing.assert_array_equal(dweights[layer], by_block[layer])
 
 
 def test_float32_in_float32_out():
@@ -208,6 +289,64 @@ def test_bad_arguments_raise_value_error():
         encoder_block_forward(x[0], params, config_of(2))
     with pytest.raises(ValueError, match="rng"):
         encoder_block_forward(x, params, config_of(2, dropout=0.5), training=True)
+
+
+def _raises_exactly(message, call):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_bad_arguments_raise_exact_messages():
+    """The messages name the argument as the caller wrote it (config.activation, params['…']
+    with the block's, the FFN's or the stack's key) and say why an rng is needed."""
+    rng = np.random.default_rng(9)
+    params, x = init_encoder_block(4, 6, rng), randn(rng, (2, 3, 4))
+    ffn = {k[4:]: v for k, v in params.items() if k.startswith("ffn.")}
+    stack_config = EncoderConfig(d_model=4, num_heads=2, d_ff=6, norm_first=True)
+    stack = init_encoder(stack_config, rng, prefix="enc")
+    cases = [
+        (lambda: encoder_block_forward(x, params, config_of(2, activation="swish")),
+         "config.activation must be one of ['gelu', 'relu'], got 'swish'"),
+        (lambda: encoder_block_forward(x, {k: v for k, v in params.items() if k != "ffn.b_1"},
+                                       config_of(2)),
+         "params is missing ['ffn.b_1'] (make them with init_encoder_block)"),
+        (lambda: encoder_block_forward(x, params | {"attn.W_q": np.ones((4, 3))}, config_of(2)),
+         "params['attn.W_q'] must have shape (4, 4), got (4, 3)"),
+        (lambda: encoder_block_forward(x, params | {"ffn.W_1": np.ones((3, 6))}, config_of(2)),
+         "params['ffn.W_1'] must have shape (4, ?), got (3, 6)"),
+        (lambda: encoder_block_forward(x, params, config_of(2, dropout=0.5), training=True),
+         "rng must be a numpy.random.Generator when training with dropout 0.5, got NoneType"),
+        (lambda: encoder_block_forward(x, params, config_of(2, attn_dropout=0.3), training=True),
+         "rng must be a numpy.random.Generator when dropout_p > 0 (dropout_p=0.3), "
+         "got NoneType"),
+        (lambda: feed_forward_forward(x, ffn | {"W_1": np.ones((3, 6))}),
+         "params['W_1'] must have shape (4, ?), got (3, 6)"),
+        (lambda: feed_forward_forward(x, ffn | {"W_2": np.ones((6, 3))}),
+         "params['W_2'] must have shape (6, 4), got (6, 3)"),
+        (lambda: feed_forward_forward(np.float64(1.0), ffn),
+         "h must have at least 1 dimensions, got shape ()"),
+        (lambda: init_encoder(EncoderConfig(d_model=6, num_heads=4), rng),
+         "num_heads (4) must be a positive divisor of d_model (6); config.d_model is 6"),
+        (lambda: encoder_forward(x, stack | {"enc.ln_f.gamma": np.ones(3)}, stack_config,
+                                 prefix="enc"),
+         "params['enc.ln_f.gamma'] must have shape (4,), got (3,)"),
+        (lambda: encoder_forward(x, stack, replace(stack_config, dropout=0.5), prefix="enc",
+                                 training=True),
+         "rng must be a numpy.random.Generator when training with dropout 0.5, got NoneType"),
+    ]
+    for call, message in cases:
+        _raises_exactly(message, call)
+
+
+def test_feed_forward_acts_on_each_position_of_any_rank():
+    """FFN is position-wise: one position h (d,) gives that row of a batch (..., d)."""
+    rng = np.random.default_rng(15)
+    ffn = {k[4:]: v for k, v in random_params(rng, 4, 6, np.float64).items()
+           if k.startswith("ffn.")}
+    h = randn(rng, (2, 3, 4))
+    f = feed_forward_forward(h, ffn, "gelu")[0]
+    np.testing.assert_allclose(feed_forward_forward(h[1, 2], ffn, "gelu")[0], f[1, 2],
+                               rtol=1e-13, atol=1e-15)
 
 
 def test_one_block_call_checks_its_mask_once(mask_checks):

@@ -83,6 +83,20 @@ def test_block_options_match_torch(dims, d_ff, norm_first, mlp, causal, activati
                          list(inputs), seed=seed, cond=cond)
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_every_layer_norm_uses_config_eps(norm_first):
+    """config.eps reaches LN₁ and LN₂ on both paths: a large ε (0.5, far from the default
+    1e-5) against the block written out in torch with that ε."""
+    rng = np.random.default_rng(4)
+    params = random_block(rng, 6, 5, np.float64)
+    x = randn(rng, (2, 4, 6), scale=0.5)                                 # σ² comparable to ε
+    y, _, _ = encoder_block_forward(x, params, EncoderConfig(num_heads=3, norm_first=norm_first,
+                                                             eps=0.5))
+    ref = torch_block(torch.from_numpy(x), {k: torch.from_numpy(v) for k, v in params.items()},
+                      3, norm_first=norm_first, mlp=True, causal=False, eps=0.5)
+    np.testing.assert_allclose(y, ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_attention_only_block_has_no_ffn_and_finite_differences():
     rng = np.random.default_rng(1)
     params = random_block(rng, 6, 5, np.float64, mlp=False)

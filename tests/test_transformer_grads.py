@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from attention_np.core import padding_mask
-from attention_np.transformer import encoder_block_backward, encoder_block_forward
+from attention_np.nn import backend as numba_backend
+from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_block_backward,
+                                      encoder_block_forward, encoder_forward, init_encoder)
 from tests.strategies import randn
 from tests.test_transformer import config_of, random_params
 
@@ -58,21 +60,50 @@ def test_dweights_are_the_gradient_of_the_attention_weights(norm_first):
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_numba_backend_matches_numpy_on_every_path(norm_first):
-    """backend="numba": flash kernels (no weights) at evaluation; while training with attention
-    dropout the attention takes the NumPy path (weights returned), same dropout masks."""
+def test_numba_backend_matches_numpy_on_every_path(norm_first, monkeypatch):
+    """backend="numba": the fused block for post-LN with no dropout active (evaluation, or
+    training with both dropouts 0), else flash kernels (no weights) for the attention; while
+    training with attention dropout the attention takes the NumPy path (weights returned),
+    with sub-layer dropout alone it stays on the kernels; same dropout masks as NumPy."""
     pytest.importorskip("numba")
+    fused_calls = []
+    fused_forward = numba_backend.fused_block_forward
+
+    def spy(*args, **kwargs):
+        fused_calls.append(1)
+        return fused_forward(*args, **kwargs)
+    monkeypatch.setattr(numba_backend, "fused_block_forward", spy)
     rng = np.random.default_rng(12)
     params = random_params(rng, 6, 5, np.float64)
     x, mask = randn(rng, (2, 4, 6)), padding_mask([4, 3], 4)[:, None, None, :]
-    for fields, training in (({}, False), ({"dropout": 0.2, "attn_dropout": 0.3}, True)):
+    for fields, training in (({}, False), ({}, True), ({"dropout": 0.2}, True),
+                             ({"attn_dropout": 0.3}, True),
+                             ({"dropout": 0.2, "attn_dropout": 0.3}, True)):
         config = config_of(2, norm_first=norm_first, **fields)
         runs = {}
         for backend in ("numpy", "numba"):
+            fused_calls.clear()
             y, w, cache = encoder_block_forward(x, params, config, mask=mask, training=training,
                                                 rng=np.random.default_rng(0), backend=backend)
-            dx, grads = encoder_block_backward(np.cos(y), cache)
+            dx, grads, dw = encoder_block_backward(np.cos(y), cache, return_dweights=True)
             runs[backend] = {"y": y, "x": dx, **grads}
-        assert (w is None) == (not training)                              # w: the numba run's
+        fused = not norm_first and not fields                            # w, dw: the numba run's
+        assert len(fused_calls) == fused, (fields, training)
+        assert (w is None) == (dw is None) == (not (training and "attn_dropout" in fields))
         for name, value in runs["numpy"].items():
             np.testing.assert_allclose(runs["numba"][name], value, atol=1e-10, err_msg=name)
+
+
+def test_numba_encoder_stack_matches_numpy():
+    """encoder_forward passes its backend to every block: no weights, no ∂L/∂α, same values."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(13)
+    config = EncoderConfig(d_model=6, num_heads=2, d_ff=5, num_layers=2)
+    params = init_encoder(config, rng)
+    x = randn(rng, (2, 4, 6))
+    y, weights, cache = encoder_forward(x, params, config, backend="numba")
+    dx, _, dweights = encoder_backward(np.cos(y), cache, return_dweights=True)
+    y_ref, weights_ref, cache_ref = encoder_forward(x, params, config)
+    assert weights == dweights == [None, None] and weights_ref[0] is not None
+    np.testing.assert_allclose(y, y_ref, atol=1e-10)
+    np.testing.assert_allclose(dx, encoder_backward(np.cos(y_ref), cache_ref)[0], atol=1e-10)
