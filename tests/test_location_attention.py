@@ -111,3 +111,98 @@ def test_attention_follows_the_previous_alignment():
 def test_even_filter_width_raises():
     with pytest.raises(ValueError, match="odd"):
         init_location_params(2, 3, 4, 2, 4, np.random.default_rng(0))
+
+
+# fan-in of each parameter as the docstring states it (F's is its width r, not its K rows);
+# b is the one that starts at zero. Sizes are distinct and large enough that a bound computed
+# from another fan-in would show.
+_SIZES = {"Ds": 40, "Dh": 90, "A": 60, "K": 160, "r": 9}
+_FAN_IN = {"W": "Ds", "V": "Dh", "U": "K", "F": "r", "w": "A"}
+_SHAPES = {"W": ("Ds", "A"), "V": ("Dh", "A"), "U": ("K", "A"), "F": ("K", "r"), "b": ("A",),
+           "w": ("A",)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_location_params_shapes_dtypes_and_scale(dtype):
+    """Every parameter has its shape and the requested dtype; b is zero; the others are
+    U(−k, k) with k = 1/√fan_in: all inside ±k, reaching past 0.9 k, std k/√3 within 15 %."""
+    p = init_location_params(**_SIZES, rng=np.random.default_rng(0), dtype=dtype)
+    assert sorted(p) == sorted(_SHAPES)
+    for name, dims in _SHAPES.items():
+        assert p[name].shape == tuple(_SIZES[d] for d in dims), name
+        assert p[name].dtype == dtype, name
+    assert not p["b"].any()
+    for name, fan_in in _FAN_IN.items():
+        k = 1 / np.sqrt(_SIZES[fan_in])
+        x = p[name].astype(np.float64)
+        assert np.abs(x).max() <= k * (1 + 1e-6), name
+        assert np.abs(x).max() > 0.9 * k, name
+        assert abs(x.std() - k / np.sqrt(3)) < 0.15 * k / np.sqrt(3), name
+
+
+def test_init_location_params_draws_from_the_given_rng():
+    """The same seed gives the same parameters; the rng advances, so a second draw differs."""
+    one = init_location_params(3, 4, 5, 2, 3, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    two, three = (init_location_params(3, 4, 5, 2, 3, rng) for _ in range(2))
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name])
+        assert name == "b" or not np.array_equal(two[name], three[name]), name
+
+
+@pytest.mark.parametrize("bad", ["Ds", "Dh", "A", "K", "r"])
+def test_init_location_params_names_the_bad_size(bad):
+    """A size below 1 is refused with a message naming that size (exact text)."""
+    sizes = {"Ds": 2, "Dh": 3, "A": 4, "K": 2, "r": 3} | {bad: 0}
+    with pytest.raises(ValueError) as info:
+        init_location_params(**sizes, rng=np.random.default_rng(0))
+    assert str(info.value) == f"{bad} must be an integer ≥ 1, got 0"
+
+
+def _step_args(B=2, T=5, Ds=4, Dh=3, A=6, K=2, r=3):
+    rng = np.random.default_rng(0)
+    p = init_location_params(Ds, Dh, A, K, r, rng)
+    return {"s": randn(rng, (B, Ds)), "keys": randn(rng, (B, T, A)),
+            "values": randn(rng, (B, T, Dh)), "alpha_prev": np.full((B, T), 1 / T), "params": p}
+
+
+def _with_params(**changes):
+    args = _step_args()
+    return args | {"params": args["params"] | changes}
+
+
+@pytest.mark.parametrize("args, message", [
+    (_step_args() | {"values": np.ones((2, 5))}, "values must be 3-D, got shape (2, 5)"),
+    (_step_args() | {"alpha_prev": np.ones((2, 5, 1))},
+     "alpha_prev must be 2-D, got shape (2, 5, 1)"),
+    (_step_args() | {"s": np.ones((3, 4))},
+     "s dim 0 (3) must equal keys dim 0 (2); got s(3, 4) and keys(2, 5, 6)"),
+    (_with_params(F=np.ones((2, 4))),
+     "params['F'] must have an odd width r (axis 1), got shape (2, 4)"),
+], ids=["values-rank", "alpha_prev-rank", "batch", "even-filter"])
+def test_step_bad_input_messages(args, message):
+    """The forward's own checks: each bad argument gets its exact message (rank before shape,
+    the batch check names both s and keys, the filter check names params['F'])."""
+    with pytest.raises(ValueError) as info:
+        location_attention_forward(**args)
+    assert str(info.value) == message
+
+
+def test_backward_casts_dcontext_to_the_forward_dtype():
+    """A float64 dcontext reaching a float32 step gives float32 gradients, equal (to float32
+    rounding) to those of the float64 step."""
+    args = _step_args()
+    mask = np.ones((2, 5), bool)
+    mask[1, 3:] = False
+    dcontext = randn(np.random.default_rng(1), (2, 3))
+    as32 = {k: (v.astype(np.float32) if k != "params" else
+                {n: w.astype(np.float32) for n, w in v.items()}) for k, v in args.items()}
+    *_, cache32 = location_attention_forward(**as32, mask=mask)
+    *_, cache64 = location_attention_forward(**args, mask=mask)
+    out32 = location_attention_backward(dcontext, cache32)
+    out64 = location_attention_backward(dcontext, cache64)
+    flat32 = list(out32[:4]) + [out32[4][k] for k in sorted(out32[4])]
+    flat64 = list(out64[:4]) + [out64[4][k] for k in sorted(out64[4])]
+    for ours, ref in zip(flat32, flat64):
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
