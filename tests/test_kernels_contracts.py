@@ -12,6 +12,7 @@ from attention_np.core import softmax_forward as np_softmax_forward
 from attention_np.efficient import sliding_window_attention_forward as np_window_forward
 from attention_np.self_attention import scaled_dot_product_attention_forward as np_sdpa
 from attention_np.kernels import efficient as ke
+from attention_np.kernels._validate import compute_dtype, float_input, upstream_gradient
 from tests.helpers import assert_close
 from tests.strategies import distinct_dims, dtypes, examples, randn, random_mask, seeds
 
@@ -136,3 +137,40 @@ def test_backwards_check_the_full_shape_of_dout():
         kernels.flash_attention_backward(out[:, :1], *qkv, out, lse)
     with pytest.raises(ValueError, match="dy must have"):
         kernels.softmax_backward(out, out[..., :2])
+
+
+@pytest.mark.parametrize("in_dtype, forced, work, out", [
+    (np.int64, None, np.float64, np.float64),        # integers and booleans → float64
+    (np.bool_, None, np.float64, np.float64),
+    (np.uint8, None, np.float64, np.float64),
+    (np.float16, None, np.float32, np.float16),      # float16 computed in float32, cast back
+    (np.float32, None, np.float32, np.float32),
+    (np.float64, None, np.float64, np.float64),
+    (np.float32, np.float64, np.float64, np.float32),  # dtype= wins (all inputs share it)
+    (np.float64, np.float32, np.float32, np.float64),
+])
+def test_float_input_hands_the_kernel_c_contiguous_compute_dtype(in_dtype, forced, work, out):
+    """float_input returns (the array the kernel reads, the dtype the result is cast back to)."""
+    x = np.arange(12).reshape(3, 4).T.astype(in_dtype)   # (4, 3), Fortran order
+    arr, out_dtype = float_input(x, "x", ndim=2, dtype=forced)
+    assert (arr.dtype, out_dtype) == (np.dtype(work), np.dtype(out))
+    assert arr.flags.c_contiguous
+    np.testing.assert_array_equal(arr, x.astype(work))
+    assert compute_dtype(in_dtype) == (np.float32 if in_dtype == np.float16 else in_dtype)
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble) == np.float64, reason="long double is float64 here")
+def test_float_input_rejects_a_float_the_kernels_cannot_compute_in():
+    with pytest.raises(ValueError) as info:
+        float_input(np.zeros(2, np.longdouble), "x")
+    assert str(info.value) == (f"x must be float16, float32 or float64 (the kernels compute in "
+                               f"float32 or float64), got dtype {np.dtype(np.longdouble)} "
+                               f"with shape (2,)")
+
+
+def test_upstream_gradient_names_its_argument():
+    dout = np.zeros((2, 3))
+    assert upstream_gradient(dout, (2, 3), "dy") is dout
+    with pytest.raises(ValueError) as info:
+        upstream_gradient(dout, [3, 2], "dy")
+    assert str(info.value) == "dy must have the forward output's shape (3, 2), got (2, 3)"

@@ -27,7 +27,7 @@ def float_input(x, name: str, *, ndim=None, min_ndim=None, dtype=None):
     (so that every input of one kernel shares it).
     """
     arr = np.asarray(x)
-    if arr.dtype.kind in "biu":
+    if arr.dtype.kind in ("b", "i", "u"):
         arr = arr.astype(np.float64)
     elif arr.dtype.kind != "f":
         raise ValueError(f"{name} must be a floating-point array, got dtype {arr.dtype}")
@@ -55,7 +55,7 @@ def bool_mask(mask, name: str, shape: tuple):
         raise ValueError(f"{name} with shape {m.shape} is not broadcastable to {shape}") from None
 
 
-def upstream_gradient(dout, shape: tuple, name: str = "dy") -> np.ndarray:
+def upstream_gradient(dout, shape: tuple, name: str) -> np.ndarray:
     """The gradient handed to a backward, which must have the forward output's ``shape``."""
     dout = np.asarray(dout)
     if dout.shape != tuple(shape):
