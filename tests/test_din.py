@@ -76,6 +76,50 @@ def test_fully_masked_user_gets_zero_pooling_and_gradients():
     assert np.all(grads["h"][0] == 0) and np.all(np.isfinite(grads["a"]))
 
 
+def test_no_mask_means_every_behaviour_counts():
+    """mask=None is the all-True mask, for both poolings, forward and backward (softmax
+    backward also without dweights)."""
+    inputs, _ = _inputs(3, 5, 4, 6, np.float64, 2)
+    h, a = inputs["h"], inputs["a"]
+    p = {k: inputs[k] for k in PARAM_NAMES}
+    dpooled = np.random.default_rng(5).standard_normal((3, 4))
+    for normalize in ("none", "softmax"):
+        pooled, weights, cache = din_attention_forward(h, a, p, None, normalize)
+        pooled_m, weights_m, cache_m = din_attention_forward(h, a, p, np.ones((3, 5), bool),
+                                                             normalize)
+        np.testing.assert_array_equal(pooled, pooled_m)
+        np.testing.assert_array_equal(weights, weights_m)
+        assert np.all(weights != 0)
+        assert cache["mask"].dtype == bool                   # masks are boolean, True = attend
+        dh, da, g = din_attention_backward(dpooled, cache)
+        dh_m, da_m, g_m = din_attention_backward(dpooled, cache_m, dweights=np.zeros((3, 5)))
+        np.testing.assert_array_equal(dh, dh_m)
+        np.testing.assert_array_equal(da, da_m)
+        for k in PARAM_NAMES:
+            np.testing.assert_array_equal(g[k], g_m[k])
+
+
+@pytest.mark.parametrize("normalize", ["none", "softmax"])
+def test_float32_stays_float32_with_float64_dout(normalize):
+    """A float64 dpooled (and dweights) does not promote the float32 gradients: dpooled is cast
+    to the forward's dtype."""
+    inputs, mask = _inputs(3, 5, 4, 6, np.float32, 4)
+    p = {k: inputs[k] for k in PARAM_NAMES}
+    _, _, cache = din_attention_forward(inputs["h"], inputs["a"], p, mask, normalize)
+    rng = np.random.default_rng(6)
+    dh, da, g = din_attention_backward(rng.standard_normal((3, 4)), cache)
+    assert dh.dtype == da.dtype == np.float32
+    assert all(g[k].dtype == np.float32 for k in PARAM_NAMES)
+
+
+def test_forward_keeps_the_inputs_without_copying():
+    """Float inputs of one dtype are cached as they are (copy=False), not copied."""
+    inputs, _ = _inputs(2, 3, 5, 4, np.float64, 3)
+    h, a = inputs["h"], inputs["a"]
+    _, cache = din_activation_forward(h, a, {k: inputs[k] for k in PARAM_NAMES})
+    assert np.shares_memory(cache["h"], h) and np.shares_memory(cache["a"], a)
+
+
 def test_activation_unit_matches_torch():
     inputs, _ = _inputs(2, 3, 5, 4, np.float64, 3)
 
@@ -96,3 +140,40 @@ def test_bad_shapes_raise():
         din_attention_forward(np.zeros((2, 5, 4)), np.zeros((2, 4)), p, normalize="max")
     with pytest.raises(ValueError, match="W1"):
         din_attention_forward(np.zeros((2, 5, 3)), np.zeros((2, 3)), p)
+
+
+def test_bad_input_messages_name_the_argument():
+    """The exact messages: which argument, which axis, and both shapes."""
+    p = init_din_params(4, 3, np.random.default_rng(0))
+    cases = [((np.zeros((2, 4)), np.zeros((2, 4))), "behaviours must be 3-D, got shape (2, 4)"),
+             ((np.zeros((2, 5, 4)), np.zeros((2, 4, 4))),
+              "candidate must be 2-D, got shape (2, 4, 4)"),
+             ((np.zeros((2, 5, 4)), np.zeros((3, 4))),
+              "behaviours dim 0 (2) must equal candidate dim 0 (3); "
+              "got behaviours(2, 5, 4) and candidate(3, 4)"),
+             ((np.zeros((2, 5, 4)), np.zeros((2, 3))),
+              "behaviours dim 2 (4) must equal candidate dim 1 (3); "
+              "got behaviours(2, 5, 4) and candidate(2, 3)")]
+    for (h, a), message in cases:
+        for call in (lambda: din_attention_forward(h, a, p),
+                     lambda: din_activation_forward(h, a, p)):
+            with pytest.raises(ValueError) as info:
+                call()
+            assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        init_din_params(4, 0, np.random.default_rng(0))
+    assert str(info.value) == "H must be an integer ≥ 1, got 0"
+
+
+def test_init_din_params_follows_the_docstring():
+    """W₁ ~ U(±√(6/(4D+H))) then w₂ ~ U(±√(6/(H+1))) from the same rng stream, zero biases,
+    all in the requested dtype."""
+    D, H = 3, 5
+    p = init_din_params(D, H, np.random.default_rng(11), np.float32)
+    rng = np.random.default_rng(11)
+    a1, a2 = np.sqrt(6 / (4 * D + H)), np.sqrt(6 / (H + 1))
+    expected = {"W1": rng.uniform(-a1, a1, (4 * D, H)), "b1": np.zeros(H),
+                "w2": rng.uniform(-a2, a2, H), "b2": np.zeros(1)}
+    for k in PARAM_NAMES:
+        assert p[k].dtype == np.float32, k
+        np.testing.assert_array_equal(p[k], expected[k].astype(np.float32))
