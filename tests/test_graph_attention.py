@@ -110,6 +110,18 @@ def test_gat_weights_match_torch_and_the_edge_list_form(case):
     np.testing.assert_allclose(weights_e, weights[:, edges[0], edges[1]], rtol=1e-13, atol=0)
 
 
+def test_gat_gradient_at_a_score_of_exactly_zero_matches_torch():
+    """LeakyReLU'(0) is the negative slope, as in torch: nodes 0 and 1 have x = 0, so every
+    edge between them has the score a_dst·0 + a_src·0 = 0 exactly, and their softmax rows
+    (which also hold non-zero scores) send a gradient through those edges."""
+    rng = np.random.default_rng(11)
+    adj = np.ones((4, 4), bool)
+    inputs = gat_inputs(rng, 4, 3, 2, 2, True, np.float64)
+    inputs["x"][:2] = 0.0
+    assert_matches_torch("gat", ours_gat(adj, 2, True, 0.2), torch_gat(adj, 2, True, 0.2),
+                         inputs, ["x"] + GAT_NAMES, seed=11)
+
+
 def test_gat_finite_differences():
     rng = np.random.default_rng(3)
     adj = random_graph(rng, 6)
@@ -190,6 +202,47 @@ def test_ten_thousand_nodes_as_an_edge_list():
     assert np.all(np.isfinite(dx))
 
 
+@pytest.mark.parametrize("concat", [True, False])
+def test_init_gat_params_shapes_dtype_and_glorot_bounds(concat):
+    """W (F, H·F') and a_src, a_dst (H, F') are U(−a, a) with a = √(6 / (fan_in + fan_out)),
+    b = 0; a float32 init is the float64 init (same seed) rounded, in float32 throughout."""
+    F_in, Fp, H = 40, 20, 3
+    params = init_gat_params(F_in, Fp, H, np.random.default_rng(0), concat)
+    low = init_gat_params(F_in, Fp, H, np.random.default_rng(0), concat, np.float32)
+    shapes = {"W": (F_in, H * Fp), "a_src": (H, Fp), "a_dst": (H, Fp),
+              "b": (H * Fp,) if concat else (Fp,)}
+    assert {k: v.shape for k, v in params.items()} == shapes
+    assert all(v.dtype == np.float64 for v in params.values())
+    assert all(v.dtype == np.float32 for v in low.values())
+    for k in shapes:
+        np.testing.assert_array_equal(low[k], params[k].astype(np.float32))
+    assert np.all(params["b"] == 0)
+    for k in ("W", "a_src", "a_dst"):
+        bound = np.sqrt(6 / sum(shapes[k]))
+        assert 0.9 * bound < np.abs(params[k]).max() <= bound, k
+    assert not np.array_equal(params["a_src"], params["a_dst"])       # separate draws
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 2, 3), "in_features must be an integer ≥ 1, got 0"),
+    ((3, 0, 3), "out_features must be an integer ≥ 1, got 0"),
+    ((3, 2, 0), "num_heads must be an integer ≥ 1, got 0"),
+])
+def test_init_gat_params_bad_sizes(args, message):
+    with pytest.raises(ValueError) as info:
+        init_gat_params(*args, np.random.default_rng(0))
+    assert str(info.value) == message
+
+
+def test_gat_bad_param_shape_message():
+    """F' = W's columns / H is an integer in the message, (3, 2) not (3, 2.0)."""
+    rng = np.random.default_rng(0)
+    params = {**init_gat_params(3, 2, 3, rng), "a_src": np.ones((2, 4))}
+    with pytest.raises(ValueError) as info:
+        gat_forward(np.ones((5, 3)), np.eye(5, dtype=bool), params, 3)
+    assert str(info.value) == "params['a_src'] must have shape (3, 2), got (2, 4)"
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda a: {**a, "adj": np.ones((4, 5), bool)}, "adj"),
     (lambda a: {**a, "adj": np.ones((5, 5))}, "adj"),
@@ -218,3 +271,24 @@ def test_gat_backward_checks_dout():
                                 init_gat_params(3, 2, 2, rng), 2)
     with pytest.raises(ValueError, match="dout"):
         gat_backward(np.ones((4, 5)), cache)
+
+
+def test_gat_backward_works_in_the_forward_dtype_and_keeps_no_param_copy():
+    """A float64 dout on a float32 forward gives float32 gradients; the cache refers to the
+    caller's params (no copy when they already have x's dtype)."""
+    rng = np.random.default_rng(12)
+    adj = random_graph(rng, 5)
+    for concat in (True, False):
+        inputs = gat_inputs(rng, 5, 4, 3, 2, concat, np.float32)
+        x, params = inputs.pop("x"), inputs
+        out, _, cache = gat_forward(x, adj, params, 2, concat)
+        assert np.shares_memory(cache["proj"]["W"], params["W"])
+        assert np.shares_memory(cache["attend"]["a_src"], params["a_src"])
+        assert np.shares_memory(cache["attend"]["a_dst"], params["a_dst"])
+        dout = rng.standard_normal(out.shape)                               # float64
+        dx, grads = gat_backward(dout, cache)
+        assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+        dx32, grads32 = gat_backward(dout.astype(np.float32), cache)
+        np.testing.assert_array_equal(dx, dx32)
+        for k in GAT_NAMES:
+            np.testing.assert_array_equal(grads[k], grads32[k])

@@ -120,6 +120,47 @@ def test_the_weights_follow_a_relation_bias():
     np.testing.assert_allclose(weights[0][relations == 2].sum(), N, rtol=1e-6)
 
 
+@pytest.mark.parametrize("concat", [True, False])
+def test_init_relation_gat_params_shapes_dtype_and_glorot_bounds(concat):
+    """GAT's params plus a_rel (H, F') and rel (R, H·F'), U(−a, a) with
+    a = √(6 / (fan_in + fan_out)); a float32 init is the float64 one (same seed) rounded."""
+    F_in, Fp, H, R = 6, 20, 3, 30
+    params = init_relation_gat_params(F_in, Fp, H, R, np.random.default_rng(0), concat)
+    low = init_relation_gat_params(F_in, Fp, H, R, np.random.default_rng(0), concat,
+                                   np.float32)
+    shapes = {"W": (F_in, H * Fp), "a_src": (H, Fp), "a_dst": (H, Fp),
+              "b": (H * Fp,) if concat else (Fp,), "a_rel": (H, Fp), "rel": (R, H * Fp)}
+    assert {k: v.shape for k, v in params.items()} == shapes
+    assert all(v.dtype == np.float64 for v in params.values())
+    assert all(v.dtype == np.float32 for v in low.values())
+    for k in shapes:
+        np.testing.assert_array_equal(low[k], params[k].astype(np.float32))
+    for k in ("a_rel", "rel"):
+        bound = np.sqrt(6 / sum(shapes[k]))
+        assert 0.9 * bound < np.abs(params[k]).max() <= bound, k
+
+
+def test_relation_gat_backward_works_in_the_forward_dtype_and_keeps_no_param_copy():
+    """A float64 dout on a float32 forward gives float32 gradients; the cache refers to the
+    caller's a_rel and rel (no copy when they already have x's dtype)."""
+    rng = np.random.default_rng(12)
+    adj = random_graph(rng, 5)
+    relations = rng.integers(0, 3, (5, 5))
+    for concat in (True, False):
+        inputs = relation_inputs(rng, 5, 4, 3, 2, 3, concat, np.float32)
+        x, params = inputs.pop("x"), inputs
+        out, _, cache = relation_gat_forward(x, adj, relations, params, 2, concat)
+        assert np.shares_memory(cache["a_rel"], params["a_rel"])
+        assert np.shares_memory(cache["rh"], params["rel"])
+        dout = rng.standard_normal(out.shape)                               # float64
+        dx, grads = relation_gat_backward(dout, cache)
+        assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+        dx32, grads32 = relation_gat_backward(dout.astype(np.float32), cache)
+        np.testing.assert_array_equal(dx, dx32)
+        for k in NAMES:
+            np.testing.assert_array_equal(grads[k], grads32[k])
+
+
 @pytest.mark.parametrize("relations, message", [
     (np.zeros((4, 4)), "relations"),                          # not integer
     (np.zeros((4, 3), int), "relations"),                     # wrong shape
