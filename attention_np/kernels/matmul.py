@@ -117,6 +117,6 @@ def matmul(a, b) -> np.ndarray:
     b = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N)), dtype).reshape(n, K, N)
     c = (np.empty if K else np.zeros)((n, M, N), dtype)     # K = 0: the empty sum, 0
     cfg = config(2.0 * n * M * N * K)
-    for i in range(n if M and N and K else 0):
+    for i in range(n):                            # _gemm leaves an empty product alone
         _gemm(a[i], b[i], c[i], cfg.matmul_mc, cfg.matmul_kc)
     return c.reshape(batch + (M, N)).astype(np.result_type(a_dtype, b_dtype), copy=False)
