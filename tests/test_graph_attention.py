@@ -161,6 +161,20 @@ def test_graph_without_edges_and_weights_sum_to_one():
     np.testing.assert_allclose(weights.sum(-1), np.broadcast_to(adj.any(-1), (3, 5)), rtol=1e-6)
 
 
+def test_float32_weights_stay_float32_in_both_forms():
+    """The weights come back in x's dtype: (H, N, N) for a dense adjacency, (H, E) for an edge
+    list, equal to each other at the edges."""
+    rng = np.random.default_rng(9)
+    adj = random_graph(rng, 5)
+    inputs = gat_inputs(rng, 5, 3, 2, 2, True, np.float32)
+    x, params = inputs.pop("x"), inputs
+    edges = as_form(adj, "edges", rng)
+    _, dense, _ = gat_forward(x, adj, params, 2)
+    _, listed, _ = gat_forward(x, edges, params, 2)
+    assert dense.dtype == listed.dtype == np.float32 and dense.shape == (2, 5, 5)
+    np.testing.assert_allclose(dense[:, edges[0], edges[1]], listed, rtol=1e-6)
+
+
 def test_zero_attention_vectors_give_the_mean_over_neighbours():
     """a_src = a_dst = 0: every score is 0, α_ij = 1/|N(i)| — mean aggregation (GCN-style)."""
     rng = np.random.default_rng(6)

@@ -188,3 +188,18 @@ def test_relation_gat_bad_params_and_edge_list_relations():
                              {**params, "rel": np.ones((3, 5))}, 2)
     with pytest.raises(ValueError, match="num_relations"):
         init_relation_gat_params(3, 2, 2, 0, rng)
+
+
+@pytest.mark.parametrize("adj, relations, message", [
+    (np.ones((4, 4), bool), np.zeros((4, 4)), "relations must be an integer array of shape "
+     "(4, 4) (one relation id per (i, j)), got dtype float64 and shape (4, 4)"),
+    (np.array([[0, 1, 2], [1, 2, 3]]), np.zeros((4, 4), np.int64), "relations must be an "
+     "integer array of shape (3,) (one relation id per edge), got dtype int64 and shape (4, 4)"),
+])
+def test_relation_gat_bad_relations_exact_message(adj, relations, message):
+    """The whole message, in both forms: per (i, j) beside a dense adjacency, per edge beside
+    an edge list."""
+    params = init_relation_gat_params(3, 2, 2, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError) as info:
+        relation_gat_forward(np.ones((4, 3)), adj, relations, params, 2)
+    assert str(info.value) == message

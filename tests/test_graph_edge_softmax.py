@@ -8,7 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attention_np.graph import edge_softmax_backward, edge_softmax_forward
+from attention_np.graph import check_edges, edge_softmax_backward, edge_softmax_forward
+from attention_np.graph import edges as graph_edges
 from tests.helpers import assert_matches_torch, check_finite_differences
 from tests.strategies import dtypes, randn, seeds
 
@@ -117,6 +118,49 @@ def test_no_edges_at_all():
     assert alpha.shape == (2, 0) and edge_softmax_backward(np.zeros((2, 0)), cache).shape == (2, 0)
 
 
+def test_a_graph_of_zero_nodes():
+    """num_nodes may be 0 (the docstring's num_nodes ≥ 0): no edges, no weights, no error."""
+    alpha, cache = edge_softmax_forward(np.zeros((2, 0)), np.zeros((2, 0), int), 0)
+    assert alpha.shape == (2, 0) and edge_softmax_backward(np.zeros((2, 0)), cache).shape == (2, 0)
+
+
+def test_backward_works_in_alpha_s_dtype():
+    """A float64 dalpha on a float32 forward gives float32 dscores, equal to those of the same
+    dalpha rounded to float32 first (the backward casts dalpha to α's dtype)."""
+    rng = np.random.default_rng(1)
+    edges = random_edges(rng, 6)
+    _, cache = edge_softmax_forward(randn(rng, (2, edges.shape[1]), np.float32), edges, 6)
+    dalpha = rng.standard_normal((2, edges.shape[1]))                    # float64
+    dscores = edge_softmax_backward(dalpha, cache)
+    assert dscores.dtype == np.float32
+    np.testing.assert_array_equal(dscores,
+                                  edge_softmax_backward(dalpha.astype(np.float32), cache))
+
+
+def test_check_edges_sorts_by_i_then_j_like_the_dense_form():
+    """A shuffled edge list becomes the same Edges as its dense adjacency (sorted by the
+    attending node i, then by j), and ``order`` maps each sorted edge back to its column."""
+    rng = np.random.default_rng(2)
+    edges = random_edges(rng, 7)
+    adj = np.zeros((7, 7), bool)
+    adj[edges[0], edges[1]] = True
+    ours, dense = check_edges(edges, 7), check_edges(adj, 7)
+    for field in ("dst", "src", "indptr", "starts", "counts"):
+        np.testing.assert_array_equal(getattr(ours, field), getattr(dense, field), field)
+    np.testing.assert_array_equal(edges[:, ours.order], np.stack([ours.dst, ours.src]))
+
+
+def test_check_edges_large_node_ids_do_not_collide(monkeypatch):
+    """The duplicate check keys each pair (i, j) by the integer i·N + j: with N = 2²⁷ that key
+    passes 2⁵³, where float64 would round (N−1, 0) and (N−1, 1) to one key. (The Edges built
+    from such a graph would take gigabytes, so _make_edges is replaced by a recorder here.)"""
+    n = 2 ** 27
+    monkeypatch.setattr(graph_edges, "_make_edges", lambda n, dst, src, order: (dst, src))
+    dst, src = check_edges(np.array([[n - 1, n - 1, 0], [1, 0, 1]]), n)
+    np.testing.assert_array_equal(dst, [0, n - 1, n - 1])
+    np.testing.assert_array_equal(src, [1, 0, 1])
+
+
 @pytest.mark.parametrize("edges, num_nodes, names", [
     (np.eye(2, dtype=bool), 2, ["edges"]),
     (np.array([[0, 0], [1, 1]]), 2, ["edges"]),                      # (0, 1) twice
@@ -128,3 +172,22 @@ def test_bad_input_names_the_argument(edges, num_nodes, names):
     with pytest.raises(ValueError) as info:
         edge_softmax_forward(np.zeros((1, 2)), edges, num_nodes)
     assert any(n in str(info.value) for n in names), str(info.value)
+
+
+@pytest.mark.parametrize("edges, message", [
+    (np.eye(2, dtype=bool), "edges must be an integer (2, E) edge list of (i, j) columns, got a "
+     "boolean array of shape (2, 2) (np.argwhere(adj).T makes one from an adjacency)"),
+    (np.array([[0, 1], [1, 0], [0, 0]], np.int64), "edges must be a boolean (N, N) adjacency or an "
+     "integer (2, E) edge list of (i, j) columns, got dtype int64 and shape (3, 2)"),
+    (np.array([0, 1], np.int64), "edges must be a boolean (N, N) adjacency or an integer (2, E) edge "
+     "list of (i, j) columns, got dtype int64 and shape (2,)"),
+    (np.array([[0, 1, 1], [0, 0, 0]]),                      # (1, 0) twice, after the first edge
+     "edges lists an edge (i, j) more than once; each pair may appear once"),
+])
+def test_bad_edges_exact_message(edges, message):
+    """The whole message, so that a changed word or a check that lets the input through fails;
+    scores have one column per edge, so the edges are the only thing wrong."""
+    scores = np.zeros((1, np.shape(edges)[-1]))
+    with pytest.raises(ValueError) as info:
+        edge_softmax_forward(scores, edges, 2)
+    assert str(info.value) == message
