@@ -18,6 +18,7 @@ SOURCES += sorted((ROOT / "docs" / "locales").rglob("*.po")) + [ROOT / "README.m
                                                                 ROOT / "README.zh-CN.md"]
 ROLE = re.compile(r"\{record\}`([^`]+)`")
 TABLE = re.compile(r"^```\{record-table\} (\S+)\n((?::[\w-]+:.*\n)+)", re.M)
+COMPARE = re.compile(r"^```\{record-compare\}\n(?::[\w-]+:.*\n)*((?:(?!```).*\n)*)```", re.M)
 PROVENANCE = {"commit", "tree_differs_from_commit", "date", "cpu", "cores", "python", "numpy",
               "numba"}
 
@@ -37,6 +38,16 @@ def test_a_record_says_where_it_came_from(path):
         verified = {p for p in numbers if _records.is_verified(p)}
         assert verified <= set(record["tolerance"]), sorted(verified - set(record["tolerance"]))
         assert all(t > 0 for t in record["tolerance"].values())
+
+
+def test_every_demo_has_a_quick_and_a_full_record():
+    """Issue 29: docs/records/ holds a quick and a full record of every demo, and the kernel
+    bench's record."""
+    from demos import DEMOS
+    missing = [f"{demo}.{mode}" for demo in DEMOS for mode in ("quick", "full")
+               if not _records.record_path(demo, mode).exists()]
+    assert not missing, f"no record: {missing} (python -m demos --record NAME [--full])"
+    assert _records.record_path("kernels", None).exists()
 
 
 def test_readme_is_what_the_records_say():
@@ -85,6 +96,10 @@ def test_every_record_reference_resolves():
                 for col in opts["columns"].split():
                     col_path = col if col.startswith("@") or not row else f"{row}.{col}"
                     refs.append(f"{head}:{col_path}")
+        for body in COMPARE.findall(text):              # demo | path | label | 中文: both modes
+            for line in filter(str.strip, body.splitlines()):
+                demo, reference = (f.strip() for f in line.split("|")[:2])
+                refs += [f"{demo}.quick:{reference}", f"{demo}.full:{reference}"]
         for ref in refs:
             try:
                 _records.resolve(ref, cache)

@@ -140,6 +140,87 @@ class RecordTable(SphinxDirective):
         return out
 
 
+class RecordCompare(SphinxDirective):
+    """One metric per line, read from a demo's quick and its full record side by side::
+
+        ```{record-compare}
+        translate_dates | bahdanau.exact_match:.3f | Bahdanau, exact match | Bahdanau，完全匹配
+        ```
+
+    Columns: demo, metric (the page's language), quick, full. Below the table: the full
+    records' dates, CPUs and commits, and their summed wall time."""
+    has_content = True
+    option_spec = {"header": directives.unchanged_required, "header-zh": directives.unchanged}
+
+    def run(self):
+        from demos import _records
+        if self.env.app.builder.name == "gettext":    # a table of numbers has nothing to translate
+            return []
+        chinese = (self.config.language or "en").startswith("zh")
+        header = [h.strip() for h in (self.options.get("header-zh") if chinese and "header-zh"
+                                      in self.options else self.options["header"]).split("|")]
+        if len(header) != 4:
+            raise self.error(f"record-compare: 4 header cells (demo, metric, quick, full), "
+                             f"got {len(header)}")
+        cache = self.env.__dict__.setdefault("_record_cache", {})
+        body, full_records = [], {}
+        for line in self.content:
+            if not line.strip():
+                continue
+            fields = [f.strip() for f in line.split("|")]
+            if len(fields) != 4:
+                raise self.error(f"record-compare: a line is demo | path[:format] | label | "
+                                 f"中文标签, got {line!r}")
+            demo, reference, label, label_zh = fields
+            cells = [demo, label_zh if chinese else label]
+            for mode in ("quick", "full"):
+                self.env.note_dependency(str(_records.record_path(demo, mode)))
+                try:
+                    cells.append(_records.resolve(f"{demo}.{mode}:{reference}", cache))
+                except (KeyError, ValueError, FileNotFoundError) as error:
+                    raise self.error(f"record-compare: {error}")
+            full_records[demo] = cache[(demo, "full")]
+            body.append(cells)
+        table = nodes.table(classes=["record-table"])
+        group = nodes.tgroup(cols=4)
+        table += group
+        for _ in header:
+            group += nodes.colspec(colwidth=1)
+        thead, tbody = nodes.thead(), nodes.tbody()
+        group += thead
+        group += tbody
+        for cells, parent in [(header, thead)] + [(c, tbody) for c in body]:
+            line = nodes.row()
+            for i, text in enumerate(cells):
+                entry = nodes.entry()
+                para = nodes.paragraph()
+                para += nodes.literal(text=text) if parent is tbody and i == 0 else nodes.Text(text)
+                entry += para
+                line += entry
+            parent += line
+        return [table, nodes.paragraph(text=full_summary(full_records.values(), chinese),
+                                       classes=["record-provenance"])]
+
+
+def full_summary(records, chinese: bool) -> str:
+    """Where a set of full records came from, in one line."""
+    from demos import _records
+    records = list(records)
+    dates = sorted({r["provenance"]["date"] for r in records})
+    cpus = sorted({f"{_records.cpu_name(r['provenance'])}（{r['provenance']['cores']} 核）" if chinese
+                   else f"{_records.cpu_name(r['provenance'])} ({r['provenance']['cores']} cores)"
+                   for r in records})
+    commits = sorted({r["provenance"]["commit"] for r in records})
+    wall = sum(r["wall_seconds"] for r in records) / 60
+    if chinese:
+        return (f"完整模式的记录：{len(records)} 个演示，各自单独运行（python -m demos --record 名称 "
+                f"--full），{'、'.join(dates)}，{'、'.join(cpus)}，提交 {'、'.join(commits)}，"
+                f"墙钟合计 {wall:.0f} 分钟。")
+    return (f"Full records: {len(records)} demos, each run alone (python -m demos --record NAME "
+            f"--full), {', '.join(dates)}, {', '.join(cpus)}, commit {', '.join(commits)}; "
+            f"{wall:.0f} minutes wall in all.")
+
+
 def provenance_line(record: dict, chinese: bool) -> str:
     p = record["provenance"]
     dirty = p.get("tree_differs_from_commit")
@@ -161,6 +242,7 @@ def provenance_line(record: dict, chinese: bool) -> str:
 
 def setup(app):
     app.add_directive("record-table", RecordTable)
+    app.add_directive("record-compare", RecordCompare)
     app.add_role("record", record_role)
     app.add_role("given", given_role)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
