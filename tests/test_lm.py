@@ -133,8 +133,10 @@ def test_numba_backend_matches_numpy():
     runs = {}
     for backend in ("numpy", "numba"):
         cfg = LMConfig(vocab_size=9, max_len=8, d_model=8, num_heads=2, d_ff=6, backend=backend)
-        logits, cache = lm_forward(ids, params, cfg)
+        logits, weights, cache = lm_forward(ids, params, cfg, return_weights=True)
         runs[backend] = {"logits": logits, **lm_backward(np.cos(logits), cache)}
+        # the flash kernels keep no weights: None entries say the backend reached the blocks
+        assert [w is None for w in weights] == [backend == "numba"] * cfg.num_layers
     for name, value in runs["numpy"].items():
         np.testing.assert_allclose(runs["numba"][name], value, atol=1e-10, err_msg=name)
 
@@ -153,3 +155,69 @@ def test_bad_arguments_raise_value_error():
                                                            num_heads=2, d_ff=6, tied=False))
     with pytest.raises(ValueError, match="dlogits"):
         lm_backward(np.zeros((1, 2, 9)), lm_forward(np.zeros((1, 3), int), params, cfg)[1])
+
+
+def test_error_messages_name_the_argument_and_value():
+    """Exact messages: the position past max_len, the id range, the type of a wrong cfg or
+    params, the size or activation field named, eps = 0 refused, and lm_loss_and_grads checks
+    the targets ids[:, 1:] (a bad id at t = 1 is reported with the targets' range and shape)."""
+    cfg = LMConfig(vocab_size=9, max_len=5, d_model=8, num_heads=2, d_ff=6)
+    params = init_lm(cfg, np.random.default_rng(4))
+    cases = [
+        (lambda: lm_forward(np.zeros((1, 6), int), params, cfg),
+         "ids with shape (1, 6) reaches position 6 > max_len 5"),
+        (lambda: lm_forward(np.full((1, 3), 9), params, cfg),        # only above V, none below 0
+         "ids must lie in [0, vocab_size=9), got ids in [9, 9] (shape (1, 3))"),
+        (lambda: lm_forward(np.zeros((1, 3), int), params, "cfg"),
+         "cfg must be an LMConfig, got str"),
+        (lambda: lm_forward(np.zeros((1, 3), int), [params], cfg),
+         "params must be a dict of arrays (make it with init_lm), got list"),
+        (lambda: init_lm("cfg", np.random.default_rng(0)), "cfg must be an LMConfig, got str"),
+        (lambda: LMConfig(num_layers=0), "num_layers must be an integer ≥ 1, got 0"),
+        (lambda: LMConfig(activation="tanh"),
+         "activation must be one of ['gelu', 'relu'], got 'tanh'"),
+        (lambda: LMConfig(eps=0.0), "eps must be positive, got 0.0"),
+        (lambda: lm_loss_and_grads(np.array([[0, 9, 1]]), params, cfg),
+         "ids must lie in [0, vocab_size=9), got ids in [1, 9] (shape (1, 2))"),
+        (lambda: lm_loss_and_grads(np.array([[3]]), params, cfg),
+         "ids must be (B, T) with T ≥ 2 (inputs and next tokens), got shape (1, 1)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_full_context_and_shortest_loss_are_accepted():
+    """T = max_len fills every learned position (all of P gets a gradient), and T = 2 is the
+    shortest sequence with a next-token loss: one prediction per row, −log softmax(logits)[w₁]."""
+    cfg = LMConfig(vocab_size=7, max_len=4, d_model=4, num_heads=2, num_layers=1, d_ff=3)
+    rng = np.random.default_rng(5)
+    params = random_lm(cfg, rng, np.float64)
+    ids = rng.integers(0, 7, (2, 4))
+    logits, cache = lm_forward(ids, params, cfg)
+    assert logits.shape == (2, 4, 7)
+    assert np.all(np.abs(lm_backward(np.cos(logits), cache)["pos_emb.W"]).sum(axis=1) > 0)
+    long_ids = np.concatenate([ids, rng.integers(0, 7, (2, 1))], axis=1)  # inputs fill max_len
+    assert np.isfinite(lm_loss_and_grads(long_ids, params, cfg)[0])
+    pair = ids[:, :2]
+    loss, grads = lm_loss_and_grads(pair, params, cfg)
+    first = lm_forward(pair[:, :1], params, cfg)[0][:, 0]               # (B, V)
+    log_p = first - np.log(np.exp(first).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(loss, -log_p[np.arange(2), pair[:, 1]].mean(), rtol=1e-12)
+    assert set(grads) == set(params)
+
+
+def test_eps_reaches_every_layer_norm():
+    """cfg.eps is the ε of every block's norms and of LN_f: a large ε changes the logits, and
+    they still match torch run with the same ε."""
+    cfg = LMConfig(vocab_size=6, max_len=5, d_model=4, num_heads=2, num_layers=2, d_ff=3,
+                   eps=0.5)
+    rng = np.random.default_rng(6)
+    params = random_lm(cfg, rng, np.float64)
+    ids = rng.integers(0, 6, (2, 5))
+    logits = lm_forward(ids, params, cfg)[0]
+    with torch.no_grad():
+        ref = torch_lm(torch.from_numpy(ids), {k: torch.from_numpy(v) for k, v in params.items()},
+                       cfg)
+    np.testing.assert_allclose(logits, ref.numpy(), rtol=1e-12, atol=1e-12)
