@@ -181,11 +181,11 @@ class RecordCompare(SphinxDirective):
                     raise self.error(f"record-compare: {error}")
             full_records[demo] = cache[(demo, "full")]
             body.append(cells)
-        table = nodes.table(classes=["record-table"])
+        table = nodes.table(classes=["record-table", "colwidths-given"])   # long demo names
         group = nodes.tgroup(cols=4)
         table += group
-        for _ in header:
-            group += nodes.colspec(colwidth=1)
+        for width in (29, 47, 12, 12):
+            group += nodes.colspec(colwidth=width)
         thead, tbody = nodes.thead(), nodes.tbody()
         group += thead
         group += tbody
@@ -213,11 +213,11 @@ def full_summary(records, chinese: bool) -> str:
     commits = sorted({r["provenance"]["commit"] for r in records})
     wall = sum(r["wall_seconds"] for r in records) / 60
     if chinese:
-        return (f"完整模式的记录：{len(records)} 个演示，各自单独运行（python -m demos --record 名称 "
-                f"--full），{'、'.join(dates)}，{'、'.join(cpus)}，提交 {'、'.join(commits)}，"
+        return (f"完整模式的记录：{len(records)} 个演示，每个演示各运行一次 python -m demos --record 名称 "
+                f"--full，{'、'.join(dates)}，{'、'.join(cpus)}，提交 {'、'.join(commits)}，"
                 f"墙钟合计 {wall:.0f} 分钟。")
-    return (f"Full records: {len(records)} demos, each run alone (python -m demos --record NAME "
-            f"--full), {', '.join(dates)}, {', '.join(cpus)}, commit {', '.join(commits)}; "
+    return (f"Full records: {len(records)} demos, one python -m demos --record NAME --full "
+            f"each, {', '.join(dates)}, {', '.join(cpus)}, commit {', '.join(commits)}; "
             f"{wall:.0f} minutes wall in all.")
 
 
