@@ -1,5 +1,6 @@
 """tools/mutation.py's record (issue 34): scores from mutmut's verdicts, accepted equivalents
-left out of the denominator, and a file with no verdicts in mutants/ keeping its old row."""
+left out of the denominator, and a file whose verdicts in mutants/ are missing or partly reset
+(mutmut resets them when new tests call its functions) keeping its old row."""
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def test_report_scores_verdicts_and_keeps_the_rows_of_files_not_run(tmp_path, mo
     codes = {"attention_np.a.x_f__mutmut_1": 1, "attention_np.a.x_f__mutmut_2": 0,
              "attention_np.a.x_f__mutmut_3": 0, "attention_np.a.x_f__mutmut_4": 152}
     meta.write_text(json.dumps({"exit_code_by_key": codes}))
-    (tmp_path / "mutants" / "attention_np" / "b.py.meta").write_text(       # fresh: no verdicts
-        json.dumps({"exit_code_by_key": {"attention_np.b.x_g__mutmut_1": None}}))
+    (tmp_path / "mutants" / "attention_np" / "b.py.meta").write_text(   # reset: a verdict lost
+        json.dumps({"exit_code_by_key": {"attention_np.b.x_g__mutmut_1": None,
+                                         "attention_np.b.x_g__mutmut_2": 1}}))
     monkeypatch.setattr(mutation, "accepted_equivalents",
                         lambda: {"attention_np.a.x_f__mutmut_3": "equivalent"})
     assert mutation.main(["--report"]) == 0

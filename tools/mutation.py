@@ -203,11 +203,14 @@ def main(argv=None) -> int:
     for path in to_run + [None]:
         if path is not None:
             times[path] = run_mutmut(path, args.max_children)
-        # the record after every file, so a run stopped part-way keeps what it measured; a file
-        # with no verdicts in mutants/ (a fresh checkout, or not run here) keeps its old row
+        # the record after every file. A file whose mutants/ lacks verdicts — a fresh checkout,
+        # a file not run here, or one whose verdicts mutmut reset because new tests call its
+        # functions — keeps its old row; with no old row, its partial verdicts are shown.
         files = {}
         for p in listed:
-            if any(code is not None for code in exit_codes(p).values()):
+            codes = exit_codes(p).values()
+            complete = bool(codes) and all(code is not None for code in codes)
+            if complete or (short(p) not in old and any(code is not None for code in codes)):
                 files[p] = {**summarise(p, accepted),
                             **times.get(p, dict.fromkeys(("wall_seconds", "cpu_seconds")))}
             elif short(p) in old:
