@@ -155,6 +155,153 @@ def test_flash_errors_name_the_arguments():
         flash_attention_backward(q, q, q, q, q, np.zeros((1, 2, 4)))
 
 
+def test_flash_errors_exact_messages():
+    """Each check names the argument and the sizes it compared (the whole message, so that a
+    wrong name or axis in it shows)."""
+    q, v4 = np.zeros((1, 2, 3, 4)), np.zeros((1, 2, 5, 4))
+    with pytest.raises(ValueError) as info:
+        flash_attention_forward(q, np.zeros((1, 2, 6, 4)), v4)
+    assert str(info.value) == ("v must have as many rows as k (6); "
+                               "got k(1, 2, 6, 4), v(1, 2, 5, 4)")
+    out, lse = flash_attention_forward(q, q, q)
+    cases = {"out must be 4-D, got shape (2, 3, 4)": dict(out=out[0]),
+             "out must have shape (1, 2, 3, 4), got (1, 2, 3, 2)": dict(out=out[..., :2]),
+             "lse must be 3-D, got shape (1, 2, 3, 1)": dict(lse=lse[..., None]),
+             "lse must be 3-D, got shape (2, 3)": dict(lse=lse[0])}
+    for message, bad in cases.items():
+        args = dict(dout=out, q=q, k=q, v=q, out=out, lse=lse) | bad
+        with pytest.raises(ValueError) as info:
+            flash_attention_backward(**args)
+        assert str(info.value) == message
+
+
+def test_flash_computes_every_input_in_qs_dtype():
+    """k, v (forward) and dout, out, lse (backward) are cast to q's compute dtype: float64
+    arguments next to a float32 q give bit for bit the float32 results (one task: B = H = 1 and
+    T below every block, so the kernels' order of sums is fixed)."""
+    rng = np.random.default_rng(11)
+    q32 = randn(rng, (1, 1, 5, 3), np.float32)
+    k64, v64 = randn(rng, (1, 1, 6, 3)), randn(rng, (1, 1, 6, 4))
+    k32, v32 = k64.astype(np.float32), v64.astype(np.float32)
+    out, lse = flash_attention_forward(q32, k32, v32)
+    for k, v in ((k64, v32), (k32, v64)):
+        got = flash_attention_forward(q32, k, v)
+        assert all(g.dtype == np.float32 for g in got)
+        np.testing.assert_array_equal(got[0], out)
+        np.testing.assert_array_equal(got[1], lse)
+    dout64 = randn(rng, out.shape)
+    grads = flash_attention_backward(dout64.astype(np.float32), q32, k32, v32, out, lse)
+    wide = {"dout": dout64, "out": out.astype(np.float64) + 1e-12,
+            "lse": lse.astype(np.float64) + 1e-9, "k": k64, "v": v64}
+    for name, value in wide.items():
+        args = dict(dout=dout64.astype(np.float32), q=q32, k=k32, v=v32, out=out, lse=lse)
+        narrow = value.astype(np.float32)
+        args[name] = narrow
+        want = flash_attention_backward(**args)
+        args[name] = value
+        got = flash_attention_backward(**args)
+        for g, w in zip(got, want):
+            assert g.dtype == np.float32
+            np.testing.assert_array_equal(g, w, err_msg=name)
+    assert all(np.array_equal(g, w) for g, w in zip(
+        flash_attention_backward(dout64.astype(np.float32), q32, k32, v32, out, lse), grads))
+
+
+def test_flash_backward_defaults_and_custom_scale_match_numpy():
+    """causal defaults to False in the backward as in the forward, and a custom scale reaches
+    the backward: flash(q, scale=s) = reference(q · s·√D), so dq = s·√D · dq_ref."""
+    rng = np.random.default_rng(12)
+    q, k = randn(rng, (2, 3, 5, 4)), randn(rng, (2, 3, 7, 4))
+    v, dout = randn(rng, (2, 3, 7, 6)), randn(rng, (2, 3, 5, 6))
+    for scale in (None, 0.3):
+        c = 1.0 if scale is None else scale * np.sqrt(4)
+        out_ref, _, cache = scaled_dot_product_attention_forward(q * c, k, v)
+        dq_ref, dk_ref, dv_ref = scaled_dot_product_attention_backward(dout, cache)
+        out, lse = flash_attention_forward(q, k, v, scale=scale)
+        assert_close("flash out", out, out_ref, np.float64)
+        dq, dk, dv = flash_attention_backward(dout, q, k, v, out, lse, scale=scale)
+        assert_close("flash dq", dq, c * dq_ref, np.float64)
+        assert_close("flash dk", dk, dk_ref, np.float64)
+        assert_close("flash dv", dv, dv_ref, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("Tq, Tk", [(0, 3), (4, 0), (0, 0)])
+def test_flash_backward_of_empty_inputs_is_zero_in_the_input_dtype(dtype, Tq, Tk):
+    """A backward with no query or no key rows returns zeros shaped and typed like q, k, v."""
+    q, k = np.ones((1, 2, Tq, 3), dtype), np.ones((1, 2, Tk, 3), dtype)
+    v = np.ones((1, 2, Tk, 5), dtype)
+    out, lse = flash_attention_forward(q, k, v)
+    grads = flash_attention_backward(np.ones_like(out), q, k, v, out, lse)
+    for g, x in zip(grads, (q, k, v)):
+        assert g.dtype == dtype and g.shape == x.shape and np.all(g == 0)
+
+def test_compact_mask_undoes_broadcasts_and_pads_the_rank():
+    """compact_mask: no mask → one True of shape (1, 1, 1, 1) and has_mask False; a mask of rank
+    < 4 gets leading axes of size 1; an axis broadcast by np.broadcast_to (stride 0) shrinks to
+    size 1; the result is a C-contiguous boolean copy holding the same pattern."""
+    from attention_np.kernels.flash import compact_mask
+    m, has_mask = compact_mask(None)
+    assert m.dtype == np.bool_ and m.shape == (1, 1, 1, 1) and m.all() and has_mask is False
+    rng = np.random.default_rng(14)
+    m2 = rng.random((4, 5)) < 0.5
+    full = rng.random((2, 3, 4, 5)) < 0.5
+    for mask, want in [(m2, m2[None, None]), (m2[:, None], m2[None, :, None]),
+                       (np.broadcast_to(m2, (2, 3, 4, 5)), m2[None, None]),
+                       (np.broadcast_to(m2[:1], (2, 3, 4, 5)), m2[None, None, :1]),
+                       (full[:, :, ::2], full[:, :, ::2])]:
+        got, has_mask = compact_mask(mask)
+        assert has_mask is True and got.dtype == np.bool_ and got.flags.c_contiguous
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_flash_blas_thread_limit_policy(monkeypatch):
+    """_blas_limit: BLAS is limited to one thread only when a tile product (m·k·n) exceeds
+    OpenBLAS's serial size 65536·4 and Numba itself runs on several threads."""
+    from attention_np.kernels import flash
+    monkeypatch.setattr(flash, "single_threaded_blas", lambda: "one thread")
+    for threads, (m, n, k), limited in [(2, (64, 64, 64), False), (2, (64, 64, 65), True),
+                                        (2, (65, 64, 64), True), (1, (64, 64, 65), False)]:
+        monkeypatch.setattr(flash.numba, "get_num_threads", lambda: threads)
+        assert (flash._blas_limit(m, n, k) == "one thread") == limited, (threads, m, n, k)
+
+
+def test_flash_sizes_its_blas_limit_and_tuning_by_the_problem(monkeypatch):
+    """The cores ask _blas_limit about their largest tile product, (min(Tq, bq), min(Tk, bk),
+    max(D, Dv)), and tell config() the flop count that decides first-use tuning:
+    4·(B·H·Tq·D)·Tk for the forward (QKᵀ and PV) and 10·(B·H·Tq·D)·Tk for the backward (QKᵀ
+    again, dV, dP, dQ, dK)."""
+    from attention_np.kernels import flash
+    calls = []
+    real_limit, real_config = flash._blas_limit, flash.config
+    monkeypatch.setattr(flash, "_blas_limit", lambda *a: calls.append(("blas",) + a)
+                        or real_limit(*a))
+    monkeypatch.setattr(flash, "config", lambda flop: calls.append(("flop", flop))
+                        or real_config())
+    rng = np.random.default_rng(13)
+    B, H, Tq, Tk, D, Dv = 2, 3, 5, 7, 4, 6
+    q, k, v = randn(rng, (B, H, Tq, D)), randn(rng, (B, H, Tk, D)), randn(rng, (B, H, Tk, Dv))
+    out, lse = flash_attention_forward(q, k, v)
+    flash_attention_backward(np.ones_like(out), q, k, v, out, lse)
+    assert calls == [("flop", 4.0 * B * H * Tq * D * Tk), ("blas", Tq, Tk, Dv),
+                     ("flop", 10.0 * B * H * Tq * D * Tk), ("blas", Tq, Tk, Dv)]
+
+
+def test_flash_lse_with_empty_values_is_still_the_log_sum_exp():
+    """Dv = 0 leaves no output to compute, but lse does not depend on v: it stays
+    log Σ_j exp(scale q_i·k_j), not −inf (the wrapper once skipped the kernel on out.size)."""
+    rng = np.random.default_rng(11)
+    q, k = rng.standard_normal((1, 2, 3, 4)), rng.standard_normal((1, 2, 5, 4))
+    out, lse = flash_attention_forward(q, k, np.zeros((1, 2, 5, 0)))
+    scores = q @ np.swapaxes(k, -1, -2) / 2.0                          # scale 1/√D, D = 4
+    top = scores.max(-1, keepdims=True)
+    expected = (top + np.log(np.exp(scores - top).sum(-1, keepdims=True)))[..., 0]
+    np.testing.assert_allclose(lse, expected,
+                               rtol=1e-12)
+    assert out.shape == (1, 2, 3, 0)
+
+
 NO_JIT_SCRIPT = textwrap.dedent("""
     import numpy as np
     from attention_np import kernels

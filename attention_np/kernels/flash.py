@@ -125,7 +125,7 @@ def flash_attention_forward(q, k, v, mask=None, causal: bool = False, scale=None
     B, H, Tq = q.shape[:3]
     out = np.zeros((B, H, Tq, v.shape[3]), q.dtype)             # no key: every row is dead
     lse = np.full((B, H, Tq), -np.inf, q.dtype)
-    if out.size and k.shape[2]:
+    if lse.size and k.shape[2]:                                 # Dv = 0 still has an lse
         out, lse = forward_core(_flat(q), _flat(k), _flat(v), mask, has_mask, causal,
                                 _scale(scale, q), H)
     return (out.reshape(B, H, Tq, v.shape[3]).astype(out_dtype, copy=False),
