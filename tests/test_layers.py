@@ -57,6 +57,17 @@ def test_embedding_rejects_bad_ids():
         embedding_backward(np.zeros((2, 4)), cache)
 
 
+def test_embedding_float32_gradient_sums_in_float32_after_casting_dx():
+    """dx is cast to W's dtype first and float32 rows are summed in float32, in id order."""
+    f32 = np.float32
+    _, cache = embedding_forward(np.zeros(3, dtype=np.int64), np.ones((1, 1), f32))
+    tiny = 2.0 ** -24                                 # half an ulp of 1.0 in float32
+    dx = np.array([[1.0], [tiny + 2.0 ** -50], [tiny]])   # float64: rounds down in float32
+    want = f32(1.0) + f32(dx[1, 0]) + f32(dx[2, 0])    # float32 additions: ties stay at 1
+    dW = embedding_backward(dx, cache)
+    assert dW.dtype == f32 and dW[0, 0] == want
+
+
 # --- layer norm ------------------------------------------------------------------------------
 
 def _layer_norm(x, gamma, beta):
@@ -100,8 +111,12 @@ def test_layer_norm_rejects_bad_input():
     x = np.zeros((2, 4))
     with pytest.raises(ValueError, match=r"gamma dim 0 \(3\) must equal x dim -1 \(4\)"):
         layer_norm_forward(x, np.ones(3), np.zeros(4))
-    with pytest.raises(ValueError, match=r"beta dim 0 \(5\)"):
+    with pytest.raises(ValueError) as info:
         layer_norm_forward(x, np.ones(4), np.zeros(5))
+    assert str(info.value) == "beta dim 0 (5) must equal x dim -1 (4); got beta(5,) and x(2, 4)"
+    with pytest.raises(ValueError) as info:
+        layer_norm_forward(np.float64(1.0), np.ones(1), np.zeros(1))       # 0-D x
+    assert str(info.value) == "x must have at least 1 dimensions, got shape ()"
     with pytest.raises(ValueError, match="eps must be positive"):
         layer_norm_forward(x, np.ones(4), np.zeros(4), eps=0.0)
     with pytest.raises(ValueError, match=r"x must have at least one feature.*\(2, 0\)"):
@@ -109,6 +124,68 @@ def test_layer_norm_rejects_bad_input():
     _, cache = layer_norm_forward(x, np.ones(4), np.zeros(4))
     with pytest.raises(ValueError, match=r"dy must have .*\(2, 4\)"):
         layer_norm_backward(np.zeros((4, 2)), cache)
+
+
+def test_layer_norm_one_row_and_empty_leading_axes():
+    """A 1-D x is one row; leading axes of size 0 give an empty result, not an error."""
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.standard_normal((3, 5))
+    y, cache = layer_norm_forward(x, gamma, beta)
+    y2, cache2 = layer_norm_forward(x[None], gamma, beta)
+    np.testing.assert_array_equal(y, y2[0])
+    dy = rng.standard_normal(5)
+    for g, g2 in zip(layer_norm_backward(dy, cache), layer_norm_backward(dy[None], cache2)):
+        np.testing.assert_array_equal(g, g2[0] if g2.ndim == 2 else g2)
+    y, cache = layer_norm_forward(np.zeros((2, 0, 5)), gamma, beta)
+    assert y.shape == (2, 0, 5)
+    dx, dgamma, dbeta = layer_norm_backward(np.zeros((2, 0, 5)), cache)
+    assert dx.shape == (2, 0, 5) and np.array_equal(dgamma, np.zeros(5)) \
+        and np.array_equal(dbeta, np.zeros(5))
+
+
+@pytest.mark.parametrize("wide", ["x", "gamma", "beta"])
+def test_layer_norm_promotes_to_the_widest_input_dtype(wide):
+    """The output dtype is that of x, gamma and beta together: one float64 makes it float64."""
+    inputs = _layer_norm_inputs(np.random.default_rng(1), (3, 4), np.float32)
+    inputs[wide] = inputs[wide].astype(np.float64)
+    y, cache = layer_norm_forward(**inputs)
+    y64, cache64 = layer_norm_forward(**{k: v.astype(np.float64) for k, v in inputs.items()})
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, y64)              # float32 → float64 is exact
+    dy = np.random.default_rng(2).standard_normal((3, 4))
+    for g, g64 in zip(layer_norm_backward(dy, cache), layer_norm_backward(dy, cache64)):
+        assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, g64)
+
+
+def test_layer_norm_float32_is_computed_in_float32():
+    """float32 input is normalised in float32 arithmetic (only float16 is widened).
+
+    The rows are dyadic, so μ and σ² are exact in float32; the expected y then follows the
+    docstring's formula step by step in float32 (a float64 evaluation rounds differently).
+    """
+    f32 = np.float32
+    x = np.array([[0, 1, 2, 4], [1, 3, 3, 9], [-2, 0, 5, 1], [7, -1, 2, 0]], f32)
+    gamma = np.array([0.5, 1.25, -0.75, 2.0], f32)
+    beta = np.array([0.125, -1.0, 0.25, 3.0], f32)
+    y, _ = layer_norm_forward(x, gamma, beta)
+    mu = x.sum(axis=-1, keepdims=True) / f32(4)                     # exact
+    var = ((x - mu) ** 2).sum(axis=-1, keepdims=True) / f32(4)      # exact
+    rstd = f32(1) / np.sqrt(var + f32(1e-5))
+    want = (x - mu) * rstd * gamma + beta
+    assert y.dtype == f32 and want.dtype == f32
+    np.testing.assert_array_equal(y, want)
+
+
+def test_layer_norm_backward_casts_dy_to_the_forward_dtype():
+    """A float64 dy for a float32 forward is cast to float32 first: the same gradients."""
+    inputs = _layer_norm_inputs(np.random.default_rng(3), (6, 5), np.float32)
+    _, cache = layer_norm_forward(**inputs)
+    dy = np.random.default_rng(4).standard_normal((6, 5))
+    for g, g32 in zip(layer_norm_backward(dy, cache),
+                      layer_norm_backward(dy.astype(np.float32), cache)):
+        assert g.dtype == np.float32
+        np.testing.assert_array_equal(g, g32)
 
 
 # --- dropout ---------------------------------------------------------------------------------
@@ -156,11 +233,30 @@ def test_dropout_identity_and_edge_cases(dtype):
 def test_dropout_rejects_bad_input():
     with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got 1.5"):
         dropout_forward(np.zeros(3), 1.5, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(ValueError) as info:
         dropout_forward(np.zeros(3), 0.5, None)
+    assert str(info.value) == "rng must be a numpy.random.Generator when training with p=0.5, " \
+                              "got NoneType"
     _, cache = dropout_forward(np.zeros((2, 3)), 0.5, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"dy must have .*\(2, 3\)"):
         dropout_backward(np.zeros(3), cache)
+
+
+def test_dropout_keeps_an_entry_whose_draw_equals_p():
+    """Entry i is kept iff its uniform draw u_i ≥ p, so P(keep) = 1 − p exactly."""
+    p = float(np.random.default_rng(5).random())     # the first draw of this seed, used as p
+    y, _ = dropout_forward(np.ones(3), p, np.random.default_rng(5))
+    assert y[0] == 1 / (1 - p)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_dropout_backward_casts_dy_to_the_forward_dtype(p):
+    x = np.ones((2, 3), np.float32)
+    _, cache = dropout_forward(x, p, np.random.default_rng(0))
+    dy = np.full((2, 3), 1.0 + 2.0 ** -30)            # float64, rounds to 1 in float32
+    dx = dropout_backward(dy, cache)
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, dropout_backward(dy.astype(np.float32), cache))
 
 
 # --- masked mean pooling --------------------------------------------------------------------
@@ -194,6 +290,17 @@ def test_masked_mean_edge_cases_and_bad_input():
         masked_mean_forward(x, np.ones((2, 4), bool))
     with pytest.raises(ValueError, match="dy"):
         masked_mean_backward(np.ones((2, 5)), cache)
+
+
+def test_masked_mean_keeps_float32_with_and_without_mask():
+    """No mask is all steps real, in x's dtype; a float64 dy is cast to it in the backward."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    for mask in (None, np.ones((2, 3), bool)):
+        y, cache = masked_mean_forward(x, mask)
+        assert y.dtype == np.float32
+        dx = masked_mean_backward(np.ones((2, 4)), cache)
+        assert dx.dtype == np.float32
+        np.testing.assert_array_equal(dx, np.full((2, 3, 4), 1 / 3, np.float32))
 
 
 def test_embedding_float16_gradient_accumulates_in_float32():
