@@ -253,3 +253,17 @@ def check_finite_differences(ours: Callable, inputs: dict, grad_wrt: list[str], 
             num = float(np.sum(numerical_grad(output, x, idx, eps) * dout))
             np.testing.assert_allclose(grads[name][idx], num, rtol=rtol, atol=atol,
                                        err_msg=f"d{name}{idx}")
+
+
+def assert_backward_casts_dout(backward: Callable, cache, out: np.ndarray, names,
+                               rng: np.random.Generator) -> None:
+    """A float64 upstream gradient reaching a float32 forward gives float32 gradients, bit for
+    bit those of the same gradient cast to float32 first. ``backward(dout, cache)`` returns
+    (dx, grads) with ``grads`` keyed by ``names``."""
+    dout = rng.standard_normal(out.shape)                                   # float64
+    dx, grads = backward(dout, cache)
+    assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+    dx32, grads32 = backward(dout.astype(np.float32), cache)
+    np.testing.assert_array_equal(dx, dx32)
+    for k in names:
+        np.testing.assert_array_equal(grads[k], grads32[k])

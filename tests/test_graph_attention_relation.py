@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from attention_np.graph import (gat_forward, init_relation_gat_params, relation_gat_backward,
                                 relation_gat_forward)
-from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.helpers import (assert_backward_casts_dout, assert_matches_torch,
+                           check_finite_differences)
 from tests.strategies import examples, randn
 from tests.test_graph_attention import (GAT_NAMES, as_form, gat_cases, random_graph,
                                         torch_gat)
@@ -152,13 +153,7 @@ def test_relation_gat_backward_works_in_the_forward_dtype_and_keeps_no_param_cop
         out, _, cache = relation_gat_forward(x, adj, relations, params, 2, concat)
         assert np.shares_memory(cache["a_rel"], params["a_rel"])
         assert np.shares_memory(cache["rh"], params["rel"])
-        dout = rng.standard_normal(out.shape)                               # float64
-        dx, grads = relation_gat_backward(dout, cache)
-        assert dx.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
-        dx32, grads32 = relation_gat_backward(dout.astype(np.float32), cache)
-        np.testing.assert_array_equal(dx, dx32)
-        for k in NAMES:
-            np.testing.assert_array_equal(grads[k], grads32[k])
+        assert_backward_casts_dout(relation_gat_backward, cache, out, NAMES, rng)
 
 
 @pytest.mark.parametrize("relations, message", [
