@@ -153,7 +153,7 @@ def full_table(rows=DEMO_ROWS) -> str:
     what that demo's metrics.json reports: the seeds' mean or seed 0's run, as its record says)."""
     cache, lines = {}, ["| demo | headline (full mode) | wall (min) | CPU (min) |",
                         "|---|---|---:|---:|"]
-    walls, cpus, machines, missing = [], [], set(), []
+    walls, cpus, machines, missing, loaded = [], [], set(), [], 0
     for demo, _, _, template in rows:
         if not _records.record_path(demo, "full").exists():
             missing.append(demo)
@@ -167,14 +167,13 @@ def full_table(rows=DEMO_ROWS) -> str:
         walls.append(rec["wall_seconds"])
         cpus.append(rec["cpu_seconds"])
         machines.add(f"{_records.cpu_name(rec['provenance'])}, {rec['provenance']['cores']} cores")
+        load = rec["provenance"].get("load_average_at_end") or [0]
+        loaded += load[0] > rec["provenance"]["cores"]        # other jobs ran beside this one
     if walls:
-        loaded = [demo for demo, _, _, _ in rows if (demo, "full") in cache and
-                  (cache[(demo, "full")]["provenance"].get("load_average_at_end") or [0])[0]
-                  > cache[(demo, "full")]["provenance"]["cores"]]
         lines += ["", f"Full mode, one `python -m demos --record NAME --full` per demo: "
                       f"{sum(walls) / 60:.1f} minutes wall ({sum(cpus) / 60:.1f} CPU-minutes) for "
                       f"these {len(walls)} demos on {' / '.join(sorted(machines))}"
-                      + (f"; {len(loaded)} of them ended with the machine's load average above its "
+                      + (f"; {loaded} of them ended with the machine's load average above its "
                          f"core count (other jobs beside them: their wall times are "
                          f"loaded-machine times)." if loaded else ".")]
     if missing:
