@@ -60,8 +60,9 @@ def _fresh_strips(batch):
 
 # ------------------------------------------------------------------------------- model
 # Show-Attend-Tell (attention_np/apps/captioning) with a small encoder: one row of 16
-# full-height columns, as the strip is one line of text, read left to right.
-MODEL = dict(channels=(8, 16, 32), pools=((2, 2), (2, 2), (4, 1)), hidden=96)
+# full-height columns, as the strip is one line of text, read left to right. The encoder's
+# copies run on Numba kernels (the same numbers as the NumPy layers the site teaches).
+MODEL = dict(channels=(8, 16, 32), pools=((2, 2), (2, 2), (4, 1)), hidden=96, backend="numba")
 
 
 # ------------------------------------------------------------------------------- training
@@ -185,7 +186,7 @@ def _figures(curves, models, article, test, out_dir):
     n_words = len(decode(tokens_a[0]))
     inputs = np.concatenate([[START], tokens_a[0, :n_words]])[None]  # <start> w_1 … w_n
     image = test.images[:1].astype(np.float32)
-    a_article = encoder_forward(image, params_a, cfg_a.block_pools)[0]
+    a_article = encoder_forward(image, params_a, cfg_a.block_pools, cfg_a.backend)[0]
     _, own_weights, _ = baseline_decoder_forward(a_article, inputs, params_a)
     figures.append(plot_baseline_vs_soft(models["soft"], tokens_a[0], own_weights[0], test,
                                          out_dir, NAME))

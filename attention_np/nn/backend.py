@@ -9,7 +9,9 @@ caller keeps in its cache and passes to the matching backward untouched.
     backend="numba"   the same function on fused kernels: flash attention (no (Tq, Tk) weights
                       are formed, so none are returned), a fused post-LN encoder block,
                       LSTM / GRU scans over whole sequences (forward and backward through time)
-                      and the translator's Bahdanau decoder (attention + LSTM cell, all steps)
+                      the translator's Bahdanau decoder (attention + LSTM cell, all steps)
+                      and the data movement of the im2col convolution and of max pooling
+                      (bit for bit the NumPy layer's results: the products stay NumPy's)
 """
 from __future__ import annotations
 
@@ -153,6 +155,45 @@ def bahdanau_decoder_backward(dhs, dctx, state):
     grads keyed W_q, v, W_x, W_h, b) for dhs (B, T, Hd), dctx (B, T, Hk)."""
     from attention_np.kernels import bahdanau
     return bahdanau.decoder_backward(dhs, dctx, state)
+
+
+# --- convolution and max pooling (attention_np.nn.conv): the copies around the products ------
+
+def conv_im2col(x, kernel, stride, padding, out_hw):
+    """The column matrix (N·Ho·Wo, C·kh·kw) of x (N, C, H, W), padding read as zeros; kernel,
+    stride, padding, out_hw: (along H, along W) pairs."""
+    from attention_np.kernels import conv
+    return conv.im2col(np.ascontiguousarray(x), kernel, stride, padding, out_hw)
+
+
+def conv_col2im(dcols, x_shape, kernel, stride, padding, out_hw):
+    """col2im: the gradient (N, C, H, W) of x for the gradient of its column matrix."""
+    from attention_np.kernels import conv
+    return conv.col2im(dcols, x_shape, kernel, stride, padding, out_hw)
+
+
+def conv_rows_to_nchw(rows, b, out_hw):
+    """(N·Ho·Wo, F) product rows (+ bias (F,) or None) → (N, F, Ho, Wo)."""
+    from attention_np.kernels import conv
+    return conv.rows_to_nchw(rows, b, out_hw)
+
+
+def conv_nchw_to_rows(x):
+    """(N, F, Ho, Wo) → (N·Ho·Wo, F)."""
+    from attention_np.kernels import conv
+    return conv.nchw_to_rows(x)
+
+
+def max_pool2d_forward(x, kernel, stride, padding, out_hw):
+    """(y (N, C, Ho, Wo), argmax within each window (N, C, Ho, Wo)) of x (N, C, H, W)."""
+    from attention_np.kernels import conv
+    return conv.max_pool(np.ascontiguousarray(x), kernel, stride, padding, out_hw)
+
+
+def max_pool2d_backward(dy, arg, x_shape, kernel, stride, padding):
+    """dx (N, C, H, W): dy added at each window's maximum."""
+    from attention_np.kernels import conv
+    return conv.max_pool_backward(dy, arg, x_shape, kernel, stride, padding)
 
 
 @contextlib.contextmanager

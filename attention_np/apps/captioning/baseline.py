@@ -80,7 +80,7 @@ def baseline_decoder_backward(dlogits, cache):
 def baseline_loss_and_grads(params, cfg, images, captions):
     """Cross-entropy of the teacher-forced captions: images (B, H, W), captions (B, T + 1)
     → (stats, grads keyed like params)."""
-    a, enc_cache = encoder_forward(images, params, cfg.block_pools)
+    a, enc_cache = encoder_forward(images, params, cfg.block_pools, cfg.backend)
     inputs, targets = captions[:, :-1], captions[:, 1:]
     logits, _, cache = baseline_decoder_forward(a, inputs, params)
     ce, ce_cache = cross_entropy_forward(logits, np.where(targets != cfg.pad, targets, -100))
@@ -92,7 +92,7 @@ def baseline_loss_and_grads(params, cfg, images, captions):
 def baseline_generate(params, cfg, images, beam_size: int = 3, max_len: int = 7):
     """Beam search (attention_np.decoding); the state is the prefix so far (the model re-reads
     it at every step) → (tokens (B, max_len), log-prob (B,))."""
-    a, _ = encoder_forward(images, params, cfg.block_pools)
+    a, _ = encoder_forward(images, params, cfg.block_pools, cfg.backend)
 
     def step(tokens, state, context):
         prefix = np.concatenate([state[0], tokens[:, None]], axis=1)   # (N, t + 1)

@@ -65,16 +65,18 @@ def _n_blocks(params: dict) -> int:
     return sum(1 for name in params if name.startswith("conv") and name.endswith(".W"))
 
 
-def encoder_forward(images, params, pools=None):
+def encoder_forward(images, params, pools=None, backend="numpy"):
     """images (B, H, W) → annotations a (B, L, D) and a cache. ``pools``: the (ph, pw) max-pool
-    of each block (default 2×2 each)."""
+    of each block (default 2×2 each); ``backend="numba"``: the convolutions' and pools' copies
+    on Numba kernels (the same numbers, :mod:`attention_np.nn.conv`)."""
     x = as_float_array(images, "images", ndim=3)[:, None]          # (B, 1, H, W)
     caches = []
     pools = pools or default_pools(_n_blocks(params))
     for k in range(_n_blocks(params)):
-        x, conv_cache = conv2d_forward(x, params[f"conv{k}.W"], params[f"conv{k}.b"], padding=1)
+        x, conv_cache = conv2d_forward(x, params[f"conv{k}.W"], params[f"conv{k}.b"], padding=1,
+                                       backend=backend)
         x, relu_cache = relu_forward(x)
-        x, pool_cache = max_pool2d_forward(x, pools[k])            # (B, C_k, H / ph, W / pw)
+        x, pool_cache = max_pool2d_forward(x, pools[k], backend=backend)   # (B, C_k, H/ph, W/pw)
         caches.append({"conv": conv_cache, "relu": relu_cache, "pool": pool_cache})
     B, D, gh, gw = x.shape
     pos = params["pos"]

@@ -31,6 +31,7 @@ from attention_np.apps.captioning.decoder import (decoder_backward, decoder_forw
 from attention_np.apps.captioning.encoder import (default_pools, encoder_backward, encoder_forward,
                                              grid_shape, init_encoder_params)
 from attention_np.decoding import beam_search
+from attention_np.nn.backend import check_backend
 from attention_np.nn.layers import embedding_forward
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward, log_softmax
 
@@ -54,6 +55,11 @@ class CaptionConfig:
     pad: int = 0
     start: int = 1
     end: int = 2
+    backend: str = "numpy"               # "numba": the encoder's copies on Numba kernels (same
+                                         # numbers, attention_np.nn.conv)
+
+    def __post_init__(self):
+        check_backend(self.backend)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -130,7 +136,7 @@ def loss_and_grads(params, cfg: CaptionConfig, images, captions, rng=None,
     """
     if cfg.attention == "hard" and cfg.soft_mix > 0 and rng.random() < cfg.soft_mix:
         cfg = replace(cfg, attention="soft")
-    a, enc_cache = encoder_forward(images, params, cfg.block_pools)
+    a, enc_cache = encoder_forward(images, params, cfg.block_pools, cfg.backend)
     stats, da, grads = caption_loss(a, captions, params, cfg, rng, baseline)
     grads.update(encoder_backward(da, enc_cache))
     return stats, grads
@@ -161,7 +167,7 @@ def _step_fn(params, cfg: CaptionConfig):
 def generate(params, cfg: CaptionConfig, images, beam_size: int = 3, max_len: int = 7):
     """Caption images (B, H, W) by beam search (attention_np.decoding) → (tokens (B, max_len),
     α (B, max_len, L), log-prob (B,))."""
-    a, _ = encoder_forward(images, params, cfg.block_pools)
+    a, _ = encoder_forward(images, params, cfg.block_pools, cfg.backend)
     state, _ = init_state_forward(a, params)
     return beam_search(_step_fn(params, cfg), state, (a,), cfg.start, cfg.end, beam_size,
                        max_len, cfg.pad)

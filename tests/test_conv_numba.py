@@ -1,0 +1,105 @@
+"""``backend="numba"`` of conv2d and max_pool2d (attention_np.kernels.conv): the copies around
+the products on Numba kernels, the products NumPy's — so every output and gradient equals the
+NumPy reference's bit for bit, on any shape, stride, padding and dtype, ties, NaN and ±inf."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attention_np.apps.captioning.encoder import (encoder_backward, encoder_forward,
+                                                  init_encoder_params)
+from attention_np.apps.captioning.model import CaptionConfig
+from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
+                                  max_pool2d_forward)
+from tests.strategies import dtypes, randn, seeds
+from tests.test_conv import conv_cases, pool_cases
+
+
+def _identical(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)       # NaN equals NaN here; ±0 compare equal
+
+
+def _conv_both(x, W, b, stride, padding, dy):
+    """{backend: (y, dx, dW, db)}."""
+    out = {}
+    for backend in ("numpy", "numba"):
+        y, cache = conv2d_forward(x, W, b, stride=stride, padding=padding, backend=backend)
+        out[backend] = (y,) + conv2d_backward(dy, cache)
+    return out
+
+
+@given(case=conv_cases(), dtype=dtypes, seed=seeds, bias=st.booleans(),
+       w_dtype=st.sampled_from([None, np.float64]))
+def test_conv2d_numba_is_the_reference_bit_for_bit(case, dtype, seed, bias, w_dtype):
+    x_shape, w_shape, stride, padding = case
+    rng = np.random.default_rng(seed)
+    x, W = randn(rng, x_shape, dtype), randn(rng, w_shape, w_dtype or dtype)
+    b = randn(rng, w_shape[:1], w_dtype or dtype) if bias else None
+    y, _ = conv2d_forward(x, W, b, stride=stride, padding=padding)
+    dy = randn(rng, y.shape, y.dtype)
+    out = _conv_both(x, W, b, stride, padding, dy)
+    for ref, fast in zip(out["numpy"], out["numba"]):
+        if ref is None:
+            assert fast is None
+        else:
+            _identical(ref, fast)
+
+
+@given(case=pool_cases(), dtype=dtypes, seed=seeds, special=st.booleans())
+def test_max_pool2d_numba_is_the_reference_bit_for_bit(case, dtype, seed, special):
+    """Ties (values drawn from a handful), and with ``special`` NaN, +∞ and −∞ sprinkled in:
+    the first maximum wins, a NaN wins over everything, a window inside the padding alone
+    passes no gradient back."""
+    shape, kernel, stride, padding = case
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    if special:
+        x[rng.random(shape) < 0.15] = np.nan
+        x[rng.random(shape) < 0.1] = np.inf
+        x[rng.random(shape) < 0.1] = -np.inf
+    results = {}
+    for backend in ("numpy", "numba"):
+        y, cache = max_pool2d_forward(x, kernel, stride, padding, backend=backend)
+        dy = np.arange(y.size, dtype=dtype).reshape(y.shape) + 1
+        results[backend] = (y, cache["arg"], max_pool2d_backward(dy, cache))
+    for ref, fast in zip(results["numpy"], results["numba"]):
+        _identical(ref, fast)
+
+
+def test_conv2d_numba_reads_non_contiguous_inputs():
+    """A transposed view and an upstream gradient given as a view: the same numbers as the
+    reference on copies."""
+    rng = np.random.default_rng(3)
+    x = randn(rng, (2, 3, 9, 7)).transpose(0, 1, 3, 2)          # (2, 3, 7, 9), not contiguous
+    W, b = randn(rng, (4, 3, 3, 3)), randn(rng, (4,))
+    dy = randn(rng, (2, 7, 4, 4)).transpose(0, 2, 1, 3)          # (2, 4, 7, 4) view
+    out = _conv_both(x, W, b, (1, 2), (1, 0), dy)
+    for ref, fast in zip(out["numpy"], out["numba"]):
+        _identical(ref, fast)
+
+
+def test_captioning_encoder_numba_is_the_reference_bit_for_bit():
+    """The demo's encoder (three blocks, pools 2×2, 2×2, 4×1) in float32."""
+    rng = np.random.default_rng(4)
+    pools = ((2, 2), (2, 2), (4, 1))
+    params = init_encoder_params((16, 64), (8, 16, 32), rng, np.float32, pools)
+    images = rng.random((5, 16, 64)).astype(np.float32)
+    da = randn(rng, (5, 16, 32), np.float32)
+    (a_ref, c_ref), (a_fast, c_fast) = (encoder_forward(images, params, pools, backend)
+                                        for backend in ("numpy", "numba"))
+    _identical(a_ref, a_fast)
+    ref, fast = encoder_backward(da, c_ref), encoder_backward(da, c_fast)
+    assert ref.keys() == fast.keys()
+    for name in ref:
+        _identical(ref[name], fast[name])
+
+
+def test_backend_is_checked():
+    x, W = np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        conv2d_forward(x, W, backend="torch")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        max_pool2d_forward(x, 2, backend="cuda")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        CaptionConfig(backend="fast")
