@@ -37,10 +37,11 @@ BATCH, LR, WARMUP = 64, 3e-3, 100
 # ------------------------------------------------------------------------------- models
 # ~20 k parameters each. CNN: 3×3 convs of 16, 32, 48 channels, 2×2 max-pools after the first
 # two, global average pooling. ViT: 2×2 patches (16 tokens + [CLS]), d = 24, 4 heads, 4 pre-LN
-# blocks with GELU (the library's encoder block).
-MODELS = {"cnn": (cnn, cnn.CNNConfig(attention="none")),
-          "cnn_se": (cnn, cnn.CNNConfig(attention="se")),
-          "cnn_cbam": (cnn, cnn.CNNConfig(attention="cbam")),
+# blocks with GELU (the library's encoder block). The CNNs' convolution and pool copies run on
+# Numba kernels (the same numbers as the NumPy layers, attention_np.nn.conv).
+MODELS = {"cnn": (cnn, cnn.CNNConfig(attention="none", backend="numba")),
+          "cnn_se": (cnn, cnn.CNNConfig(attention="se", backend="numba")),
+          "cnn_cbam": (cnn, cnn.CNNConfig(attention="cbam", backend="numba")),
           "vit": (vit, vit.ViTConfig())}
 
 

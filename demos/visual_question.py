@@ -69,7 +69,8 @@ def _lr(recipe: Recipe, step: int, steps: int) -> float:
 def train_cnn(data, recipe: Recipe, rng: np.random.Generator):
     """The CNN of MODEL and a linear read-out trained to name the digit under each of its
     columns (11 classes: 0–9 and none), as a VQA model starts from a CNN trained to recognise
-    things → (CNN params, losses)."""
+    things → (CNN params, losses). Its convolution and pool copies run on Numba kernels (the
+    same numbers as the NumPy layers, attention_np.nn.conv)."""
     cnn = sub(init_vqa(replace(MODEL, pixels=True), rng), "cnn")
     C = MODEL.channels[-1]
     head = {"read.W": xavier_uniform((C, 11), rng, np.float32), "read.b": np.zeros(11, np.float32)}
@@ -79,8 +80,8 @@ def train_cnn(data, recipe: Recipe, rng: np.random.Generator):
         for step in range(recipe.cnn_steps):
             opt.lr = _lr(recipe, step, recipe.cnn_steps)
             idx = rng.integers(0, len(data), recipe.batch)
-            a, enc_cache = encoder_forward(data.images[idx].astype(np.float32),
-                                           {k: params[k] for k in cnn}, MODEL.pools)  # (B, L, C)
+            a, enc_cache = encoder_forward(data.images[idx].astype(np.float32),     # (B, L, C)
+                                           {k: params[k] for k in cnn}, MODEL.pools, "numba")
             z, lin_cache = linear_forward(a, params["read.W"], params["read.b"])   # (B, L, 11)
             loss, ce_cache = cross_entropy_forward(z.reshape(-1, 11), labels[idx].reshape(-1))
             dz = cross_entropy_backward(1.0, ce_cache).reshape(z.shape)
@@ -97,7 +98,8 @@ def train_cnn(data, recipe: Recipe, rng: np.random.Generator):
 def cnn_columns(cnn: dict, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """The fixed CNN's columns of every image: (N, L, C) float32."""
     return np.concatenate([encoder_forward(images[s:s + batch].astype(np.float32), cnn,
-                                           MODEL.pools)[0] for s in range(0, len(images), batch)])
+                                           MODEL.pools, "numba")[0]
+                           for s in range(0, len(images), batch)])
 
 
 def standardise(train_feats: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:

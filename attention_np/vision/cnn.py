@@ -22,6 +22,7 @@ import numpy as np
 
 from attention_np.core import linear_core, linear_backward
 from attention_np.nn.activations import relu_backward, relu_forward
+from attention_np.nn.backend import check_backend
 from attention_np.nn.checks import as_dout, as_float_array, check_params, check_shape
 from attention_np.nn.conv import (conv2d_backward, conv2d_forward, max_pool2d_backward,
                                   max_pool2d_forward)
@@ -48,8 +49,11 @@ class CNNConfig:
     reduction: int = 4              # SE / CBAM bottleneck: C_r = C // reduction
     spatial_kernel: int = 7         # CBAM's spatial filter
     num_classes: int = 10
+    backend: str = "numpy"          # "numba": the blocks' convolution and pool copies on Numba
+                                    # kernels (the same numbers, attention_np.nn.conv)
 
     def __post_init__(self):
+        check_backend(self.backend)
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
         if len(self.pool) != len(self.channels):
@@ -82,7 +86,7 @@ def _block_forward(h, params, config: CNNConfig, i: int):
     """conv → ReLU → attention → pool for block i → (h, attention weights or None, cache)."""
     c = config
     h, c_conv = conv2d_forward(h, params[f"conv{i}.W"], params[f"conv{i}.b"],
-                               padding=c.kernel_size // 2)                      # (B, C_i, S, S)
+                               padding=c.kernel_size // 2, backend=c.backend)   # (B, C_i, S, S)
     h, c_relu = relu_forward(h)
     weights, c_att = None, None
     if c.attention == "se":
@@ -91,7 +95,7 @@ def _block_forward(h, params, config: CNNConfig, i: int):
         h, weights, c_att = cbam_forward(h, sub(params, f"cbam{i}"), c.reduction)
     c_pool = None
     if c.pool[i]:
-        h, c_pool = max_pool2d_forward(h, 2)                            # (B, C_i, S/2, S/2)
+        h, c_pool = max_pool2d_forward(h, 2, backend=c.backend)         # (B, C_i, S/2, S/2)
     return h, weights, {"conv": c_conv, "relu": c_relu, "att": c_att, "pool": c_pool}
 
 
