@@ -29,13 +29,14 @@ def _conv_both(x, W, b, stride, padding, dy):
     return out
 
 
-@given(case=conv_cases(), dtype=dtypes, seed=seeds, bias=st.booleans(),
-       w_dtype=st.sampled_from([None, np.float64]))
-def test_conv2d_numba_is_the_reference_bit_for_bit(case, dtype, seed, bias, w_dtype):
+@given(case=conv_cases(), dtype=dtypes, seed=seeds, bias=st.booleans(), w_dtype=dtypes,
+       b_dtype=dtypes)
+def test_conv2d_numba_is_the_reference_bit_for_bit(case, dtype, seed, bias, w_dtype, b_dtype):
+    """x, W and b each float32 or float64: the output takes NumPy's promoted dtype."""
     x_shape, w_shape, stride, padding = case
     rng = np.random.default_rng(seed)
-    x, W = randn(rng, x_shape, dtype), randn(rng, w_shape, w_dtype or dtype)
-    b = randn(rng, w_shape[:1], w_dtype or dtype) if bias else None
+    x, W = randn(rng, x_shape, dtype), randn(rng, w_shape, w_dtype)
+    b = randn(rng, w_shape[:1], b_dtype) if bias else None
     y, _ = conv2d_forward(x, W, b, stride=stride, padding=padding)
     dy = randn(rng, y.shape, y.dtype)
     out = _conv_both(x, W, b, stride, padding, dy)
@@ -65,6 +66,22 @@ def test_max_pool2d_numba_is_the_reference_bit_for_bit(case, dtype, seed, specia
         results[backend] = (y, cache["arg"], max_pool2d_backward(dy, cache))
     for ref, fast in zip(results["numpy"], results["numba"]):
         _identical(ref, fast)
+
+
+@pytest.mark.parametrize("types", [(np.float32, np.float32, np.float64),
+                                   (np.float64, np.float64, np.float32),
+                                   (np.float32, np.float32, None)])
+def test_conv2d_numba_output_dtype_is_numpys(types):
+    """The bias can widen the output (float32 products + float64 bias → float64) but not
+    narrow it (float64 products + float32 bias stay float64); no bias keeps the products'."""
+    x_dtype, w_dtype, b_dtype = types
+    rng = np.random.default_rng(6)
+    x, W = randn(rng, (2, 2, 5, 4), x_dtype), randn(rng, (3, 2, 3, 3), w_dtype)
+    b = None if b_dtype is None else randn(rng, (3,), b_dtype)
+    ref, fast = (conv2d_forward(x, W, b, padding=1, backend=backend)[0]
+                 for backend in ("numpy", "numba"))
+    assert fast.dtype == np.result_type(x, W, *([] if b is None else [b]))
+    _identical(ref, fast)
 
 
 def test_conv2d_numba_reads_non_contiguous_inputs():

@@ -226,6 +226,22 @@ def test_flash_backward_defaults_and_custom_scale_match_numpy():
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 2, 4, 0), (1, 2, 0, 3), (0, 2, 4, 3), (2, 0, 4, 3)])
+@pytest.mark.parametrize("masked, causal", [(False, False), (True, False), (False, True)])
+def test_flash_forward_with_an_empty_side_has_dead_rows(dtype, shape, masked, causal):
+    """No key (Tk = 0): every query row is dead, out = 0 and lse = −∞; no query, batch or
+    head: empty results. Shapes and dtypes as q's, with or without a mask, causal or not."""
+    B, H, Tq, Tk = shape
+    q, k = np.ones((B, H, Tq, 3), dtype), np.ones((B, H, Tk, 3), dtype)
+    v = np.ones((B, H, Tk, 5), dtype)
+    mask = np.ones((B, H, Tq, Tk), bool) if masked else None
+    out, lse = flash_attention_forward(q, k, v, mask=mask, causal=causal)
+    assert out.dtype == lse.dtype == dtype
+    assert out.shape == (B, H, Tq, 5) and lse.shape == (B, H, Tq)
+    assert np.all(out == 0) and np.all(lse == -np.inf)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("Tq, Tk", [(0, 3), (4, 0), (0, 0)])
 def test_flash_backward_of_empty_inputs_is_zero_in_the_input_dtype(dtype, Tq, Tk):
     """A backward with no query or no key rows returns zeros shaped and typed like q, k, v."""
@@ -343,3 +359,33 @@ def test_kernels_without_jit_in_subprocess():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "no-jit ok" in res.stdout
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_flash_kernels_get_arrays_of_the_compute_dtype_only(monkeypatch, dtype):
+    """The @njit kernels trust their input: the wrappers hand them C-contiguous arrays in one
+    float dtype (q's compute dtype: float32 for float16) — their scratch and result buffers
+    (out, lse, dq's per-thread parts) included — and one bool mask. A float64 buffer in a
+    float32 call would compile a second kernel and change dq's rounding."""
+    from attention_np.kernels import flash
+    compute = np.dtype(np.float32 if dtype == np.float16 else dtype)
+    seen = []
+
+    def spy(kernel):
+        def check(*args):
+            arrays = [a for a in args if isinstance(a, np.ndarray)]
+            floats = {a.dtype for a in arrays if a.dtype != np.bool_}
+            seen.append(kernel.__name__)
+            assert floats == {compute}, (kernel.__name__, floats)
+            assert sum(a.dtype == np.bool_ for a in arrays) == 1
+            assert all(a.flags.c_contiguous for a in arrays)
+            return kernel(*args)
+        return check
+    monkeypatch.setattr(flash, "flash_forward_kernel", spy(flash.flash_forward_kernel))
+    monkeypatch.setattr(flash, "flash_backward_kernel", spy(flash.flash_backward_kernel))
+    rng = np.random.default_rng(8)
+    q, k, v = (rng.standard_normal((2, 2, 5, 3)).astype(dtype) for _ in range(3))
+    mask = rng.random((2, 1, 5, 5)) < 0.8
+    out, lse = flash_attention_forward(q, k, v, mask=mask)
+    flash_attention_backward(np.ones_like(out), q, k, v, out, lse, mask=mask)
+    assert seen == ["flash_forward_kernel", "flash_backward_kernel"]

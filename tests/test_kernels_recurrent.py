@@ -241,3 +241,162 @@ def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match="b_h"):
         gru_forward(x, None, {**init_recurrent_params("gru", 3, 4, rng), "b_h": np.zeros(13)},
                     backend="numba")
+
+
+# --- the entry points' contract (kernels.recurrent called directly) -----------------------------
+# The wrappers promote the inputs' dtypes (float16 computes in float32), hand the @njit scans
+# C-contiguous arrays of that one compute dtype (a bool mask; fresh copies of the initial state
+# and of the final-state gradients, which the scans overwrite) and cast the results back. The
+# public layers (nn.recurrent) already pass one dtype, a bool mask and an initial state, so
+# these cases reach the kernels' module directly.
+
+SCANS = ("_lstm_scan", "_lstm_scan_backward", "_gru_scan", "_gru_scan_backward")
+PARAMS = {"lstm": ("W_x", "W_h", "b"), "gru": ("W_x", "W_h", "b_x", "b_h")}
+
+
+def _check_scan_arguments(name, args):
+    """The arrays handed to a scan: C-contiguous, one bool mask, every other one of a single
+    float dtype (checked before the call: a mixed signature would compile a new kernel)."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    assert sum(a.dtype == np.bool_ for a in arrays) == 1, f"{name}: not one bool mask"
+    floats = {a.dtype for a in arrays if a.dtype != np.bool_}
+    assert len(floats) == 1 and floats <= {np.dtype(np.float32), np.dtype(np.float64)}, \
+        f"{name}: dtypes {floats}"
+    for a in arrays:
+        assert a.flags.c_contiguous, f"{name}: a non-contiguous {a.dtype} {a.shape} array"
+    return floats.pop()
+
+
+@pytest.fixture
+def scan_calls(monkeypatch):
+    """Every call of the @njit scans as (name, its float dtype), its arguments checked by
+    :func:`_check_scan_arguments`; the scans still run."""
+    from attention_np.kernels import recurrent
+    calls = []
+    for name in SCANS:
+        def spy(*args, _scan=getattr(recurrent, name), _name=name):
+            calls.append((_name, _check_scan_arguments(_name, args)))
+            return _scan(*args)
+        monkeypatch.setattr(recurrent, name, spy)
+    return calls
+
+
+def _kernel_run(kind, inputs, mask, dhs, dfinal):
+    """kernels.recurrent's forward then backward → ({name: array} as :func:`_run` names them,
+    the forward's state)."""
+    from attention_np.kernels import recurrent
+    get = inputs.get
+    if kind == "lstm":
+        hs, h_T, c_T, state = recurrent.lstm_forward(get("x"), get("h0"), get("c0"), get("W_x"),
+                                                     get("W_h"), get("b"), mask)
+        dx, dh0, dc0, grads = recurrent.lstm_backward(dhs, *dfinal, state)
+        out = {"hs": hs, "h_T": h_T, "c_T": c_T, "dx": dx, "dh0": dh0, "dc0": dc0}
+    else:
+        hs, h_T, state = recurrent.gru_forward(get("x"), get("h0"), get("W_x"), get("W_h"),
+                                               get("b_x"), get("b_h"), mask)
+        dx, dh0, grads = recurrent.gru_backward(dhs, *dfinal, state)
+        out = {"hs": hs, "h_T": h_T, "dx": dx, "dh0": dh0}
+    return out | {f"d{k}": g for k, g in grads.items()}, state
+
+
+def _non_contiguous(a):
+    """The same values as a strided view (every other column of a wider array)."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+# (kind, (B, T, D, H), dtype of each input, dtype of dhs / dh_T / dc_T, layout, padded):
+# layout "fortran" gives h0, c0 in Fortran order and dhs, dh_T, dc_T as strided views, "int
+# mask" the mask as a strided int8 view; dfinal None leaves dh_T, dc_T at zeros.
+def _contract_cases():
+    cases = []
+    for kind in ("lstm", "gru"):
+        names = ("x",) + STATES[kind] + PARAMS[kind]
+        f32 = dict.fromkeys(names, np.float32)
+        cases += [
+            pytest.param(kind, (3, 4, 2, 5), {**f32, **dict.fromkeys(STATES[kind])},
+                         np.float64, "int mask", None, id=f"{kind}-f32-no-state-int-mask"),
+            pytest.param(kind, (3, 1, 4, 2), f32, np.float64, "fortran", np.float64,
+                         id=f"{kind}-f32-T1-fortran-state-f64-upstream"),
+            pytest.param(kind, (1, 3, 2, 4), f32 | dict.fromkeys(STATES[kind], np.float16),
+                         np.float16, "c", np.float16, id=f"{kind}-B1-f16-state"),
+            pytest.param(kind, (5, 3, 4, 2), dict.fromkeys(names, np.float16), np.float16,
+                         "int mask", np.float16, id=f"{kind}-all-f16"),
+        ]
+        cases += [pytest.param(kind, (5, 3, 4, 2), f32 | {name: np.float64}, np.float32,
+                               "fortran", np.float32, id=f"{kind}-only-{name}-f64")
+                  for name in names]
+    return cases
+
+
+@pytest.mark.parametrize("kind, dims, dtypes_in, upstream, layout, dfinal_dtype",
+                         _contract_cases())
+def test_entry_points_promote_dtypes_and_pass_the_scans_contiguous_copies(
+        scan_calls, kind, dims, dtypes_in, upstream, layout, dfinal_dtype):
+    """Mixed input dtypes give the promoted dtype (float16 computes in float32 and returns
+    float16), with the values of the NumPy reference run in float64 on the same numbers; the
+    scans receive only C-contiguous arrays of the compute dtype and one bool mask, whatever the
+    layout and dtype of the mask, the initial state, dhs, dh_T and dc_T (int mask, Fortran
+    order, strided views, None); the caller's arrays are left unchanged."""
+    B, T, D, H = dims
+    rng = np.random.default_rng(7)
+    base = _inputs(kind, B, T, D, H, np.float64, rng, True)
+    inputs = {k: base[k].astype(dt) for k, dt in dtypes_in.items() if dt is not None}
+    mask = _mask(rng, B, T, True)
+    dhs = rng.standard_normal((B, T, H)).astype(upstream)
+    dfinal = tuple(None if dfinal_dtype is None else
+                   rng.standard_normal((B, H)).astype(dfinal_dtype) for _ in STATES[kind])
+    out_dtype = np.result_type(*inputs.values())
+    compute = np.float32 if out_dtype == np.float16 else out_dtype
+
+    kernel_mask = mask
+    if layout == "int mask":
+        kernel_mask = np.asfortranarray(mask.astype(np.int8))[:, ::-1][:, ::-1]
+    elif layout == "fortran":
+        inputs |= {k: np.asfortranarray(inputs[k]) for k in STATES[kind] if k in inputs}
+        dhs = np.asfortranarray(dhs)
+        dfinal = tuple(_non_contiguous(d) for d in dfinal)
+    before = [a.copy() for a in (*inputs.values(), kernel_mask, dhs, *dfinal) if a is not None]
+
+    ours, _ = _kernel_run(kind, inputs, kernel_mask, dhs, dfinal)
+
+    assert scan_calls == [(f"_{kind}_scan", compute), (f"_{kind}_scan_backward", compute)]
+    after = [a for a in (*inputs.values(), kernel_mask, dhs, *dfinal) if a is not None]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b, err_msg="the caller's array was written")
+
+    as64 = {k: v.astype(np.float64) for k, v in inputs.items()}
+    truth = _run(kind, as64, mask, "numpy", dhs.astype(np.float64),
+                 tuple(None if d is None else d.astype(np.float64) for d in dfinal))
+    for name, value in ours.items():
+        assert value.dtype == out_dtype, f"{name}: dtype {value.dtype}, not {out_dtype}"
+        if out_dtype == np.float64:
+            assert_close(f"{kind} {name}", value, truth[name], np.float64)
+        else:           # float32 compute, rounded once to the output dtype
+            tol = 4e-3 if out_dtype == np.float16 else 1e-4
+            np.testing.assert_allclose(value.astype(np.float64), truth[name], rtol=tol,
+                                       atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_the_state_holds_what_the_backward_reads(kind):
+    """The forward's state for the backward: block-major buffers (n_chunks, T, R, ·) in the
+    compute dtype, n_chunks = min(threads, B) blocks of R = ⌈B / n_chunks⌉ rows, and T + 1 cell
+    states for the LSTM (the one entering each step and the last), nothing more."""
+    B, T, D, H = 3, 2, 4, 5
+    rng = np.random.default_rng(8)
+    inputs = _inputs(kind, B, T, D, H, np.float32, rng, False)
+    _, state = _kernel_run(kind, inputs, None, np.ones((B, T, H), np.float32),
+                           (None,) * len(STATES[kind]))
+    n = min(numba.get_num_threads(), B)
+    R = -(-B // n)
+    G = 4 if kind == "lstm" else 3
+    shapes = ({"xh": (n, T, R, D + H), "act": (n, T, R, G * H), "cs": (n, T + 1, R, H),
+               "tc": (n, T, R, H)} if kind == "lstm" else
+              {"xs": (n, T, R, D), "h_in": (n, T, R, H), "act": (n, T, R, G * H),
+               "hn": (n, T, R, H)})
+    for key, shape in shapes.items():
+        assert state[key].shape == shape, f"{key}: {state[key].shape} != {shape}"
+        assert state[key].dtype == np.float32, f"{key}: {state[key].dtype}"
+    assert state["mask"].dtype == np.bool_ and state["B"] == B

@@ -86,7 +86,8 @@ def _blas_limit(m, n, k):
 
 def forward_core(q, k, v, mask, has_mask, causal, scale, n_heads):
     """The forward on checked arrays: q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv) C-contiguous
-    in one dtype, Tq, Tk ≥ 1, mask from :func:`compact_mask` → out (BH, Tq, Dv), lse (BH, Tq)."""
+    in one dtype, mask from :func:`compact_mask` → out (BH, Tq, Dv), lse (BH, Tq). Any size
+    may be 0: with no key every row is dead (out 0, lse −∞), and Dv = 0 still has an lse."""
     (BH, Tq, D), Tk, Dv = q.shape, k.shape[1], v.shape[2]
     out, lse = np.empty((BH, Tq, Dv), q.dtype), np.empty((BH, Tq), q.dtype)
     cfg = config(4.0 * q.size * Tk)
@@ -123,11 +124,8 @@ def flash_attention_forward(q, k, v, mask=None, causal: bool = False, scale=None
     q, k, v, out_dtype = _check_qkv(q, k, v)
     mask, has_mask = _mask_args(mask, q, k)
     B, H, Tq = q.shape[:3]
-    out = np.zeros((B, H, Tq, v.shape[3]), q.dtype)             # no key: every row is dead
-    lse = np.full((B, H, Tq), -np.inf, q.dtype)
-    if lse.size and k.shape[2]:                                 # Dv = 0 still has an lse
-        out, lse = forward_core(_flat(q), _flat(k), _flat(v), mask, has_mask, causal,
-                                _scale(scale, q), H)
+    out, lse = forward_core(_flat(q), _flat(k), _flat(v), mask, has_mask, causal,
+                            _scale(scale, q), H)
     return (out.reshape(B, H, Tq, v.shape[3]).astype(out_dtype, copy=False),
             lse.reshape(B, H, Tq).astype(out_dtype, copy=False))
 
@@ -149,8 +147,6 @@ def flash_attention_backward(dout, q, k, v, out, lse, mask=None, causal: bool = 
     if lse.shape != (B, H, Tq):
         raise ValueError(f"lse must have shape {(B, H, Tq)}, got {lse.shape}")
     mask, has_mask = _mask_args(mask, q, k)
-    if not (q.size and k.size):
-        return tuple(np.zeros(x.shape, out_dtype) for x in (q, k, v))
     grads = backward_core(_flat(dout), _flat(q), _flat(k), _flat(v), _flat(out),
                           lse.reshape(B * H, Tq), mask, has_mask, causal, _scale(scale, q), H)
     return tuple(g.reshape(x.shape).astype(out_dtype, copy=False) for g, x in zip(grads, (q, k, v)))
