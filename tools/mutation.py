@@ -40,9 +40,10 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
 COMMAND = "python -m tools.mutation"
 ENV = {"HYPOTHESIS_PROFILE": "ci", "MPLBACKEND": "Agg", "NUMBA_THREADING_LAYER": "workqueue",
        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# mutmut's exit codes of a mutant's test run (mutmut.stats.status_by_exit_code); a segfault
-# (−11: a mutant handed a Numba kernel a buffer too small, which it wrote past) is noticed too
-KILLED, SURVIVED = {1, 3, -11}, {0}
+# mutmut's exit codes of a mutant's test run (mutmut.stats.status_by_exit_code). A test run
+# that crashes noticed the mutant too: a segfault (−11: a Numba kernel handed a buffer too
+# small wrote past its end) or an abort (−6: one handed a buffer of the wrong rank)
+KILLED, SURVIVED = {1, 3, -6, -11}, {0}
 TIMED_OUT = {24, -24, 152, 255, 36}
 TARGETS = {"attention_np/core.py": 0.98, "attention_np/soft.py": 0.98,
            "attention_np/scores.py": 0.98, "attention_np/self_attention.py": 0.98}
@@ -119,6 +120,14 @@ def summarise(path: str, accepted: dict[str, str]) -> dict:
 def short(path: str) -> str:
     """attention_np/graph/edges.py → graph/edges (a record key: no dots, see demos._records)."""
     return path.removeprefix("attention_np/").removesuffix(".py")
+
+
+def this_cpu() -> str:
+    """The machine a row's verdicts were made on (rows kept from an older record keep theirs)."""
+    sys.path.insert(0, str(ROOT))
+    from demos import _records
+    p = _records.provenance()
+    return f"{p['cpu']} (family/model {p['cpu_family_model']}, {p['vector_isa']})"
 
 
 def write_record(files: dict) -> dict:
@@ -213,7 +222,8 @@ def main(argv=None) -> int:
             complete = bool(codes) and all(code is not None for code in codes)
             if complete or (short(p) not in old and any(code is not None for code in codes)):
                 files[p] = {**summarise(p, accepted),
-                            **times.get(p, dict.fromkeys(("wall_seconds", "cpu_seconds")))}
+                            **times.get(p, dict.fromkeys(("wall_seconds", "cpu_seconds"))),
+                            "cpu": this_cpu()}
             elif short(p) in old:
                 files[p] = old[short(p)]
         update_readmes(write_record(files))
