@@ -17,24 +17,28 @@ arrays, so ``backend="numba"`` gives the reference's results bit for bit: col2im
 pixel's terms in the reference's order, kernel offset (u, v) by offset, starting from 0, and
 no kernel here reassociates (strict math).
 
+The kernels run on the calling thread: they only move memory, and on the demos' images a
+parallel launch cost more than the copies (a training step of the vision demo's CNN took 1.08×
+the NumPy layers' time with ``parallel=True`` and 0.61× without, on an Intel Xeon).
+
 The entry points take arrays the caller has checked (:mod:`attention_np.nn.backend`).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from attention_np.kernels._config import STRICT_PARALLEL
+from attention_np.kernels._config import STRICT
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
     """x (N, C, H, W) → cols (N·Ho·Wo, C·kh·kw), rows (n, i, j), columns (c, u, v); filled
     column by column (a run along j reads x contiguously)."""
     N, C, H, W = x.shape
     Wo = (W + 2 * pw - kw) // sw + 1
     Ho = cols.shape[0] // (N * Wo)
-    for n in prange(N):
+    for n in range(N):
         block = cols[n * Ho * Wo:(n + 1) * Ho * Wo]
         for c in range(C):
             for u in range(kh):
@@ -52,12 +56,12 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, cols):
                             out[j] = src[xx] if 0 <= xx < W else 0
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _col2im(dcols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
     """dcols (N·Ho·Wo, C·kh·kw) → dx (N, C, H, W): each window's gradient added back where the
     window read, offset (u, v) by offset as the reference adds them."""
     N, C, H, W = dx.shape
-    for n in prange(N):
+    for n in range(N):
         for c in range(C):
             dx[n, c] = 0
             for u in range(kh):
@@ -73,11 +77,11 @@ def _col2im(dcols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
                                 dx[n, c, y, xx] += dcols[(n * Ho + i) * Wo + j, k]
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _rows_to_nchw(rows, b, use_bias, out):
     """rows (N·Ho·Wo, F) (+ b (F,) when ``use_bias``) → out (N, F, Ho, Wo)."""
     N, F, Ho, Wo = out.shape
-    for n in prange(N):
+    for n in range(N):
         for i in range(Ho):
             for j in range(Wo):
                 row = rows[(n * Ho + i) * Wo + j]
@@ -85,11 +89,11 @@ def _rows_to_nchw(rows, b, use_bias, out):
                     out[n, f, i, j] = row[f] + b[f] if use_bias else row[f]
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _nchw_to_rows(x, rows):
     """x (N, F, Ho, Wo) → rows (N·Ho·Wo, F)."""
     N, F, Ho, Wo = x.shape
-    for n in prange(N):
+    for n in range(N):
         for i in range(Ho):
             for j in range(Wo):
                 row = rows[(n * Ho + i) * Wo + j]
@@ -97,13 +101,13 @@ def _nchw_to_rows(x, rows):
                     row[f] = x[n, f, i, j]
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _max_pool(x, kh, kw, sh, sw, ph, pw, y, arg):
     """y (N, C, Ho, Wo) = each window's first maximum (NaN wins, as in np.argmax; outside x
     counts as −∞), arg = its index u·kw + v in the window."""
     N, C, H, W = x.shape
     Ho, Wo = y.shape[2], y.shape[3]
-    for n in prange(N):
+    for n in range(N):
         for c in range(C):
             img = x[n, c]
             for i in range(Ho):
@@ -131,13 +135,13 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, arg):
                     y[n, c, i, j], arg[n, c, i, j] = best, at
 
 
-@njit(**STRICT_PARALLEL)
+@njit(**STRICT)
 def _max_pool_backward(dy, arg, kh, kw, sh, sw, ph, pw, dx):
     """dx (N, C, H, W): each window's dy added at its maximum (offsets (u, v) in the
     reference's order; a maximum in the padding adds nothing)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
-    for n in prange(N):
+    for n in range(N):
         for c in range(C):
             dx[n, c] = 0
             for u in range(kh):
