@@ -1,13 +1,13 @@
 """The data movement of the im2col convolution and of max pooling, which ``backend="numba"``
 runs for :mod:`attention_np.nn.conv` (its NumPy reference): on the captioning encoder's small
-images the products are cheap, and NumPy's copies around them (padding, the strided window
-view copied into the column matrix, the transposes, col2im's strided adds, the pool's argmax
-over a window view) cost three times as much.
+images the products are cheap, and most of the time went to NumPy's copies around them
+(padding, the strided window view copied into the column matrix, the transposes, col2im's
+strided adds, the pool's argmax over a window view).
 
     im2col         cols[(n, i, j), (c, u, v)] = x[n, c, s_h i + u − p_h, s_w j + v − p_w]
                    (0 outside x), written directly from the unpadded image
-    rows → NCHW    y[n, f, i, j] = y_rows[(n, i, j), f] + b_f
-    NCHW → rows    dy_rows[(n, i, j), f] = dy[n, f, i, j]
+    rows → NCHW    y[n, f, i, j] = y_rows[(n, i, j), f] + b_f  (the bias and the transpose in
+                   one pass; the backward's NCHW → rows stays NumPy's, as fast on these sizes)
     col2im         dx[n, c, y, x] = Σ over the windows that read (y, x) of dcols[…]
     max pool       y = the window's first maximum (a NaN counts as the maximum, −∞ padding),
                    arg = its index u·k_w + v; backward: dx[argmax] += dy
@@ -90,18 +90,6 @@ def _rows_to_nchw(rows, b, use_bias, out):
 
 
 @njit(**STRICT)
-def _nchw_to_rows(x, rows):
-    """x (N, F, Ho, Wo) → rows (N·Ho·Wo, F)."""
-    N, F, Ho, Wo = x.shape
-    for n in range(N):
-        for i in range(Ho):
-            for j in range(Wo):
-                row = rows[(n * Ho + i) * Wo + j]
-                for f in range(F):
-                    row[f] = x[n, f, i, j]
-
-
-@njit(**STRICT)
 def _max_pool(x, kh, kw, sh, sw, ph, pw, y, arg):
     """y (N, C, Ho, Wo) = each window's first maximum (NaN wins, as in np.argmax; outside x
     counts as −∞), arg = its index u·kw + v in the window."""
@@ -137,24 +125,20 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, y, arg):
 
 @njit(**STRICT)
 def _max_pool_backward(dy, arg, kh, kw, sh, sw, ph, pw, dx):
-    """dx (N, C, H, W): each window's dy added at its maximum (offsets (u, v) in the
-    reference's order; a maximum in the padding adds nothing)."""
+    """dx (N, C, H, W): each window's dy added at its maximum; a maximum in the padding adds
+    nothing. Windows go last to first: a pixel read by several windows then receives their
+    terms in the order the reference adds them (its offset (u, v) ascending)."""
     N, C, H, W = dx.shape
     Ho, Wo = dy.shape[2], dy.shape[3]
     for n in range(N):
         for c in range(C):
             dx[n, c] = 0
-            for u in range(kh):
-                for v in range(kw):
-                    k = u * kw + v
-                    for i in range(Ho):
-                        yy = i * sh + u - ph
-                        if yy < 0 or yy >= H:
-                            continue
-                        for j in range(Wo):
-                            xx = j * sw + v - pw
-                            if arg[n, c, i, j] == k and 0 <= xx < W:
-                                dx[n, c, yy, xx] += dy[n, c, i, j]
+            for i in range(Ho - 1, -1, -1):
+                for j in range(Wo - 1, -1, -1):
+                    u, v = divmod(arg[n, c, i, j], kw)
+                    yy, xx = i * sh + u - ph, j * sw + v - pw
+                    if 0 <= yy < H and 0 <= xx < W:
+                        dx[n, c, yy, xx] += dy[n, c, i, j]
 
 
 # --- entry points: (kh, kw), (sh, sw), (ph, pw) pairs; arrays checked by the caller ----------
@@ -183,14 +167,6 @@ def rows_to_nchw(rows, b, out_hw):
     _rows_to_nchw(np.ascontiguousarray(rows), np.zeros(F, dtype) if b is None else b,
                   b is not None, out)
     return out
-
-
-def nchw_to_rows(x):
-    """(N, F, Ho, Wo) → (N·Ho·Wo, F), in x's dtype."""
-    N, F, Ho, Wo = x.shape
-    rows = np.empty((N * Ho * Wo, F), x.dtype)
-    _nchw_to_rows(np.ascontiguousarray(x), rows)
-    return rows
 
 
 def max_pool(x, kernel, stride, padding, out_hw):

@@ -178,12 +178,6 @@ def conv_rows_to_nchw(rows, b, out_hw):
     return conv.rows_to_nchw(rows, b, out_hw)
 
 
-def conv_nchw_to_rows(x):
-    """(N, F, Ho, Wo) → (N·Ho·Wo, F)."""
-    from attention_np.kernels import conv
-    return conv.nchw_to_rows(x)
-
-
 def max_pool2d_forward(x, kernel, stride, padding, out_hw):
     """(y (N, C, Ho, Wo), argmax within each window (N, C, Ho, Wo)) of x (N, C, H, W)."""
     from attention_np.kernels import conv
