@@ -89,8 +89,8 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0, backend="numpy"):
         b = as_float_array(b, "b", ndim=1)
         check_same_dim(b, "b", 0, W, "W", 0)
     padded_shape = (N, C, H + 2 * ph, Wd + 2 * pw)
-    cache = {"W": W, "has_bias": b is not None, "padded_shape": padded_shape,
-             "kernel": (kh, kw), "stride": (sh, sw), "padding": (ph, pw), "backend": backend}
+    cache = {"W": W, "has_bias": b is not None, "padded_shape": padded_shape, "x_shape": x.shape,
+             "stride": (sh, sw), "padding": (ph, pw), "backend": backend}
     W_row = W.reshape(F, C * kh * kw).T                            # (C·kh·kw, F)
     if backend == "numba":
         cache["cols"] = cols = numba_backend.conv_im2col(x, (kh, kw), (sh, sw), (ph, pw),
@@ -126,10 +126,8 @@ def conv2d_backward(dy, cache):
     db = dy_rows.sum(axis=0) if cache["has_bias"] else None
     dcols = dy_rows @ W.reshape(F, -1)                              # (N·Ho·Wo, C·kh·kw)
     if cache["backend"] == "numba":
-        (ph, pw), padded = cache["padding"], cache["padded_shape"]
-        x_shape = (N, C, padded[2] - 2 * ph, padded[3] - 2 * pw)
-        dx = numba_backend.conv_col2im(dcols, x_shape, (kh, kw), cache["stride"], (ph, pw),
-                                       (Ho, Wo))
+        dx = numba_backend.conv_col2im(dcols, cache["x_shape"], (kh, kw), cache["stride"],
+                                       cache["padding"], (Ho, Wo))
         return dx, dW, db
     dwin = dcols.reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 1, 2, 4, 5)
     dx = _scatter_windows(dwin, cache["padded_shape"], cache["stride"], cache["padding"])
