@@ -210,6 +210,7 @@ def main(argv=None) -> int:
            if RECORD.exists() else {})
     times = {path: {key: old[short(path)][key] for key in ("wall_seconds", "cpu_seconds")}
              for path in listed if short(path) in old}
+    cpu = this_cpu()
     for path in to_run + [None]:
         if path is not None:
             times[path] = run_mutmut(path, args.max_children)
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
             if complete or (short(p) not in old and any(code is not None for code in codes)):
                 files[p] = {**summarise(p, accepted),
                             **times.get(p, dict.fromkeys(("wall_seconds", "cpu_seconds"))),
-                            "cpu": this_cpu()}
+                            "cpu": cpu}
             elif short(p) in old:
                 files[p] = old[short(p)]
         update_readmes(write_record(files))
