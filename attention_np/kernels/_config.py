@@ -18,6 +18,17 @@ Three process-wide switches are set here, before anything in ``kernels`` is comp
   A ``NUMBA_THREADING_LAYER`` set by the user wins.
 
 Set ``ATTENTION_NP_NATIVE_FEATURES=0`` to keep Numba's default CPU features.
+
+**The cache must not change the numbers.** Numba compiles an ``@njit`` function that another
+one calls (and the loop body of a ``prange`` kernel) into a library of its own, and links a copy
+of it into the caller. The process that compiles them calls the callee's own library; a process
+that loads the caller from the on-disk cache (``cache=True``) runs the copy, which LLVM
+optimised once more inside the caller. Under ``fastmath`` (``contract``) the two fused
+multiply-adds differently: the LSTM kernels gave other bits on a demo's second run than on its
+first (measured on an AMD EPYC, Zen 5, and an Intel Xeon). So every fastmath function that a
+kernel calls is declared ``inline="always"`` (Numba inlines it: one function, one compile), and
+kernels that only ever run on one thread are not ``prange`` loops (:mod:`kernels.fused`).
+tests/test_kernel_cache.py checks both, and runs kernels compiled and then cached.
 """
 from __future__ import annotations
 

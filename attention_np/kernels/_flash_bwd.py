@@ -23,7 +23,7 @@ from attention_np.kernels._config import ELEMENTWISE, PARALLEL
 from attention_np.kernels._flash_fwd import FULLY_MASKED, mask_tile, task_rows, tile
 from attention_np.kernels._intrinsics import fast_exp
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _probabilities(s, lse):
     """s ← P = exp(s − lse_i); hidden pairs (s = −1e30) and fully masked rows give exactly 0."""
     below, zero = s.dtype.type(FULLY_MASKED), s.dtype.type(0)   # fills are −1e30
@@ -37,7 +37,7 @@ def _probabilities(s, lse):
             s[i, j] = zero if x <= below else fast_exp(x - li)    # NaN stays NaN
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _softmax_grad(p, dp, delta):
     """dp ← P ⊙ (dP − D_i)."""
     for i in range(p.shape[0]):
@@ -46,7 +46,7 @@ def _softmax_grad(p, dp, delta):
             dp[i, j] = p[i, j] * (dp[i, j] - di)
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _backward_block(q, k, v, do, lse, delta, mask, has_mask, causal, b, h, k0, BQ, dq, dk, dv):
     """dk, dv of the key block k, v (nk, ·) of one head; adds this block's share into dq.
 

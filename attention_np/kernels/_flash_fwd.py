@@ -29,20 +29,20 @@ FULLY_MASKED = -1e29    # a running max below this means no key was visible yet
 DIAGONAL_BLOCK = 64     # causal: key block width where a tile crosses the diagonal
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def tile(buf, rows, cols):
     """A C-contiguous (rows, cols) view of the first rows·cols entries of the 1-D ``buf``."""
     return buf[:rows * cols].reshape((rows, cols))
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def task_rows(task, n_blocks, block, T):
     """(head, first row, end row) of parallel task number ``task`` = head · n_blocks + block."""
     bh, blk = task // n_blocks, task % n_blocks
     return bh, blk * block, min((blk + 1) * block, T)
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def mask_tile(s, mask, has_mask, causal, b, h, q0, k0):
     """Set s[i, j] = −1e30 where key k0+j is hidden from query q0+i (mask False, or causal j > i)."""
     nq, nk = s.shape
@@ -61,7 +61,7 @@ def mask_tile(s, mask, has_mask, causal, b, h, q0, k0):
                     s[i, j] = fill
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _online_softmax_rows(s, m, l, acc):
     """s ← exp(s − m'), l ← l·α + rowsum, acc ← acc·α with α = exp(m − m'), m ← m'."""
     for i in range(s.shape[0]):
@@ -81,7 +81,7 @@ def _online_softmax_rows(s, m, l, acc):
             acc[i, d] *= alpha
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _finish_rows(acc, m, l, out, lse):
     """out = acc / l and lse = m + log l; rows that saw no visible key get 0 and −inf.
     A NaN score leaves m alone (maxnum skips it) but makes l NaN, so the row stays NaN."""
@@ -96,7 +96,7 @@ def _finish_rows(acc, m, l, out, lse):
             lse[i] = m[i] + np.log(l[i])
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _forward_block(q, k, v, mask, has_mask, causal, scale, b, h, q0, block_k, out, lse):
     """out[q0:q0+nq], lse[q0:q0+nq] of one head: q (nq, D) block, k (Tk, D), v (Tk, Dv);
     key blocks of ``block_k`` rows."""

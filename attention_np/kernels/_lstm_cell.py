@@ -12,13 +12,13 @@ from attention_np.kernels._special import fast_sigmoid, fast_tanh
 from attention_np.kernels._validate import KERNEL_DTYPES, compute_dtype
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def rows(chunk, n_chunks, B):
     """[first, end) of the batch rows of task ``chunk``."""
     return chunk * B // n_chunks, (chunk + 1) * B // n_chunks
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def lstm_cell(a, b, c, c_new, tc, h_new, out):
     """One row of one step: a = [x_t | h] W (4H,) ← [i, f, g, o] = [σ, σ, tanh, σ](a + b);
     c_new = f c + i g;  tc = tanh(c_new);  h_new = out = o tc."""
@@ -36,7 +36,7 @@ def lstm_cell(a, b, c, c_new, tc, h_new, out):
 
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def lstm_cell_backward(dh, dy, dc, act, c_prev, tc, da):
     """Undo :func:`lstm_cell` for one row: dh ∂L/∂h' from the later steps, dy ∂L/∂out;
     dc ← ∂L/∂c (the direct path c' = f c + …); da (4H,) = ∂L/∂a."""

@@ -9,7 +9,7 @@ from numba import njit
 from attention_np.kernels._config import ELEMENTWISE
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def dot(a, b):
     """a · b, accumulated in the arrays' dtype."""
     acc = a.dtype.type(0)
@@ -18,21 +18,21 @@ def dot(a, b):
     return acc
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def axpy(a, x, y):
     """y += a x."""
     for d in range(x.shape[0]):
         y[d] += a * x[d]
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def outer_add(state, a, b):
     """state += a bᵀ."""
     for d in range(a.shape[0]):
         axpy(a[d], b, state[d])
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def vecmat(a, M, out):
     """out = a M  (a (n,), M (n, m))."""
     out[:] = 0
@@ -40,7 +40,7 @@ def vecmat(a, M, out):
         axpy(a[d], M[d], out)
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def matvec(M, x, out):
     """out = M x  (M (n, m), x (m,))."""
     for d in range(M.shape[0]):

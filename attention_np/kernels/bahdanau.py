@@ -40,7 +40,7 @@ from attention_np.kernels._lstm_cell import n_chunks as _n_chunks
 from attention_np.kernels._lstm_cell import rows as _rows
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _attend(h, W_q, v, kp, keys, mask, q, a, w, ctx):
     """One row of one step: q = h W_q (A,); a_j = tanh(q + kp_j) (Tk, A) (0 at masked keys);
     w = softmax over the unmasked keys of u_j = a_j · v (all masked: w = 0);
@@ -111,7 +111,7 @@ def _decode(xh, W, b, W_q, v, kp, keys, mask, n_chunks, cs, hs, act, tc, a, w, q
                            xh[t + 1][r][E + Hk:], hs[r, t])
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _attend_backward(dc, W_q, v, keys, a, w, du, dq, dkeys, dkp, ds):
     """Undo :func:`_attend` for one row: dc (Hk,) = ∂L/∂ctx → du (Tk,) = ∂L/∂u,
     dq (A,) = ∂L/∂q; adds to dkeys (Tk, Hk), dkp (Tk, A) and ds (Hd,) (+= dq W_qᵀ)."""

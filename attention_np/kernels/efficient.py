@@ -22,7 +22,7 @@ from attention_np.kernels._validate import float_input
 from attention_np.kernels._vector import axpy, dot, matvec, outer_add, vecmat
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _band(i, T, window, causal):
     """[lo, hi) of the keys query i may see."""
     return max(0, i - window), (i + 1 if causal else min(T, i + window + 1))
@@ -119,20 +119,20 @@ def sliding_window_attention_backward(dout, q, k, v, out, lse, window: int, caus
 
 # --- linear attention, φ(x) = elu(x) + 1 -------------------------------------------------------
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _phi(x, phi):
     for d in range(x.shape[0]):
         phi[d] = x[d] + 1 if x[d] > 0 else math.exp(x[d])
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _with_one(v, v1):
     """v⁺ = [v, 1]."""
     v1[:-1] = v
     v1[-1] = 1
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _push_key(state, k_j, v_j, phi, v1):
     """[S, z] += φ(k_j) [v_j, 1]ᵀ  (phi, v1 are scratch buffers)."""
     _phi(k_j, phi)
@@ -160,14 +160,14 @@ def _linear_forward(q, k, v, causal, eps, out, den):
                     out[b, h, j, d] = n[d] / den[b, h, j]
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _dphi(x, dphi, dx):
     """dx = dφ ⊙ φ'(x),  φ'(x) = 1 (x > 0), eˣ (x ≤ 0)."""
     for d in range(x.shape[0]):
         dx[d] = dphi[d] if x[d] > 0 else dphi[d] * math.exp(x[d])
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _dn(g, o, den, dn):
     """out = num / den  →  dn = [g / den, −(g · out) / den]."""
     for d in range(g.shape[0]):

@@ -11,18 +11,23 @@
 
 Shapes: rows (N, d) C-contiguous, vectors (d,); every array of a call has one dtype. The
 ``@njit`` cores trust their inputs; :mod:`kernels.encoder` calls them on checked arrays.
+
+They are serial loops, not ``prange``: the encoder runs them on the calling thread anyway
+(BLAS has the cores), and a parallel kernel's loop body is a second compiled function whose
+copy in Numba's on-disk cache can round differently from the one that ran when it was
+compiled (the GELU backward in float32 did: see :mod:`kernels._config`).
 """
 from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import njit
 
-from attention_np.kernels._config import ELEMENTWISE, PARALLEL
+from attention_np.kernels._config import ELEMENTWISE
 from attention_np.kernels._special import normal_cdf, normal_pdf
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _norm_row(z, gamma, beta, eps, y):
     """One row, in place: z ← x̂ = (z − μ)/√(σ² + ε); y = γ x̂ + β; returns 1/√(σ² + ε).
     (Each kernel here writes through one name per array: two names for one array make LLVM's
@@ -43,24 +48,24 @@ def _norm_row(z, gamma, beta, eps, y):
     return rstd
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def add_layer_norm(a, bias, res, gamma, beta, eps, y, rstd):
     """y = LN(a + bias + res) row by row; ``a`` (N, d) is overwritten by x̂ (the backward's
     input). res, y (N, d); bias, gamma, beta (d,); rstd (N,) ← 1/√(σ² + ε)."""
-    for r in prange(a.shape[0]):
+    for r in range(a.shape[0]):
         z = a[r]
         for j in range(z.shape[0]):
             z[j] += bias[j] + res[r, j]
         rstd[r] = _norm_row(z, gamma, beta, eps, y[r])
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def layer_norm_backward(dy, xhat, rstd, gamma, dz, dgamma, dbeta):
     """dz (N, d) from dy (N, d); dgamma, dbeta (n_parts, d) get per-part partial sums of
     dy ⊙ x̂ and dy (the caller adds the parts; rows are split into n_parts contiguous runs)."""
     N, d = dy.shape
     parts = dgamma.shape[0]
-    for part in prange(parts):
+    for part in range(parts):
         dgamma[part] = 0
         dbeta[part] = 0
         for r in range(part * N // parts, (part + 1) * N // parts):
@@ -85,30 +90,30 @@ def _act(x, gelu):
     return x if x > 0 or x != x else x * 0
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def bias_activation(u, bias, gelu, out):
     """u ← u + bias (kept for the backward), out = GELU(u) or ReLU(u).  u, out (N, f), bias (f,)
     (out must not be u: see :func:`bias_activation_inplace`)."""
-    for r in prange(u.shape[0]):
+    for r in range(u.shape[0]):
         ur, o = u[r], out[r]
         for j in range(ur.shape[0]):
             ur[j] += bias[j]
             o[j] = _act(ur[j], gelu)
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def bias_activation_inplace(u, bias, gelu):
     """u ← act(u + bias), for inference (the pre-activation is not kept)."""
-    for r in prange(u.shape[0]):
+    for r in range(u.shape[0]):
         ur = u[r]
         for j in range(ur.shape[0]):
             ur[j] = _act(ur[j] + bias[j], gelu)
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def activation_backward(da, u, gelu):
     """da ← da ⊙ act′(u) in place.  GELU′ = Φ(u) + u φ(u); ReLU′ = [u > 0] (NaN in da stays)."""
-    for r in prange(u.shape[0]):
+    for r in range(u.shape[0]):
         dr, ur = da[r], u[r]
         for j in range(ur.shape[0]):
             x = ur[j]
@@ -118,12 +123,12 @@ def activation_backward(da, u, gelu):
                 dr[j] *= 0
 
 
-@njit(**PARALLEL)
+@njit(**ELEMENTWISE)
 def segment_mean_normalize(rows, starts, lengths, out):
     """out[b] = s / max(‖s‖, 10⁻¹²),  s = the mean of rows starts[b] … starts[b] + lengths[b] − 1
     (0 for an empty sequence): the sentence embedding of sequences stored back to back.
     rows (N, d), starts and lengths (B,) int, out (B, d)."""
-    for b in prange(out.shape[0]):
+    for b in range(out.shape[0]):
         o = out[b]
         o[:] = 0
         for r in range(starts[b], starts[b] + lengths[b]):

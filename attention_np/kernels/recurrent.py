@@ -132,7 +132,7 @@ def _lstm_scan_backward(dhs, WT, mask, xh, act, cs, tc, dh, dc, da, dx, dW, db):
 
 # --- GRU -------------------------------------------------------------------------------------
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _gru_cell(a, xw, b_x, b_h, h, hn, out):
     """One row of one step, in place: a = h W_h (3H,) ← [r, z, n] with
     r = σ(xw_r + b_xr + a_r + b_hr), z = σ(…z…), n = tanh(xw_n + b_xn + r hn), hn = a_n + b_hn;
@@ -184,7 +184,7 @@ def _gru_scan(x, W_x, b_x, b_h, W_h, mask, h0, h_T, hs, xs, h_in, act, hn):
             h_T[b0 + i] = h[i]
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _gru_cell_backward(dh, dy, act, hn, h_prev, dxw, dhw):
     """Undo :func:`_gru_cell` for one row: dh ∂L/∂h' from the later steps ← the direct path
     ∂L/∂h (z ⊙ ·), dy ∂L/∂out; dxw, dhw (3H,) = ∂L/∂ of x's and h's affine parts."""

@@ -21,7 +21,7 @@ from attention_np.kernels._intrinsics import fast_exp, maxnum
 from attention_np.kernels._validate import bool_mask, float_input
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _softmax_row(x, y):
     m = x[0]
     for j in range(x.shape[0]):
@@ -70,7 +70,7 @@ def _softmax_mid(x, y):
                 y[a, l, c] *= s[c]
 
 
-@njit(**ELEMENTWISE)
+@njit(inline="always", **ELEMENTWISE)
 def _softmax_backward_row(y, dy, dx):
     dot = y.dtype.type(0)
     for j in range(y.shape[0]):
