@@ -193,11 +193,22 @@ def cpu_details() -> dict:
             "vector_isa": widest}
 
 
-def cpu_name(provenance: dict) -> str:
-    """"AMD EPYC (AVX2)": the CPU a record names, with its widest vector instructions where the
-    record has them (records made before they were stored give the model name only)."""
-    isa = provenance.get("vector_isa")
-    return provenance["cpu"] + (f" ({isa})" if isa else "")
+def cpu_name(provenance: dict, chinese: bool = False, cores: bool = False) -> str:
+    """"AMD EPYC (family 26 model 2, AVX-512)": the CPU a record names, with its family and
+    model (one model name covers several generations: Zen 4 and Zen 5 are both "AMD EPYC") and
+    its widest vector instructions where the record has them (records made before they were
+    stored give the model name only). ``chinese``: "AMD EPYC（系列 26 型号 2，AVX-512）";
+    ``cores``: the record's core count joins them ("…, AVX-512, 2 cores")."""
+    family, _, model = provenance.get("cpu_family_model", "").partition("/")
+    known = family and model and "?" not in (family + model)
+    details = [(f"系列 {family} 型号 {model}" if chinese else f"family {family} model {model}")
+               ] if known else []
+    details += [provenance["vector_isa"]] if provenance.get("vector_isa") else []
+    if cores:
+        details.append(f"{provenance['cores']} 核" if chinese else f"{provenance['cores']} cores")
+    if not details:
+        return provenance["cpu"]
+    return provenance["cpu"] + (f"（{'，'.join(details)}）" if chinese else f" ({', '.join(details)})")
 
 
 def budgets(metrics: dict) -> dict:

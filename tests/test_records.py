@@ -140,3 +140,16 @@ def test_a_reference_reads_paths_globs_and_fields(tmp_path, monkeypatch):
     assert "curve.0" not in {r["metric"] for r in _records.compare(record, metrics)}
     with pytest.raises(KeyError, match="has no nothing.here"):
         _records.resolve("demo.quick:nothing.here")
+
+
+def test_cpu_name_tells_generations_of_one_model_name_apart():
+    """Zen 4 and Zen 5 both call themselves "AMD EPYC": the name adds family and model."""
+    zen5 = {"cpu": "AMD EPYC", "cpu_family_model": "26/2", "vector_isa": "AVX-512", "cores": 2}
+    assert _records.cpu_name(zen5) == "AMD EPYC (family 26 model 2, AVX-512)"
+    assert _records.cpu_name(zen5, cores=True) == "AMD EPYC (family 26 model 2, AVX-512, 2 cores)"
+    assert _records.cpu_name(zen5, chinese=True, cores=True) == "AMD EPYC（系列 26 型号 2，AVX-512，2 核）"
+    older = {"cpu": "AMD EPYC", "cores": 2}                      # made before the fields existed
+    assert _records.cpu_name(older) == "AMD EPYC"
+    assert _records.cpu_name(older, chinese=True, cores=True) == "AMD EPYC（2 核）"
+    unknown = {"cpu": "Some CPU", "cpu_family_model": "?/?", "vector_isa": "SSE2", "cores": 1}
+    assert _records.cpu_name(unknown) == "Some CPU (SSE2)"

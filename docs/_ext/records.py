@@ -207,9 +207,7 @@ def full_summary(records, chinese: bool) -> str:
     from demos import _records
     records = list(records)
     dates = sorted({r["provenance"]["date"] for r in records})
-    cpus = sorted({f"{_records.cpu_name(r['provenance'])}（{r['provenance']['cores']} 核）" if chinese
-                   else f"{_records.cpu_name(r['provenance'])} ({r['provenance']['cores']} cores)"
-                   for r in records})
+    cpus = sorted({_records.cpu_name(r["provenance"], chinese, cores=True) for r in records})
     commits = sorted({r["provenance"]["commit"] for r in records})
     wall = sum(r["wall_seconds"] for r in records) / 60
     if chinese:
@@ -230,12 +228,13 @@ def provenance_line(record: dict, chinese: bool) -> str:
                      else f", load average {load[0]:.1f} when it ended")
     else:
         load_text = ""
-    cpu = p["cpu"] + (f" {p['vector_isa']}" if p.get("vector_isa") else "")
+    from demos import _records
+    cpu = _records.cpu_name(p, chinese, cores=True)
     if chinese:
-        return (f"记录：{{command}}，{p['date']}，{cpu}（{p['cores']} 核），"
+        return (f"记录：{{command}}，{p['date']}，{cpu}，"
                 f"提交 {p['commit']}{'（工作区有未提交的改动）' if dirty else ''}，"
                 f"墙钟 {record['wall_seconds']:.0f} 秒，CPU {record['cpu_seconds']:.0f} 秒{load_text}。")
-    return (f"Recorded by {{command}} on {p['date']}, {cpu} ({p['cores']} cores), "
+    return (f"Recorded by {{command}} on {p['date']}, {cpu}, "
             f"commit {p['commit']}{' (with uncommitted changes)' if dirty else ''}: "
             f"{record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} CPU s{load_text}.")
 
