@@ -128,6 +128,7 @@ def location_attention_backward(dcontext, cache, dalpha=None):
     da = de[..., None] * cache["w"] * (1 - t * t)                         # t = tanh(a)
     ds_a = da.sum(axis=1)                                                 # (B, A)
     grads["W"], grads["b"] = s.T @ ds_a, ds_a.sum(axis=0)
-    grads["U"] = f.reshape(-1, f.shape[-1]).T @ da.reshape(-1, da.shape[-1])
+    rows = t.shape[0] * t.shape[1]                         # B·T, not −1: K or A may be 0
+    grads["U"] = f.reshape(rows, f.shape[-1]).T @ da.reshape(rows, da.shape[-1])
     dalpha_prev, grads["F"] = _conv1d_same_backward(da @ cache["U"].T, cache["conv"])
     return ds_a @ cache["W"].T, da, dvalues, dalpha_prev, grads

@@ -206,3 +206,50 @@ def test_backward_casts_dcontext_to_the_forward_dtype():
     for ours, ref in zip(flat32, flat64):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def _step_inputs(rng, B, T, Ds, Dh, A, K, r=3):
+    params = {"W": rng.standard_normal((Ds, A)), "U": rng.standard_normal((K, A)),
+              "b": rng.standard_normal(A), "w": rng.standard_normal(A),
+              "F": rng.standard_normal((K, r))}
+    alpha = rng.random((B, T))
+    return (rng.standard_normal((B, Ds)), rng.standard_normal((B, T, A)),
+            rng.standard_normal((B, T, Dh)), alpha / alpha.sum(axis=1, keepdims=True), params)
+
+
+def test_no_location_filters_is_one_zero_filter():
+    """K = 0 filters (the backward used to fail reshaping the empty features): the step equals
+    one with a single filter whose U row is zero, and no gradient reaches α_{i−1}."""
+    rng = np.random.default_rng(3)
+    s, keys, values, alpha, p = _step_inputs(rng, 2, 5, 3, 4, A=4, K=0)
+    one = dict(p, U=np.zeros((1, 4)), F=rng.standard_normal((1, 3)))
+    dc = rng.standard_normal((2, 4))
+    c0, a0, cache0 = location_attention_forward(s, keys, values, alpha, p)
+    c1, a1, cache1 = location_attention_forward(s, keys, values, alpha, one)
+    np.testing.assert_array_equal(c0, c1)
+    np.testing.assert_array_equal(a0, a1)
+    *d0, g0 = location_attention_backward(dc, cache0)
+    *d1, g1 = location_attention_backward(dc, cache1)
+    for x0, x1 in zip(d0, d1):
+        np.testing.assert_allclose(x0, x1, rtol=1e-12, atol=1e-12)
+    assert not d0[3].any()                                              # dα_{i−1} = 0
+    assert g0["U"].shape == (0, 4) and g0["F"].shape == (0, 3)
+    for name in ("W", "b", "w"):
+        np.testing.assert_allclose(g0[name], g1[name], rtol=1e-12, atol=1e-12)
+
+
+def test_no_attention_units_gives_uniform_weights_and_zero_gradients():
+    """A = 0 attention units: every score is 0, so α is uniform over the real keys, c is the
+    mean of the values, and only the values get a gradient (dc / T each)."""
+    rng = np.random.default_rng(4)
+    s, keys, values, alpha, p = _step_inputs(rng, 2, 5, 3, 4, A=0, K=3)
+    c, a, cache = location_attention_forward(s, keys, values, alpha, p)
+    np.testing.assert_allclose(a, np.full((2, 5), 0.2))
+    np.testing.assert_allclose(c, values.mean(axis=1))
+    dc = rng.standard_normal((2, 4))
+    ds, dkeys, dvalues, dalpha, grads = location_attention_backward(dc, cache)
+    assert dkeys.shape == (2, 5, 0) and not ds.any() and not dalpha.any()
+    np.testing.assert_allclose(dvalues, np.repeat(dc[:, None, :] / 5, 5, axis=1))
+    assert {k: v.shape for k, v in grads.items()} == {"W": (3, 0), "b": (0,), "w": (0,),
+                                                     "U": (3, 0), "F": (3, 3)}
+    assert not grads["F"].any()
