@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from demos import DEMOS, QUICK_SECONDS, _records
-from demos._common import LANGUAGES, WORKERS_VARIABLE, DemoUnavailable
+from demos._common import LANGUAGES, WORKERS_VARIABLE, DemoUnavailable, default_kernel_blocks
 from demos._progress import say, set_prefix, set_quiet
 from demos.gallery import write_gallery
 
@@ -345,6 +345,7 @@ def verify(names) -> int:
 
 
 def main(argv=None) -> None:
+    default_kernel_blocks()
     args = _parse(argv)
     if args.list:
         print(list_demos())

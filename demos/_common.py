@@ -17,6 +17,22 @@ from attention_np.nn.backend import one_numba_thread  # noqa: F401  (the demos' 
 WORKERS_VARIABLE = "ATTENTION_NP_DEMO_WORKERS"
 
 
+# The kernels' autotuner (attention_np.kernels._tune) times candidate block sizes the first time
+# a kernel gets a big problem, and saves the winner for every later process on the machine.
+TUNE_VARIABLE = "ATTENTION_NP_TUNE"
+
+
+def default_kernel_blocks() -> None:
+    """The demos run the Numba kernels with their default block sizes (``ATTENTION_NP_TUNE=0``,
+    unless the user set it). Otherwise a fresh clone's ``python -m demos`` tuned in the middle
+    of efficient_attention's cost curve (its first flash call of ≥ 1 GFLOP), timing the
+    candidates beside the other lane's demo and saving that loaded machine's choice for every
+    later process; and the demos that ran after it used other block sizes than those before it
+    (block sizes change the order of additions, so a demo's numbers would hang on a timing).
+    ``python -m attention_np.kernels.bench`` still tunes."""
+    os.environ.setdefault(TUNE_VARIABLE, "0")
+
+
 def demo_workers(default: int = 2) -> int:
     """How many worker processes a demo may start for its independent runs: ``default`` (the
     two cores), or what ``ATTENTION_NP_DEMO_WORKERS`` says."""
@@ -108,6 +124,7 @@ def demo_main(run, doc: str):
     ``run`` and list the files it drew."""
     def main(argv=None) -> None:
         from demos._progress import say, set_quiet
+        default_kernel_blocks()
         args = parse_args(doc.strip().splitlines()[0], argv)
         set_quiet(args.quiet)
         for figure in run(args.out, full=args.full):

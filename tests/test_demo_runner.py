@@ -78,3 +78,21 @@ def test_prefixed_progress_is_lines_not_a_bar(capsys):
     finally:
         _progress.set_prefix("")
     assert "[x] train: 4/4" in capsys.readouterr().out
+
+
+def test_demos_run_the_kernels_with_default_blocks_unless_the_user_says(monkeypatch, capsys):
+    """python -m demos (and each demo's own main) turn the kernels' autotuner off: no timing
+    taken beside another demo is saved for the machine, and the demos' block sizes are the
+    defaults whatever a tuning file says. A value the user set is kept."""
+    from attention_np.kernels import _tune
+    from demos._common import TUNE_VARIABLE, demo_main
+    monkeypatch.delenv(TUNE_VARIABLE, raising=False)
+    demos_main.main(["--list"])
+    assert "translate_dates" in capsys.readouterr().out
+    assert os.environ[TUNE_VARIABLE] == "0" and not _tune.enabled()
+    monkeypatch.delenv(TUNE_VARIABLE)
+    demo_main(lambda out, full=False: [], "A demo that draws nothing.")(["--quiet"])
+    assert os.environ[TUNE_VARIABLE] == "0"
+    monkeypatch.setenv(TUNE_VARIABLE, "1")
+    demos_main.main(["--list"])
+    assert os.environ[TUNE_VARIABLE] == "1" and _tune.enabled()
