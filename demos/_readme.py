@@ -198,8 +198,7 @@ def kernel_table() -> str:
     rec = _records.load("kernels", None)
     prov, res = rec["provenance"], rec["metrics"]
     ms = (lambda t: "—" if t is None else f"{t:.1f}")
-    cpu = prov["cpu"] + (f" ({prov['vector_isa']}, family/model {prov['cpu_family_model']})"
-                         if prov.get("vector_isa") else "")
+    cpu = _records.cpu_name(prov)
     lines = [f"Recorded {prov['date']} on **{cpu}**, {res['threads']} threads "
              f"(commit `{prov['commit']}`, `{rec['command']}`); yardsticks of that machine: "
              f"OpenBLAS sgemm {res['peaks']['gemm_gflops']:.0f} GFLOPS, 2-thread copy "
