@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -127,11 +126,9 @@ def block_forward(rows, layout, p, num_heads, mask, causal, gelu, eps, keep=True
 def _ln_backward(dy, ln, gamma):
     """(dz, dγ, dβ) of a fused layer norm with cache ln = (x̂, rstd)."""
     xhat, rstd = ln
-    parts = max(1, min(numba.get_num_threads(), dy.shape[0]))   # one partial sum per thread
-    dz = np.empty_like(dy)
-    dgamma, dbeta = (np.empty((parts, dy.shape[1]), dy.dtype) for _ in range(2))
+    dz, dgamma, dbeta = np.empty_like(dy), np.empty_like(gamma), np.empty_like(gamma)
     fused.layer_norm_backward(dy, xhat, rstd, gamma, dz, dgamma, dbeta)
-    return dz, dgamma.sum(axis=0), dbeta.sum(axis=0)
+    return dz, dgamma, dbeta
 
 
 def _attention_backward(dctx, c_attn, layout, H):

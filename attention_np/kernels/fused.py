@@ -61,25 +61,22 @@ def add_layer_norm(a, bias, res, gamma, beta, eps, y, rstd):
 
 @njit(**ELEMENTWISE)
 def layer_norm_backward(dy, xhat, rstd, gamma, dz, dgamma, dbeta):
-    """dz (N, d) from dy (N, d); dgamma, dbeta (n_parts, d) get per-part partial sums of
-    dy ⊙ x̂ and dy (the caller adds the parts; rows are split into n_parts contiguous runs)."""
+    """dz (N, d) from dy (N, d); dgamma, dbeta (d,) get Σ_rows dy ⊙ x̂ and Σ_rows dy."""
     N, d = dy.shape
-    parts = dgamma.shape[0]
-    for part in range(parts):
-        dgamma[part] = 0
-        dbeta[part] = 0
-        for r in range(part * N // parts, (part + 1) * N // parts):
-            mean_g, mean_gx = dy.dtype.type(0), dy.dtype.type(0)
-            for j in range(d):
-                g = dy[r, j] * gamma[j]
-                mean_g += g
-                mean_gx += g * xhat[r, j]
-                dgamma[part, j] += dy[r, j] * xhat[r, j]
-                dbeta[part, j] += dy[r, j]
-            mean_g /= d
-            mean_gx /= d
-            for j in range(d):
-                dz[r, j] = rstd[r] * (dy[r, j] * gamma[j] - mean_g - xhat[r, j] * mean_gx)
+    dgamma[:] = 0
+    dbeta[:] = 0
+    for r in range(N):
+        mean_g, mean_gx = dy.dtype.type(0), dy.dtype.type(0)
+        for j in range(d):
+            g = dy[r, j] * gamma[j]
+            mean_g += g
+            mean_gx += g * xhat[r, j]
+            dgamma[j] += dy[r, j] * xhat[r, j]
+            dbeta[j] += dy[r, j]
+        mean_g /= d
+        mean_gx /= d
+        for j in range(d):
+            dz[r, j] = rstd[r] * (dy[r, j] * gamma[j] - mean_g - xhat[r, j] * mean_gx)
 
 
 @njit(inline="always", **ELEMENTWISE)     # inlined by Numba, or the loops calling it stay scalar
