@@ -33,8 +33,9 @@ def _lstm(r, out):
     B, T, D, H = 6, 7, 5, 32
     mask = np.ones((B, T), bool)
     mask[1, 4:] = False
-    hs, h_T, c_T, st = recurrent.lstm_forward(r(B, T, D), r(B, H), r(B, H), r(D, 4 * H, .3),
-                                              r(H, 4 * H, .3), r(4 * H), mask)
+    hs, h_T, c_T, st = recurrent.lstm_forward(r(B, T, D), r(B, H), r(B, H),
+                                              r(D, 4 * H, scale=.3), r(H, 4 * H, scale=.3),
+                                              r(4 * H), mask)
     out["lstm"] = digest(hs, h_T, c_T)
     out["lstm_backward"] = digest(*recurrent.lstm_backward(r(B, T, H), r(B, H), r(B, H), st))
 
@@ -43,8 +44,8 @@ def _gru(r, out):
     B, T, D, H = 6, 7, 5, 32
     mask = np.ones((B, T), bool)
     mask[2, 3:] = False
-    hs, h_T, st = recurrent.gru_forward(r(B, T, D), r(B, H), r(D, 3 * H, .3), r(H, 3 * H, .3),
-                                        r(3 * H), r(3 * H), mask)
+    hs, h_T, st = recurrent.gru_forward(r(B, T, D), r(B, H), r(D, 3 * H, scale=.3),
+                                        r(H, 3 * H, scale=.3), r(3 * H), r(3 * H), mask)
     out["gru"] = digest(hs, h_T)
     out["gru_backward"] = digest(*recurrent.gru_backward(r(B, T, H), r(B, H), st))
 
@@ -55,7 +56,7 @@ def _bahdanau(r, out):
     key_mask[2, 3:] = False
     s, ctx, alpha, st = bahdanau.decoder_forward(
         r(B, T, E), r(B, Tk, Hk), r(B, Tk, A), key_mask, r(B, H), r(B, H), r(H, A), r(A),
-        r(E + Hk, 4 * H, .3), r(H, 4 * H, .3), r(4 * H))
+        r(E + Hk, 4 * H, scale=.3), r(H, 4 * H, scale=.3), r(4 * H))
     out["bahdanau"] = digest(s, ctx, alpha)
     out["bahdanau_backward"] = digest(*bahdanau.decoder_backward(r(B, T, H), r(B, T, Hk), st))
 
@@ -89,11 +90,11 @@ def _softmax_matmul(r, out):
 
 def _encoder(r, out):
     d, heads, ff = 8, 2, 12
-    weights = {n: r(d, d, .3) for n in ("W_q", "W_k", "W_v", "W_o")}
-    weights.update({n: r(d, .1) for n in ("b_q", "b_k", "b_v", "b_o", "b_2", "ln1_beta",
+    weights = {n: r(d, d, scale=.3) for n in ("W_q", "W_k", "W_v", "W_o")}
+    weights.update({n: r(d, scale=.1) for n in ("b_q", "b_k", "b_v", "b_o", "b_2", "ln1_beta",
                                           "ln2_beta")})
-    weights.update(W_1=r(d, ff, .3), b_1=r(ff, .1), W_2=r(ff, d, .3),
-                   ln1_gamma=1 + r(d, .1), ln2_gamma=1 + r(d, .1))
+    weights.update(W_1=r(d, ff, scale=.3), b_1=r(ff, scale=.1), W_2=r(ff, d, scale=.3),
+                   ln1_gamma=1 + r(d, scale=.1), ln2_gamma=1 + r(d, scale=.1))
     for gelu in (False, True):
         y, cache = encoder.run_block(r(3, 5, d), weights, heads, causal=not gelu, gelu=gelu,
                                      eps=1e-5)
@@ -128,8 +129,6 @@ def main(dtype: str, groups=()) -> dict:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
 
         def r(*shape, scale=1.0, rng=rng):
-            if isinstance(shape[-1], float):              # r(B, H, .3): the last is a scale
-                shape, scale = shape[:-1], shape[-1]
             return (rng.standard_normal(shape) * scale).astype(dt)
         GROUPS[name](r, out)
     return out

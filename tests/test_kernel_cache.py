@@ -25,7 +25,8 @@ PROBE = Path(__file__).resolve().parent / "_kernel_cache_probe.py"
 
 
 def _njit_functions():
-    """{(module, name): (decorator source, names it calls, {alias: (module, name)})}."""
+    """{(module, name): (its @njit decorator's source, the (module, name) of every function it
+    calls by a plain name, imports from other kernel modules resolved)} for attention_np/kernels."""
     found = {}
     for path in sorted(KERNELS.glob("*.py")):
         tree = ast.parse(path.read_text())
