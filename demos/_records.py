@@ -200,10 +200,11 @@ def cpu_name(provenance: dict, chinese: bool = False, cores: bool = False) -> st
     stored give the model name only). ``chinese``: "AMD EPYC（系列 26 型号 2，AVX-512）";
     ``cores``: the record's core count joins them ("…, AVX-512, 2 cores")."""
     family, _, model = provenance.get("cpu_family_model", "").partition("/")
-    known = family and model and "?" not in (family + model)
-    details = [(f"系列 {family} 型号 {model}" if chinese else f"family {family} model {model}")
-               ] if known else []
-    details += [provenance["vector_isa"]] if provenance.get("vector_isa") else []
+    details = []
+    if family and model and "?" not in family + model:
+        details.append(f"系列 {family} 型号 {model}" if chinese else f"family {family} model {model}")
+    if provenance.get("vector_isa"):
+        details.append(provenance["vector_isa"])
     if cores:
         details.append(f"{provenance['cores']} 核" if chinese else f"{provenance['cores']} cores")
     if not details:
