@@ -52,7 +52,8 @@ class InlineExecutor:
         return future
 
     def map(self, fn, *iterables):
-        return [fn(*args) for args in zip(*iterables)]
+        """The results in order, each computed when it is read (a progress bar moves with them)."""
+        return (fn(*args) for args in zip(*iterables))
 
     def __enter__(self):
         return self

@@ -16,7 +16,7 @@ from attention_np.core import padding_mask
 from attention_np.transformer import EncoderConfig
 from attention_np.viz.analysis import head_entropy
 from demos._common import (demo_dir, demo_main, demo_workers, one_blas_thread, save_figure,
-                           write_json)
+                           worker_pool, write_json)
 from demos._progress import progress, say
 from demos._sentiment_data import CLASSES, make_splits, make_validation
 from demos.classify_sentiment import train_classifier
@@ -127,17 +127,10 @@ def train_one(task: dict) -> dict:
 def _run_tasks(tasks: list, workers: int, log) -> list:
     bar = progress(len(tasks), "  runs", unit="run", enabled=log is not None)
     results = []
-    if workers <= 1:
-        for task in tasks:
-            results.append(train_one(task))
+    with worker_pool(workers) as pool:
+        for result in pool.map(train_one, tasks):
+            results.append(result)
             bar.update()
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            for result in pool.map(train_one, tasks):
-                results.append(result)
-                bar.update()
     bar.close()
     return results
 

@@ -96,3 +96,13 @@ def test_demos_run_the_kernels_with_default_blocks_unless_the_user_says(monkeypa
     monkeypatch.setenv(TUNE_VARIABLE, "1")
     demos_main.main(["--list"])
     assert os.environ[TUNE_VARIABLE] == "1" and _tune.enabled()
+
+
+def test_the_inline_pool_computes_each_result_when_it_is_read():
+    """Like Executor.map, and so that a progress bar over the results moves with the runs
+    (demos.overfitting reads them one by one)."""
+    calls = []
+    results = InlineExecutor().map(lambda x: calls.append(x) or 10 * x, [1, 2, 3])
+    assert calls == []
+    assert next(results) == 10 and calls == [1]
+    assert list(results) == [20, 30] and calls == [1, 2, 3]
