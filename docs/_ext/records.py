@@ -62,6 +62,37 @@ def given_role(name, rawtext, text, lineno, inliner, options=None, content=None)
     return [nodes.inline(rawtext, text, classes=["given"])], []
 
 
+def _header(directive, chinese: bool) -> list[str]:
+    """The header cells: ``:header-zh:`` on the Chinese edition where given, else ``:header:``."""
+    options = directive.options
+    text = options["header-zh"] if chinese and "header-zh" in options else options["header"]
+    return [h.strip() for h in text.split("|")]
+
+
+def _table(header: list, body: list, classes: list, widths=None, literal_first=False):
+    """A docutils table: one header row, the body's rows; ``widths`` per column (else equal);
+    ``literal_first``: the first cell of each body row set as code."""
+    table = nodes.table(classes=classes)
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths or [1] * len(header):
+        group += nodes.colspec(colwidth=width)
+    thead, tbody = nodes.thead(), nodes.tbody()
+    group += thead
+    group += tbody
+    for cells, parent in [(header, thead)] + [(c, tbody) for c in body]:
+        line = nodes.row()
+        for i, text in enumerate(cells):
+            entry = nodes.entry()
+            para = nodes.paragraph()
+            para += (nodes.literal(text=text) if literal_first and parent is tbody and i == 0
+                     else nodes.Text(text))
+            entry += para
+            line += entry
+        parent += line
+    return table
+
+
 class RecordTable(SphinxDirective):
     required_arguments = 1
     option_spec = {"rows": directives.unchanged, "columns": directives.unchanged_required,
@@ -77,9 +108,7 @@ class RecordTable(SphinxDirective):
         head = self.arguments[0]
         demo, _, mode = head.partition(".")
         chinese = (self.config.language or "en").startswith("zh")
-        header = [h.strip() for h in
-                  (self.options.get("header-zh") if chinese and "header-zh" in self.options
-                   else self.options["header"]).split("|")]
+        header = _header(self, chinese)
         try:
             record = _records.load(demo, mode or None)
         except FileNotFoundError as error:
@@ -116,22 +145,7 @@ class RecordTable(SphinxDirective):
                 except (KeyError, ValueError, FileNotFoundError) as error:
                     raise self.error(f"record-table {head}: {error}")
             body.append(cells)
-        table = nodes.table(classes=["record-table"])
-        group = nodes.tgroup(cols=len(header))
-        table += group
-        for _ in header:
-            group += nodes.colspec(colwidth=1)
-        thead, tbody = nodes.thead(), nodes.tbody()
-        group += thead
-        group += tbody
-        for cells, parent in [(header, thead)] + [(c, tbody) for c in body]:
-            line = nodes.row()
-            for text in cells:
-                entry = nodes.entry()
-                entry += nodes.paragraph(text=text)
-                line += entry
-            parent += line
-        out = [table]
+        out = [_table(header, body, ["record-table"])]
         if "no-provenance" not in self.options:
             before, after = provenance_line(record, chinese).split("{command}")
             para = nodes.paragraph(classes=["record-provenance"])
@@ -157,8 +171,7 @@ class RecordCompare(SphinxDirective):
         if self.env.app.builder.name == "gettext":    # a table of numbers has nothing to translate
             return []
         chinese = (self.config.language or "en").startswith("zh")
-        header = [h.strip() for h in (self.options.get("header-zh") if chinese and "header-zh"
-                                      in self.options else self.options["header"]).split("|")]
+        header = _header(self, chinese)
         if len(header) != 4:
             raise self.error(f"record-compare: 4 header cells (demo, metric, quick, full), "
                              f"got {len(header)}")
@@ -181,23 +194,8 @@ class RecordCompare(SphinxDirective):
                     raise self.error(f"record-compare: {error}")
             full_records[demo] = cache[(demo, "full")]
             body.append(cells)
-        table = nodes.table(classes=["record-table", "colwidths-given"])   # long demo names
-        group = nodes.tgroup(cols=4)
-        table += group
-        for width in (29, 47, 12, 12):
-            group += nodes.colspec(colwidth=width)
-        thead, tbody = nodes.thead(), nodes.tbody()
-        group += thead
-        group += tbody
-        for cells, parent in [(header, thead)] + [(c, tbody) for c in body]:
-            line = nodes.row()
-            for i, text in enumerate(cells):
-                entry = nodes.entry()
-                para = nodes.paragraph()
-                para += nodes.literal(text=text) if parent is tbody and i == 0 else nodes.Text(text)
-                entry += para
-                line += entry
-            parent += line
+        table = _table(header, body, ["record-table", "colwidths-given"],   # long demo names
+                       widths=(29, 47, 12, 12), literal_first=True)
         return [table, nodes.paragraph(text=full_summary(full_records.values(), chinese),
                                        classes=["record-provenance"])]
 
