@@ -49,8 +49,8 @@ class CNNConfig:
     reduction: int = 4              # SE / CBAM bottleneck: C_r = C // reduction
     spatial_kernel: int = 7         # CBAM's spatial filter
     num_classes: int = 10
-    backend: str = "numpy"          # "numba": the blocks' convolution and pool copies on Numba
-                                    # kernels (the same numbers, attention_np.nn.conv)
+    backend: str = "numpy"          # "numba": the blocks' convolutions (CBAM's too) and pool
+                                    # copies on Numba kernels (the same numbers, nn.conv)
 
     def __post_init__(self):
         check_backend(self.backend)
@@ -92,7 +92,7 @@ def _block_forward(h, params, config: CNNConfig, i: int):
     if c.attention == "se":
         h, weights, c_att = squeeze_excitation_forward(h, sub(params, f"se{i}"), c.reduction)
     elif c.attention == "cbam":
-        h, weights, c_att = cbam_forward(h, sub(params, f"cbam{i}"), c.reduction)
+        h, weights, c_att = cbam_forward(h, sub(params, f"cbam{i}"), c.reduction, c.backend)
     c_pool = None
     if c.pool[i]:
         h, c_pool = max_pool2d_forward(h, 2, backend=c.backend)         # (B, C_i, S/2, S/2)

@@ -56,12 +56,12 @@ def spatial_attention_forward(x, params):
     return _spatial_attention(x, *check_spatial_params(x, params))
 
 
-def _spatial_attention(x, W, b):
-    """:func:`spatial_attention_forward` on checked input."""
+def _spatial_attention(x, W, b, backend="numpy"):
+    """:func:`spatial_attention_forward` on checked input (``backend``: the convolution's)."""
     arg = x.argmax(axis=1)[:, None]                                  # (B, 1, H, W)
     pooled = np.concatenate([x.mean(axis=1, keepdims=True),
                              np.take_along_axis(x, arg, axis=1)], axis=1)   # (B, 2, H, W)
-    z, c_conv = conv2d_forward(pooled, W, b, padding=W.shape[2] // 2)       # (B, 1, H, W)
+    z, c_conv = conv2d_forward(pooled, W, b, padding=W.shape[2] // 2, backend=backend)
     a, c_sig = sigmoid_forward(z)
     y = x * a                                                               # (B, C, H, W)
     return y, a, {"x": x, "a": a, "arg": arg, "conv": c_conv, "sigmoid": c_sig}
@@ -90,16 +90,18 @@ def init_cbam(channels: int, reduction: int, kernel_size: int, rng: np.random.Ge
             **prefixed("spatial", init_spatial_attention(kernel_size, rng, dtype))}
 
 
-def cbam_forward(x, params, reduction):
+def cbam_forward(x, params, reduction, backend="numpy"):
     """CBAM:  y = SA(CA(x)),  channel attention then spatial attention.
 
     x (B, C, H, W); params from :func:`init_cbam` (``channel.W_1`` … ``channel.b_2``,
     ``spatial.W``, ``spatial.b``) → y (B, C, H, W), (s (B, C), a (B, 1, H, W)), cache.
+    ``backend="numba"``: the spatial convolution's copies on the Numba kernels (the same
+    numbers, :func:`attention_np.nn.conv.conv2d_forward`).
     """
     x, p_ca = check_channel_inputs(x, params, reduction, prefix="channel.")
     W, b = check_spatial_params(x, params, prefix="spatial.")
     h, s, c_ca = channel_attention_core(x, p_ca)
-    y, a, c_sa = _spatial_attention(h, W, b)
+    y, a, c_sa = _spatial_attention(h, W, b, backend)
     return y, (s, a), {"ca": c_ca, "sa": c_sa}
 
 
