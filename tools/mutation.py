@@ -126,8 +126,7 @@ def this_cpu() -> str:
     """The machine a row's verdicts were made on (rows kept from an older record keep theirs)."""
     sys.path.insert(0, str(ROOT))
     from demos import _records
-    p = _records.provenance()
-    return f"{p['cpu']} (family/model {p['cpu_family_model']}, {p['vector_isa']})"
+    return _records.cpu_name(_records.provenance())
 
 
 def write_record(files: dict) -> dict:
