@@ -45,6 +45,7 @@ extensions = [
     "records",                        # docs/_ext: {record} numbers from docs/records/, {given}
     "sphinx_togglebutton",            # answers to the "Try it" questions open on click
     "exercise_sections",              # docs/_ext: an "Exercises" section ending every chapter
+    "page_at_a_time",                 # docs/_ext: -j reads one page per process at a time
 ]
 exclude_patterns = ["_build", "site_code", "_ext", "locales", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
