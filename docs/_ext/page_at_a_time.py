@@ -31,8 +31,8 @@ def will_execute(env, docname: str) -> bool:
     sets it: a notebook with code whose executed copy is not in the jupyter cache). When the
     answer cannot be had, True: the page gets a process of its own, which costs little."""
     config = getattr(env, "mystnb_config", None)
-    if config is None or config.execution_mode != "cache":
-        return config is not None and config.execution_mode in ("force", "auto")
+    if config is None or config.execution_mode != "cache":             # not a myst-nb build,
+        return config is not None and config.execution_mode != "off"   # or no cache to serve
     try:
         from jupyter_cache import get_cache
         from myst_nb.core.read import create_nb_reader
@@ -55,9 +55,10 @@ def will_execute(env, docname: str) -> bool:
 
 def reading_chunks(docnames: list, nproc: int, executes, make_chunks) -> list:
     """[[page] for each page that ``executes``] + Sphinx's ``make_chunks`` of the others."""
-    running = [name for name in docnames if executes(name)]
-    served = [name for name in docnames if name not in set(running)]
-    return [[name] for name in running] + (make_chunks(served, nproc) if served else [])
+    runs = {name: executes(name) for name in docnames}
+    served = [name for name in docnames if not runs[name]]
+    return ([[name] for name in docnames if runs[name]]
+            + (make_chunks(served, nproc) if served else []))
 
 
 @contextlib.contextmanager
