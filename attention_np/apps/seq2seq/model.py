@@ -16,8 +16,9 @@ from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.apps.seq2seq.encoder import encoder_backward, encoder_forward, init_encoder
 from attention_np.apps.seq2seq.rnn_decoder import (init_rnn_decoder, rnn_decoder_backward,
                                               rnn_decoder_forward, rnn_decoder_step)
-from attention_np.apps.seq2seq.transformer import (init_transformer, transformer_decode,
-                                              transformer_decode_backward, transformer_encode,
+from attention_np.apps.seq2seq.transformer import (decoder_start, init_transformer,
+                                              transformer_decode, transformer_decode_backward,
+                                              transformer_decode_step, transformer_encode,
                                               transformer_encode_backward)
 
 
@@ -73,7 +74,8 @@ def loss_and_grads(params, cfg, src, src_mask, tgt):
 class Memory:
     """What the decoder reads at every step: encoder outputs keys (N, Tk, d) and their mask
     (N, Tk) — the search's fixed ``context`` —, and the decoder's start ``state0``: (h, c) of
-    the RNNs, the empty prefix (N, 0) of the Transformer."""
+    the RNNs, the Transformer's empty KV cache with its memory's cross-attention keys and
+    values (:func:`attention_np.apps.seq2seq.transformer.decoder_start`)."""
     keys: np.ndarray
     mask: np.ndarray
     state0: tuple
@@ -83,17 +85,15 @@ def encode(params, cfg, src, src_mask) -> Memory:
     """src (B, Tk) int, src_mask (B, Tk) bool → the :class:`Memory` the decoder reads."""
     if cfg.model == "transformer":
         memory, _, _ = transformer_encode(cfg, params, src, src_mask)
-        return Memory(memory, src_mask, (np.zeros((src.shape[0], 0), np.int64),))
+        return Memory(memory, src_mask, decoder_start(cfg, params, memory))
     keys, state0, _ = encoder_forward(params, src, src_mask, cfg.backend)
     return Memory(keys, src_mask, state0)
 
 
 def decode_step(params, cfg, memory: Memory, y_prev, state):
-    """y_prev (N,) → logits (N, V), new state, α (N, Tk). The Transformer's state is the prefix
-    of tokens read so far; it re-runs the decoder on it (11 steps: cheap enough, and no KV cache
-    to get wrong)."""
+    """y_prev (N,) → logits (N, V), new state, α (N, Tk). The Transformer's state is its KV
+    cache: every layer's self-attention keys and values of the tokens read so far and its
+    cross-attention keys and values of the memory (:func:`transformer_decode_step`)."""
     if cfg.model != "transformer":
         return rnn_decoder_step(cfg, params, memory.keys, memory.mask, y_prev, state)
-    prefix = np.concatenate([state[0], y_prev[:, None]], axis=1)         # (N, t)
-    logits, cross, _ = transformer_decode(cfg, params, memory.keys, memory.mask, prefix)
-    return logits[:, -1], (prefix,), cross[-1][:, :, -1].mean(axis=1)
+    return transformer_decode_step(cfg, params, memory.mask, y_prev, state)
