@@ -5,7 +5,7 @@ values from a fixed vocabulary, trained for the same steps, falls behind as n gr
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ class Recipe:
     test_rows: int = 500              # per test length
 
 
-MODEL = PointerConfig(vocab=100, embed=32, hidden=64, attn=64)
+MODEL = PointerConfig(vocab=100, embed=32, hidden=64, attn=64, backend="numba")
 QUICK = FULL = Recipe()
 SEEDS = {False: (0,), True: (0, 1, 2)}        # the full run checks the targets on three seeds
 
@@ -51,8 +51,7 @@ def random_rows(rng: np.random.Generator, rows: int, n: int, vocab: int) -> np.n
 
 def train(model: str, recipe: Recipe, seed: int, config: PointerConfig = MODEL):
     """Train one model from seed ``seed`` → (config, params, loss per step)."""
-    cfg = PointerConfig(model=model, vocab=config.vocab, embed=config.embed,
-                        hidden=config.hidden, attn=config.attn)
+    cfg = replace(config, model=model)
     rng = np.random.default_rng(seed)
     params, opt, losses = init_pointer_model(cfg, rng), Adam(recipe.lr), []
     lo, hi = recipe.lengths

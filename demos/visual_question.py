@@ -18,7 +18,7 @@ from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.init import xavier_uniform
 from attention_np.nn.losses import cross_entropy_backward, cross_entropy_forward
 from attention_np.nn.optim import Adam, clip_grad_norm
-from attention_np.nn.params import prefixed, sub
+from attention_np.nn.params import sub
 from demos._common import Figure, demo_dir, demo_main, one_blas_thread, write_json
 from demos._progress import progress, say
 from demos._vqa_data import (ANSWERS, FAMILIES, WORDS, column_labels, make_vqa_data,
@@ -38,7 +38,7 @@ SUMMARY_ZH = (  # the module docstring in Chinese, for `python -m demos --lang z
 # digits); 2 hops, the second location-aware with filters 15 columns wide (±7 columns: a
 # digit is 2–3 columns wide); the widths of VQAConfig.
 MODEL = VQAConfig(n_words=len(WORDS), n_answers=len(ANSWERS), hops=2, context=0, location=15,
-                  pixels=False)
+                  pixels=False, backend="numba")
 MODELS = {"attention": "attention", "mean_pool": "mean", "question_only": "question_only"}
 
 

@@ -267,3 +267,17 @@ def assert_backward_casts_dout(backward: Callable, cache, out: np.ndarray, names
     np.testing.assert_array_equal(dx, dx32)
     for k in names:
         np.testing.assert_array_equal(grads[k], grads32[k])
+
+
+def numba_scans(monkeypatch) -> list:
+    """Record every recurrent scan that runs on the fused kernels: the list fills with the
+    kind ("lstm", "gru") of each call, so that a test can tell that backend="numba" reached
+    the scans rather than being dropped on the way (the NumPy path gives the same numbers)."""
+    from attention_np.nn.recurrent import sequences
+    calls, scan = [], sequences._numba_scan_forward
+
+    def counted(kind, *args, **kwargs):
+        calls.append(kind)
+        return scan(kind, *args, **kwargs)
+    monkeypatch.setattr(sequences, "_numba_scan_forward", counted)
+    return calls

@@ -9,7 +9,7 @@ from attention_np.apps.pointer import (PointerConfig, chosen_before_mask, init_p
                                        loss_and_grads, pointer_model_backward,
                                        pointer_model_forward, sequence_loss, sort_greedy)
 from attention_np.pointer import pointer_attention_backward, pointer_attention_forward
-from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.helpers import assert_matches_torch, check_finite_differences, numba_scans
 from tests.strategies import distinct_dims, dtypes, randn, random_mask, seeds
 
 ARGS = ("q", "k", "W_q", "W_k", "v")
@@ -142,3 +142,31 @@ def test_sorting_model_bad_input(values, words):
         pointer_model_forward(values, params, cfg)
     for w in words:
         assert w in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["pointer", "seq2seq"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_backend_gives_the_numpy_loss_gradients_and_sort(model, dtype, monkeypatch):
+    """backend="numba" (the demo's training) runs both LSTMs on the fused kernels: the same
+    loss, gradients and greedy output as the NumPy reference."""
+    from dataclasses import replace
+    scans = numba_scans(monkeypatch)
+    cfg = PointerConfig(model=model, vocab=20, embed=4, hidden=6, attn=5)
+    params = init_pointer_model(cfg, np.random.default_rng(0), dtype=dtype)
+    values = np.array([[3, 7, 1, 9, 4], [0, 19, 5, 2, 8], [11, 6, 13, 17, 1]])
+    fast = replace(cfg, backend="numba")
+    loss, grads = loss_and_grads(params, cfg, values)
+    loss_n, grads_n = loss_and_grads(params, fast, values)
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-6)
+    np.testing.assert_allclose(loss_n, loss, **tol)
+    assert set(grads_n) == set(grads)
+    for name in grads:
+        np.testing.assert_allclose(grads_n[name], grads[name], err_msg=name, **tol)
+    np.testing.assert_array_equal(sort_greedy(values, params, fast)[0],
+                                  sort_greedy(values, params, cfg)[0])
+    assert scans == ["lstm"] * 3               # training: encoder and decoder; sorting: encoder
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        PointerConfig(backend="cuda")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from attention_np.apps.vqa import (VQAConfig, hops_backward, hops_forward, init_vqa,
                                    loss_and_grads, predict, vqa_backward, vqa_forward)
-from tests.helpers import assert_matches_torch, check_finite_differences
+from tests.helpers import assert_matches_torch, check_finite_differences, numba_scans
 from tests.strategies import distinct_dims, dtypes, randn, seeds
 
 
@@ -212,3 +212,32 @@ def test_vqa_on_fixed_cnn_columns_matches_finite_differences():
     check_finite_differences(run, params, list(params), n_entries=4)
     with pytest.raises(ValueError, match="CNN features"):
         vqa_forward(columns[:, :, :2], questions, lengths, params, cfg)
+
+
+@pytest.mark.parametrize("context", [0, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_backend_gives_the_numpy_loss_and_gradients(context, dtype, monkeypatch):
+    """backend="numba" (the demo's training) runs the question GRU and the regions' BiGRU on
+    the fused kernels: the same logits and gradients as the NumPy reference."""
+    from dataclasses import replace
+    scans = numba_scans(monkeypatch)
+    cfg = VQAConfig(**(TINY | {"context": context}), pooling="attention", hops=2)
+    params = init_vqa(cfg, np.random.default_rng(0), dtype=dtype)
+    images, questions, lengths, _ = tiny_batch(np.random.default_rng(1))
+    images = images.astype(dtype)
+    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-6)
+    runs = []
+    for config in (cfg, replace(cfg, backend="numba")):
+        logits, _, cache = vqa_forward(images, questions, lengths, params, config)
+        runs.append((logits, vqa_backward(np.ones_like(logits), cache)))
+    (logits, grads), (logits_n, grads_n) = runs
+    np.testing.assert_allclose(logits_n, logits, **tol)
+    assert set(grads_n) == set(grads)
+    for name in grads:
+        np.testing.assert_allclose(grads_n[name], grads[name], err_msg=name, **tol)
+    assert scans == ["gru"] * (3 if context else 1)        # the question; the regions' two
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        VQAConfig(**TINY, backend="cuda")

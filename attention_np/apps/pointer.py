@@ -28,7 +28,8 @@ says which number comes next (Luong et al.'s order: the LSTM steps first, then a
 Training is teacher-forced: the decoder's inputs are the true sorted numbers, so the decoder
 LSTM runs over the whole output in one scan and the attention of all steps is one call.
 Decoding is greedy, one step at a time. Parameters live in one flat dict: ``read.*``,
-``enc.*``, ``dec.*``, ``start``, ``att.*`` and (seq2seq) ``out.*``.
+``enc.*``, ``dec.*``, ``start``, ``att.*`` and (seq2seq) ``out.*``. With ``backend="numba"``
+the LSTM scans run on the fused kernels (the same equations; the demo trains so).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ import numpy as np
 
 from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.activations import tanh_backward, tanh_forward
+from attention_np.nn.backend import check_backend
 from attention_np.nn.checks import check_positive_int, check_rng
 from attention_np.nn.init import normal, xavier_uniform
 from attention_np.nn.layers import embedding_backward, embedding_forward
@@ -55,16 +57,19 @@ MODELS = ("pointer", "seq2seq")
 @dataclass(frozen=True)
 class PointerConfig:
     """``model``: "pointer" or "seq2seq"; ``vocab``: V, the numbers are 0 … V − 1; widths of
-    the read layer (E), the LSTMs (H) and the attention (A)."""
+    the read layer (E), the LSTMs (H) and the attention (A); ``backend`` of the LSTM scans
+    ("numpy" or "numba")."""
     model: str = "pointer"
     vocab: int = 100
     embed: int = 32
     hidden: int = 64
     attn: int = 64
+    backend: str = "numpy"
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        check_backend(self.backend)
         for name in ("vocab", "embed", "hidden", "attn"):
             check_positive_int(getattr(self, name), name, minimum=2 if name == "vocab" else 1)
 
@@ -146,8 +151,10 @@ def pointer_model_forward(values, params: dict, config: PointerConfig):
     y_prev, y_cache = read_forward(ys[:, :-1], params, config.vocab)     # (B, n − 1, E)
     start = np.broadcast_to(params["start"], (B, 1, params["start"].shape[0]))
     y_in = np.concatenate([start, y_prev], axis=1)                       # (B, n, E)
-    k, (h, c), enc_cache = lstm_forward(e, None, None, sub(params, "enc"))   # (B, n, H)
-    d, _, dec_cache = lstm_forward(y_in, h, c, sub(params, "dec"))          # (B, n, H)
+    k, (h, c), enc_cache = lstm_forward(e, None, None, sub(params, "enc"),
+                                        backend=config.backend)            # (B, n, H)
+    d, _, dec_cache = lstm_forward(y_in, h, c, sub(params, "dec"),
+                                   backend=config.backend)                 # (B, n, H)
     cache = {"model": config.model, "read": read_cache, "y": y_cache, "enc": enc_cache,
              "dec": dec_cache, "order": order, "values": values}
     att = (params["att.W_q"], params["att.W_k"], params["att.v"])
@@ -217,7 +224,7 @@ def sort_greedy(values, params: dict, config: PointerConfig):
     values = check_numbers(values, config.vocab)
     B, n = values.shape
     e, _ = read_forward(values, params, config.vocab)
-    k, (h, c), _ = lstm_forward(e, None, None, sub(params, "enc"))
+    k, (h, c), _ = lstm_forward(e, None, None, sub(params, "enc"), backend=config.backend)
     att = (params["att.W_q"], params["att.W_k"], params["att.v"])
     dec = sub(params, "dec")
     y = np.broadcast_to(params["start"], (B, params["start"].shape[0]))

@@ -48,6 +48,7 @@ from attention_np.apps.captioning.encoder import (encoder_backward, encoder_forw
                                                   init_encoder_params)
 from attention_np.core import linear_backward, linear_forward, padding_mask
 from attention_np.nn.activations import relu_backward, relu_forward
+from attention_np.nn.backend import check_backend
 from attention_np.nn.conv import conv2d_backward, conv2d_forward
 from attention_np.nn.checks import as_float_array, check_positive_int, check_rng, check_shape
 from attention_np.nn.init import normal, uniform_fan_in, xavier_uniform
@@ -75,7 +76,7 @@ class VQAConfig:
     ReLU (2 · ``context`` channels): a *local* context, which tells a column what stands just
     right of it and nothing about the rest of the strip. ``location`` > 0 (odd): every hop
     after the first is location-aware, with ``filters`` filters of that width over the
-    previous hop's weights."""
+    previous hop's weights. ``backend`` runs the GRUs ("numba": the fused kernels)."""
     n_words: int
     n_answers: int
     pooling: str = "attention"
@@ -92,10 +93,12 @@ class VQAConfig:
     window: int = 0
     location: int = 0
     filters: int = 8
+    backend: str = "numpy"
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        check_backend(self.backend)
         for name in ("n_words", "n_answers", "hops", "embed", "question", "attn", "hidden"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.context, "context", minimum=0)
@@ -155,18 +158,18 @@ def init_vqa(config: VQAConfig, rng: np.random.Generator, dtype=np.float32) -> d
 
 
 # ------------------------------------------------------------------------------ the two inputs
-def question_forward(questions, lengths, params: dict):
+def question_forward(questions, lengths, params: dict, backend: str = "numpy"):
     """q = the GRU's state after each question's last word.   questions (B, T) word ids,
     lengths (B,) → q (B, Q), cache."""
     x, emb_cache = embedding_forward(questions, params["q_emb.W"])          # (B, T, E)
     mask = padding_mask(lengths, questions.shape[1])                        # (B, T)
-    _, q, gru_cache = gru_forward(x, None, sub(params, "q_gru"), mask)      # (B, Q)
-    return q, {"emb": emb_cache, "gru": gru_cache}
+    _, q, gru_cache = gru_forward(x, None, sub(params, "q_gru"), mask, backend)   # (B, Q)
+    return q, {"emb": emb_cache, "gru": gru_cache, "steps": questions.shape[1]}
 
 
 def question_backward(dq, cache) -> dict:
-    dx, _, grads = gru_backward(np.zeros(cache["gru"]["x"].shape[:2] + dq.shape[1:], dq.dtype),
-                                cache["gru"], dh_T=dq)
+    dhs = np.zeros((dq.shape[0], cache["steps"], dq.shape[1]), dq.dtype)    # only q = h_T is read
+    dx, _, grads = gru_backward(dhs, cache["gru"], dh_T=dq)
     grads = prefixed("q_gru", grads)
     grads["q_emb.W"] = embedding_backward(dx, cache["emb"])
     return grads
@@ -187,7 +190,8 @@ def regions_forward(images, params: dict, config: VQAConfig):
         y, conv_cache = conv2d_forward(x, params["ctx_conv.W"], params["ctx_conv.b"])
         r, relu_cache = relu_forward(y[:, :, 0, :].transpose(0, 2, 1))     # (B, L, 2H)
         return r, {"cnn": cnn_cache, "ctx": None, "conv": (conv_cache, relu_cache, a.shape[1])}
-    r, _, ctx_cache = bidirectional_forward("gru", a, sub(params, "ctx_f"), sub(params, "ctx_b"))
+    r, _, ctx_cache = bidirectional_forward("gru", a, sub(params, "ctx_f"), sub(params, "ctx_b"),
+                                            backend=config.backend)
     return r, {"cnn": cnn_cache, "ctx": ctx_cache}                          # (B, L, 2H)
 
 
@@ -293,7 +297,7 @@ def vqa_forward(images, questions, lengths, params: dict, config: VQAConfig):
     each question's ``lengths`` (B,). Returns ``(logits, weights, cache)``.
     """
     images, questions, lengths = _check_inputs(images, questions, lengths, config)
-    q, q_cache = question_forward(questions, lengths, params)
+    q, q_cache = question_forward(questions, lengths, params, config.backend)
     weights, cache = None, {"q": q_cache, "pooling": config.pooling}
     if config.pooling == "question_only":
         x = q
