@@ -187,7 +187,7 @@ def _figures(curves, models, article, test, out_dir):
     inputs = np.concatenate([[START], tokens_a[0, :n_words]])[None]  # <start> w_1 … w_n
     image = test.images[:1].astype(np.float32)
     a_article = encoder_forward(image, params_a, cfg_a.block_pools, cfg_a.backend)[0]
-    _, own_weights, _ = baseline_decoder_forward(a_article, inputs, params_a, cfg_a.backend)
+    _, own_weights, _ = baseline_decoder_forward(a_article, inputs, params_a)
     figures.append(plot_baseline_vs_soft(models["soft"], tokens_a[0], own_weights[0], test,
                                          out_dir, NAME))
     return figures

@@ -13,8 +13,7 @@ from attention_np.apps.captioning.encoder import (encoder_backward, encoder_forw
                                              init_encoder_params)
 from attention_np.apps.captioning.model import CaptionConfig, caption_loss
 from demos._digits_data import CANVAS, END, FIRST_DIGIT, PAD, START, decode, make_caption_data
-from tests.helpers import (assert_matches_torch, check_finite_differences, numba_scans,
-                           numerical_grad)
+from tests.helpers import assert_matches_torch, check_finite_differences, numerical_grad
 
 TINY = dict(vocab=13, embed=5, hidden=6, attn=4)
 
@@ -212,26 +211,3 @@ def test_article_baseline_decoder_finite_differences():
     check_finite_differences(flat, inputs, ["a"] + sorted(p), n_entries=3)
     _, weights, _ = baseline_decoder_forward(inputs["a"], tokens, p)
     assert np.allclose(np.triu(weights[0], 1), 0), "the article's weights are causal, over time"
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_article_baseline_on_the_numba_backend(dtype, monkeypatch):
-    """The article's decoder with backend="numba" (the demo's training) runs its LSTM on the
-    fused kernels: the same loss and gradients as the NumPy reference."""
-    from dataclasses import replace
-    scans = numba_scans(monkeypatch)
-    from attention_np.apps.captioning.baseline import baseline_loss_and_grads
-    rng = np.random.default_rng(0)
-    cfg = CaptionConfig(**TINY, channels=(3,), image_shape=(2, 6))
-    params = init_baseline_params(cfg, rng, dtype)
-    images = rng.random((2, 2, 6)).astype(dtype)
-    captions = np.array([[START, 5, 7, 4, END], [START, 9, 3, END, PAD]])
-    stats, grads = baseline_loss_and_grads(params, cfg, images, captions)
-    stats_n, grads_n = baseline_loss_and_grads(params, replace(cfg, backend="numba"), images,
-                                               captions)
-    tol = dict(rtol=1e-9, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-6)
-    np.testing.assert_allclose(stats_n["loss"], stats["loss"], **tol)
-    assert set(grads_n) == set(grads)
-    for name in grads:
-        np.testing.assert_allclose(grads_n[name], grads[name], err_msg=name, **tol)
-    assert scans == ["lstm"]

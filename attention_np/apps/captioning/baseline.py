@@ -46,14 +46,13 @@ def init_baseline_params(cfg, rng, dtype=np.float64) -> dict:
     return p
 
 
-def baseline_decoder_forward(a, tokens, p, backend: str = "numpy"):
-    """a (B, L, D), tokens (B, T) → logits (B, T, V), weights over own states (B, T, T), cache.
-    ``backend`` runs the LSTM scan ("numba": the fused kernels)."""
+def baseline_decoder_forward(a, tokens, p):
+    """a (B, L, D), tokens (B, T) → logits (B, T, V), weights over own states (B, T, T), cache."""
     B, T = tokens.shape
     f = a.mean(axis=1)                                              # (B, D) pooled feature
     emb, ec = embedding_forward(tokens, p["E"])                     # (B, T, m)
     x = np.concatenate([np.repeat(f[:, None], T, axis=1), emb], axis=2)   # (B, T, D + m)
-    hs, _, lc = lstm_forward(x, None, None, sub(p, "lstm"), backend=backend)   # (B, T, H)
+    hs, _, lc = lstm_forward(x, None, None, sub(p, "lstm"))         # (B, T, H)
     e, sc = linear_forward(hs, p["att.W"], p["att.b"])              # (B, T, 1)
     scores = np.broadcast_to(e[:, None, :, 0], (B, T, T))           # row t: e_1 … e_T
     ctx, weights, ac = soft_attention_forward(scores, hs, mask=causal_mask(T))   # (B, T, H)
@@ -83,7 +82,7 @@ def baseline_loss_and_grads(params, cfg, images, captions):
     → (stats, grads keyed like params)."""
     a, enc_cache = encoder_forward(images, params, cfg.block_pools, cfg.backend)
     inputs, targets = captions[:, :-1], captions[:, 1:]
-    logits, _, cache = baseline_decoder_forward(a, inputs, params, cfg.backend)
+    logits, _, cache = baseline_decoder_forward(a, inputs, params)
     ce, ce_cache = cross_entropy_forward(logits, np.where(targets != cfg.pad, targets, -100))
     da, grads = baseline_decoder_backward(cross_entropy_backward(1.0, ce_cache), cache)
     grads.update(encoder_backward(da, enc_cache))
@@ -97,7 +96,7 @@ def baseline_generate(params, cfg, images, beam_size: int = 3, max_len: int = 7)
 
     def step(tokens, state, context):
         prefix = np.concatenate([state[0], tokens[:, None]], axis=1)   # (N, t + 1)
-        logits, _, _ = baseline_decoder_forward(context[0], prefix, params, cfg.backend)
+        logits, _, _ = baseline_decoder_forward(context[0], prefix, params)
         no_image_attention = np.zeros((len(tokens), 1))
         return log_softmax(logits[:, -1]), (prefix,), no_image_attention
 
