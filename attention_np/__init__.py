@@ -42,7 +42,7 @@ user code should call the public function of the same name instead:
                           merge_heads_core
     transformer           feed_forward_core, ffn_sublayer_core, encoder_block_core,
                           encoder_packed_core
-    decoder               decoder_block_core
+    decoder               decoder_block_core, decoder_block_step_core
     lm.model              lm_core, embed_core, unembed_core
     lm.generate           cached_attention_core
     decoding              beam_step_core
@@ -54,7 +54,7 @@ from attention_np import apps, efficient, graph, lm, models, nn, vision, viz
 from attention_np.core import (causal_mask, linear_backward, linear_forward, padding_mask,
                                softmax_backward, softmax_forward)
 from attention_np.decoder import (cross_attention_cache, decoder_block_backward,
-                                  decoder_block_forward, init_decoder_block)
+                                  decoder_block_forward, decoder_block_step, init_decoder_block)
 from attention_np.din import (din_activation_backward, din_activation_forward,
                               din_attention_backward, din_attention_forward, init_din_params)
 from attention_np.efficient import (block_sparse_attention_backward,
@@ -117,7 +117,7 @@ __all__ = [
     "init_encoder", "encoder_forward", "encoder_backward",
     # the decoder block and cross-attention
     "init_decoder_block", "decoder_block_forward", "decoder_block_backward",
-    "cross_attention_cache",
+    "cross_attention_cache", "decoder_block_step",
     # location-aware attention (§6.3) and DIN (§6.4)
     "init_location_params", "location_attention_forward", "location_attention_backward",
     "init_din_params", "din_activation_forward", "din_activation_backward",

@@ -24,7 +24,10 @@ training (teacher forcing: the whole reference target goes in at once, shifted b
 position is computed in one pass, but at generation the token at t + 1 does not exist until t
 has been chosen. What does not change from step to step is the memory: the cross-attention's
 keys and values, memory W_k and memory W_v, can be computed once per source sentence
-(:func:`cross_attention_cache`) and passed back in as ``cross_kv``.
+(:func:`cross_attention_cache`) and passed back in as ``cross_kv``. Nor do the self-attention's
+keys and values of the positions already read: :func:`decoder_block_step` keeps them (a KV
+cache) and runs the block on the new positions alone — the same outputs, up to rounding, as
+:func:`decoder_block_forward` on the whole prefix.
 
 Parameters (one flat dict, dotted keys): ``self_attn.W_q`` … ``self_attn.b_o``,
 ``cross_attn.W_q`` … ``cross_attn.b_o``, ``ffn.W_1`` … ``ffn.b_2``, ``ln1.gamma`` … ``ln3.beta``.
@@ -34,8 +37,9 @@ from __future__ import annotations
 import numpy as np
 
 from attention_np.core import linear_core
-from attention_np.nn.checks import (as_dout, as_float_array, check_nonempty, check_params,
-                                    check_rng, check_same_dim)
+from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_nonempty,
+                                    check_num_heads, check_params, check_rng, check_same_dim,
+                                    check_shape)
 from attention_np.nn.layers import (dropout_backward, dropout_forward, layer_norm_backward,
                                     layer_norm_forward)
 from attention_np.nn.params import prefixed, sub
@@ -47,7 +51,7 @@ from attention_np.transformer import (EncoderConfig, check_activation, check_ffn
                                       init_feed_forward, norm_params)
 
 __all__ = ["init_decoder_block", "decoder_block_forward", "decoder_block_backward",
-           "cross_attention_cache"]
+           "cross_attention_cache", "decoder_block_step"]
 NORMS = ("ln1", "ln2", "ln3")
 
 
@@ -157,6 +161,71 @@ def decoder_block_core(y, memory, p, c: EncoderConfig, mask, rng, training, cros
     cache = {"norm_first": c.norm_first, "self": c1, "cross": c2, "ffn": c3,
              "out_shape": out.shape}
     return out, (w_self, w_cross), cache
+
+
+def decoder_block_step(y_new, params, config: EncoderConfig, self_kv, cross_kv,
+                       memory_mask=None):
+    """The block on the next positions only, reading the earlier ones from a KV cache.
+
+    y_new (B, Tn, d): the inputs at positions L … L + Tn − 1; ``self_kv`` = (K, V), each
+    (B, H, L, d/H): the self-attention's keys and values of positions 0 … L − 1 (L = 0: two
+    (B, H, 0, d/H) arrays); ``cross_kv`` from :func:`cross_attention_cache`; memory_mask as
+    for :func:`decoder_block_forward`. New position i attends to positions ≤ L + i.
+    → out (B, Tn, d), (self-attention weights (B, H, Tn, L + Tn), cross-attention weights
+    (B, H, Tn, Tk)), the cache extended to L + Tn positions. Inference: no dropout, no cache
+    for a backward.
+    """
+    y_new = as_float_array(y_new, "y_new", ndim=3)
+    check_nonempty(y_new, "y_new", 1, "number of new positions Tn")
+    B, _, d = y_new.shape
+    check_activation(config.activation, "config.activation")
+    check_ffn_params(params, d, "params", "ffn.")
+    check_params(params, {f"{n}.{g}": (d,) for n in NORMS for g in ("gamma", "beta")})
+    for block in ("self_attn", "cross_attn"):
+        check_params(params, {f"{w}_{n}": (d, d) if w == "W" else (d,)
+                              for w in "Wb" for n in "qkvo"}, "params", block + ".")
+    H = config.num_heads
+    check_num_heads(H, d, f"y_new has shape {y_new.shape}")
+    heads = (B, H, None, d // H)
+    for name, kv in (("self_kv", self_kv), ("cross_kv", cross_kv)):
+        if not isinstance(kv, (tuple, list)) or len(kv) != 2:
+            raise ValueError(f"{name} must be a pair (K, V), got {type(kv).__name__}")
+        for part, array in zip("KV", kv):
+            check_shape(as_float_array(array, f"{name} {part}", ndim=4), f"{name} {part}", heads)
+        if kv[0].shape != kv[1].shape:
+            raise ValueError(f"{name}'s K {kv[0].shape} and V {kv[1].shape} differ in shape")
+    mask = check_mask(memory_mask, "memory_mask", (B, H, y_new.shape[1], cross_kv[0].shape[2]))
+    return decoder_block_step_core(y_new, params, config, self_kv, cross_kv, mask)
+
+
+def decoder_block_step_core(y_new, p, c: EncoderConfig, self_kv, cross_kv, mask):
+    """:func:`decoder_block_step` on checked input."""
+    L, Tn = self_kv[0].shape[2], y_new.shape[1]
+
+    def ln(i):
+        return p[f"ln{i}.gamma"], p[f"ln{i}.beta"]
+
+    def self_attention(z):                 # the new queries read the cache and themselves
+        a = sub(p, "self_attn")
+        q, k, v = (split_heads_core(linear_core(z, a[f"W_{n}"], a[f"b_{n}"])[0], c.num_heads)
+                   for n in "qkv")                                      # (B, H, Tn, Dh)
+        K = np.concatenate([self_kv[0], k], axis=2)                     # (B, H, L + Tn, Dh)
+        V = np.concatenate([self_kv[1], v], axis=2)
+        causal = None if Tn == 1 else np.arange(L + Tn) <= L + np.arange(Tn)[:, None]
+        heads, weights, _ = sdpa_core(q, K, V, causal, False, "numpy", 0.0, None)
+        out, _ = linear_core(merge_heads_core(heads), a["W_o"], a["b_o"])
+        return out, weights, (K, V)
+
+    def cross_attention(z):
+        return _cross_attention(z, None, sub(p, "cross_attn"), c, mask, 0.0, None, cross_kv)
+
+    def ffn(z):
+        return feed_forward_core(z, sub(p, "ffn"), c.activation)[0], None, None
+
+    h1, w_self, c1 = _sublayer(y_new, self_attention, ln(1), c, None, False)
+    h2, w_cross, _ = _sublayer(h1, cross_attention, ln(2), c, None, False)
+    out, _, _ = _sublayer(h2, ffn, ln(3), c, None, False)
+    return out, (w_self, w_cross), c1["f"]
 
 
 def _sublayer_backward(dout, cache, norm_first: bool, f_backward):

@@ -38,6 +38,16 @@ CALLS = [
      lambda: decoder.cross_attention_cache(np.ones((2, 3)),
                                            decoder.init_decoder_block(6, 4, np.random.default_rng(0)),
                                            3), ["memory"]),
+    ("decoder_block_step-self_kv", decoder.decoder_block_step,
+     lambda: decoder.decoder_block_step(
+         np.ones((2, 1, 6)), decoder.init_decoder_block(6, 4, np.random.default_rng(0)), CONFIG,
+         np.zeros((2, 3, 0, 2)), (np.zeros((2, 3, 4, 2)), np.zeros((2, 3, 4, 2)))),
+     ["self_kv", "pair"]),
+    ("decoder_block_step-cross_kv", decoder.decoder_block_step,
+     lambda: decoder.decoder_block_step(
+         np.ones((2, 1, 6)), decoder.init_decoder_block(6, 4, np.random.default_rng(0)), CONFIG,
+         (np.zeros((2, 3, 0, 2)), np.zeros((2, 3, 0, 2))),
+         (np.zeros((2, 3, 4, 2)), np.zeros((2, 3, 5, 2)))), ["cross_kv", "differ"]),
 ]
 
 MODULES = [(decoder, None)]

@@ -11,7 +11,7 @@ from torch.func import functional_call
 
 from attention_np.core import padding_mask
 from attention_np.decoder import (cross_attention_cache, decoder_block_backward,
-                                  decoder_block_forward, init_decoder_block)
+                                  decoder_block_forward, decoder_block_step, init_decoder_block)
 from attention_np.transformer import EncoderConfig
 from tests.helpers import assert_matches_torch, check_finite_differences, stacked_condition
 from tests.strategies import distinct_dims, dtypes, examples, randn, seeds
@@ -121,6 +121,48 @@ def test_cached_cross_attention_equals_recomputing_it_and_the_block_is_causal():
         step, _, _ = decoder_block_forward(y[:, :t + 1], memory, params, config, mask,
                                            cross_kv=kv)
         np.testing.assert_allclose(step, full[:, :t + 1], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.parametrize("chunks", [(1, 1, 1, 1, 1), (2, 3), (5,), (1, 3, 1)])
+def test_step_with_a_kv_cache_equals_the_block_on_the_whole_prefix(norm_first, chunks):
+    """decoder_block_step on positions L … L + Tn − 1, reading 0 … L − 1 from its cache: the
+    rows, self-attention rows and cross-attention rows of decoder_block_forward on all five."""
+    rng = np.random.default_rng(5)
+    config = EncoderConfig(d_model=8, num_heads=2, d_ff=7, norm_first=norm_first)
+    params = random_block(rng, 8, 7)
+    y, memory = randn(rng, (3, 5, 8)), randn(rng, (3, 6, 8))
+    mask = padding_mask(np.array([6, 2, 4]), 6)[:, None, None, :]
+    full, (w_self, w_cross), _ = decoder_block_forward(y, memory, params, config, mask)
+    cross_kv = cross_attention_cache(memory, params, 2)
+    self_kv = (np.zeros((3, 2, 0, 4)), np.zeros((3, 2, 0, 4)))
+    L = 0
+    for Tn in chunks:
+        out, (ws, wc), self_kv = decoder_block_step(y[:, L:L + Tn], params, config, self_kv,
+                                                    cross_kv, mask)
+        np.testing.assert_allclose(out, full[:, L:L + Tn], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(ws, w_self[:, :, L:L + Tn, :L + Tn], rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(wc, w_cross[:, :, L:L + Tn], rtol=1e-12, atol=1e-13)
+        L += Tn
+        assert self_kv[0].shape == self_kv[1].shape == (3, 2, L, 4)
+
+
+def test_step_names_a_bad_cache():
+    rng = np.random.default_rng(6)
+    params = init_decoder_block(6, 5, rng)
+    config = EncoderConfig(d_model=6, num_heads=2)
+    y, memory = randn(rng, (2, 1, 6)), randn(rng, (2, 3, 6))
+    cross_kv, empty = cross_attention_cache(memory, params, 2), np.zeros((2, 2, 0, 3))
+    with pytest.raises(ValueError, match="self_kv must be a pair"):
+        decoder_block_step(y, params, config, empty, cross_kv)
+    with pytest.raises(ValueError, match="self_kv K"):
+        decoder_block_step(y, params, config, (np.zeros((2, 3, 0, 3)), empty), cross_kv)
+    with pytest.raises(ValueError, match="cross_kv"):
+        decoder_block_step(y, params, config, (empty, empty), (cross_kv[0], cross_kv[1][:, :, :2]))
+    with pytest.raises(ValueError, match="y_new"):
+        decoder_block_step(y[:, :0], params, config, (empty, empty), cross_kv)
+    with pytest.raises(ValueError, match="memory_mask"):
+        decoder_block_step(y, params, config, (empty, empty), cross_kv, np.ones((2, 4), bool))
 
 
 def test_bad_arguments_name_what_is_wrong():

@@ -29,7 +29,8 @@ Training is teacher-forced: the decoder's inputs are the true sorted numbers, so
 LSTM runs over the whole output in one scan and the attention of all steps is one call.
 Decoding is greedy, one step at a time. Parameters live in one flat dict: ``read.*``,
 ``enc.*``, ``dec.*``, ``start``, ``att.*`` and (seq2seq) ``out.*``. With ``backend="numba"``
-the LSTM scans run on the fused kernels (the same equations; the demo trains so).
+the LSTM scans run on the fused kernels (the same equations; on the demo's short rows they were
+slower than NumPy, so demos/pointer_sort.py keeps the default).
 """
 from __future__ import annotations
 

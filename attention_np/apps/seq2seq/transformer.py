@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from attention_np.core import linear_backward, linear_core, linear_forward
+from attention_np.core import linear_backward, linear_forward
 from attention_np.nn.init import normal
 from attention_np.nn.layers import (embedding_backward, embedding_forward, layer_norm_backward,
                                     layer_norm_forward)
 from attention_np.decoder import (cross_attention_cache, decoder_block_backward,
-                                  decoder_block_forward, init_decoder_block)
+                                  decoder_block_forward, decoder_block_step_core,
+                                  init_decoder_block)
 from attention_np.nn.params import linear_params, prefixed, sub
 from attention_np.positional import sinusoidal_encoding
-from attention_np.self_attention import merge_heads_core, sdpa_core, split_heads_core
 from attention_np.transformer import (EncoderConfig, encoder_backward, encoder_forward,
-                                      feed_forward_core, init_encoder, norm_params)
+                                      init_encoder, norm_params)
 
 # Token embeddings E ~ N(0, 0.5²): a row has norm ≈ 0.5 √d, a little below the sinusoidal
 # encoding's √(d/2) that is added to it, so neither the token nor its position swamps the other.
@@ -117,39 +117,25 @@ def transformer_decode_step(cfg, params, src_mask, y_prev, state):
     the last layer averaged over the heads (N, Tk).
 
     The self-attention is causal, so the keys and values of positions < t never change: each
-    layer keeps them in the state and the new token's query attends to them and to its own,
+    layer keeps them in the state and the new token's query attends to them and to its own
+    (:func:`attention_np.decoder.decoder_block_step`),
 
         K ← [K; k_t],  V ← [V; v_t],  a_t = MultiHead(q_t, K, V)
 
     which gives :func:`transformer_decode`'s logits at position t (the same sums, up to
     rounding) for the cost of one position instead of t + 1."""
-    H, c = cfg.heads, encoder_config(cfg)             # the decoder blocks' eps and activation
     e, _ = embedding_forward(y_prev[:, None], params["tgt_emb.W"])               # (N, 1, d)
     t = state[0].shape[2]
     y = e + sinusoidal_encoding(t + 1, e.shape[-1], dtype=e.dtype)[t:]           # E[y] + PE(t)
-    mask = src_mask[:, None, None, :]                                            # (N, 1, 1, Tk)
-    new_state, weights = (), None
+    mask, config, new_state = src_mask[:, None, None, :], encoder_config(cfg), ()  # (N,1,1,Tk)
     for layer in range(cfg.layers):
-        p = sub(params, f"dec.blocks.{layer}")
-        k_self, v_self, k_cross, v_cross = state[4 * layer:4 * layer + 4]
-        z, _ = layer_norm_forward(y, p["ln1.gamma"], p["ln1.beta"], c.eps)   # z₁ = LN₁(y)
-        q, k, v = (split_heads_core(linear_core(z, p[f"self_attn.W_{n}"],
-                                                p[f"self_attn.b_{n}"])[0], H) for n in "qkv")
-        k_self = np.concatenate([k_self, k], axis=2)                             # (N, H, t+1, Dh)
-        v_self = np.concatenate([v_self, v], axis=2)
-        heads, _, _ = sdpa_core(q, k_self, v_self, None, False, "numpy", 0.0, None)
-        y = y + linear_core(merge_heads_core(heads), p["self_attn.W_o"], p["self_attn.b_o"])[0]
-        z, _ = layer_norm_forward(y, p["ln2.gamma"], p["ln2.beta"], c.eps)   # z₂ = LN₂(y)
-        q = split_heads_core(linear_core(z, p["cross_attn.W_q"], p["cross_attn.b_q"])[0], H)
-        heads, weights, _ = sdpa_core(q, k_cross, v_cross, mask, False, "numpy", 0.0, None)
-        y = y + linear_core(merge_heads_core(heads), p["cross_attn.W_o"],
-                            p["cross_attn.b_o"])[0]
-        z, _ = layer_norm_forward(y, p["ln3.gamma"], p["ln3.beta"], c.eps)   # z₃ = LN₃(y)
-        y = y + feed_forward_core(z, sub(p, "ffn"), c.activation)[0]
-        new_state += (k_self, v_self, k_cross, v_cross)
+        self_kv, cross_kv = state[4 * layer:4 * layer + 2], state[4 * layer + 2:4 * layer + 4]
+        y, (_, cross), self_kv = decoder_block_step_core(
+            y, sub(params, f"dec.blocks.{layer}"), config, self_kv, cross_kv, mask)
+        new_state += self_kv + cross_kv
     z, _ = layer_norm_forward(y, params["dec.ln_f.gamma"], params["dec.ln_f.beta"])
     logits, _ = linear_forward(z, params["out.W"], params["out.b"])              # (N, 1, V)
-    return logits[:, 0], new_state, weights[:, :, 0].mean(axis=1)
+    return logits[:, 0], new_state, cross[:, :, 0].mean(axis=1)
 
 
 def attention_maps(cfg, params, src, src_mask, tgt_in) -> dict:
