@@ -101,13 +101,20 @@ def test_finite_differences_with_dropout(norm_first):
                              n_entries=3)
 
 
-def test_cached_cross_attention_equals_recomputing_it_and_the_block_is_causal():
-    rng = np.random.default_rng(2)
-    config = EncoderConfig(d_model=8, num_heads=2, d_ff=7, norm_first=True)
+def five_positions(seed: int, norm_first: bool):
+    """A block (d 8, 2 heads), 5 target positions, 6 memory positions with padding, and the
+    block's forward on all of them → (config, params, y, memory, mask, out, (w_self, w_cross))."""
+    rng = np.random.default_rng(seed)
+    config = EncoderConfig(d_model=8, num_heads=2, d_ff=7, norm_first=norm_first)
     params = random_block(rng, 8, 7)
     y, memory = randn(rng, (3, 5, 8)), randn(rng, (3, 6, 8))
     mask = padding_mask(np.array([6, 2, 4]), 6)[:, None, None, :]
-    full, (w_self, w_cross), _ = decoder_block_forward(y, memory, params, config, mask)
+    full, weights, _ = decoder_block_forward(y, memory, params, config, mask)
+    return config, params, y, memory, mask, full, weights
+
+
+def test_cached_cross_attention_equals_recomputing_it_and_the_block_is_causal():
+    config, params, y, memory, mask, full, (w_self, w_cross) = five_positions(2, True)
     kv = cross_attention_cache(memory, params, 2)
     assert kv[0].shape == (3, 2, 6, 4)
     cached, (_, w_cached), cache = decoder_block_forward(y, memory, params, config, mask,
@@ -128,12 +135,7 @@ def test_cached_cross_attention_equals_recomputing_it_and_the_block_is_causal():
 def test_step_with_a_kv_cache_equals_the_block_on_the_whole_prefix(norm_first, chunks):
     """decoder_block_step on positions L … L + Tn − 1, reading 0 … L − 1 from its cache: the
     rows, self-attention rows and cross-attention rows of decoder_block_forward on all five."""
-    rng = np.random.default_rng(5)
-    config = EncoderConfig(d_model=8, num_heads=2, d_ff=7, norm_first=norm_first)
-    params = random_block(rng, 8, 7)
-    y, memory = randn(rng, (3, 5, 8)), randn(rng, (3, 6, 8))
-    mask = padding_mask(np.array([6, 2, 4]), 6)[:, None, None, :]
-    full, (w_self, w_cross), _ = decoder_block_forward(y, memory, params, config, mask)
+    config, params, y, memory, mask, full, (w_self, w_cross) = five_positions(5, norm_first)
     cross_kv = cross_attention_cache(memory, params, 2)
     self_kv = (np.zeros((3, 2, 0, 4)), np.zeros((3, 2, 0, 4)))
     L = 0
