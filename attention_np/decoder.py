@@ -38,8 +38,7 @@ import numpy as np
 
 from attention_np.core import linear_core
 from attention_np.nn.checks import (as_dout, as_float_array, check_mask, check_nonempty,
-                                    check_num_heads, check_params, check_rng, check_same_dim,
-                                    check_shape)
+                                    check_params, check_rng, check_same_dim, check_shape)
 from attention_np.nn.layers import (dropout_backward, dropout_forward, layer_norm_backward,
                                     layer_norm_forward)
 from attention_np.nn.params import prefixed, sub
@@ -79,6 +78,13 @@ def cross_attention_cache(memory, params, num_heads: int):
                  for n in "kv")
 
 
+def _check_ffn_and_norms(params, config: EncoderConfig, d: int) -> None:
+    """The block's activation, FFN and three norms, for width d."""
+    check_activation(config.activation, "config.activation")
+    check_ffn_params(params, d, "params", "ffn.")
+    check_params(params, {f"{n}.{g}": (d,) for n in NORMS for g in ("gamma", "beta")})
+
+
 def _check(y, memory, params, config: EncoderConfig, memory_mask, rng, training):
     """Everything the block relies on → (y, memory, the memory mask broadcast or None)."""
     y = as_float_array(y, "y", ndim=3)
@@ -86,10 +92,7 @@ def _check(y, memory, params, config: EncoderConfig, memory_mask, rng, training)
     check_nonempty(y, "y", 1, "number of target positions T")
     check_same_dim(y, "y", 0, memory, "memory", 0)
     check_same_dim(y, "y", 2, memory, "memory", 2)
-    check_activation(config.activation, "config.activation")
-    d = y.shape[2]
-    check_ffn_params(params, d, "params", "ffn.")
-    check_params(params, {f"{n}.{g}": (d,) for n in NORMS for g in ("gamma", "beta")})
+    _check_ffn_and_norms(params, config, y.shape[2])
     if training and config.dropout > 0:
         check_rng(rng, f"when training with dropout {config.dropout}")
     attn_p = config.attn_dropout if training else 0.0
@@ -178,14 +181,10 @@ def decoder_block_step(y_new, params, config: EncoderConfig, self_kv, cross_kv,
     y_new = as_float_array(y_new, "y_new", ndim=3)
     check_nonempty(y_new, "y_new", 1, "number of new positions Tn")
     B, _, d = y_new.shape
-    check_activation(config.activation, "config.activation")
-    check_ffn_params(params, d, "params", "ffn.")
-    check_params(params, {f"{n}.{g}": (d,) for n in NORMS for g in ("gamma", "beta")})
-    for block in ("self_attn", "cross_attn"):
-        check_params(params, {f"{w}_{n}": (d, d) if w == "W" else (d,)
-                              for w in "Wb" for n in "qkvo"}, "params", block + ".")
+    _check_ffn_and_norms(params, config, d)
     H = config.num_heads
-    check_num_heads(H, d, f"y_new has shape {y_new.shape}")
+    for block in ("self_attn.", "cross_attn."):       # the heads and both attentions' params
+        check_multi_head_inputs(y_new, y_new, params, H, params_name="params", prefix=block)
     heads = (B, H, None, d // H)
     for name, kv in (("self_kv", self_kv), ("cross_kv", cross_kv)):
         if not isinstance(kv, (tuple, list)) or len(kv) != 2:
